@@ -1,0 +1,78 @@
+# DeepShadows: one target per user action.  Every target creates or updates the local
+# virtual environment (.venv) from the pinned requirements by itself.
+#
+#   make paper-figures [PROFILE=smoke|default|paper] [DATA=synthetic|PATH]   every figure and table
+#   make test                                                             the test suite + notebooks (smoke)
+#   make lab          JupyterLab with the .py notebooks opening as notebooks
+#   make bench        benchmarks -> bench/results.json
+#   make sync         re-pair notebooks/*.py and notebooks/*.ipynb (jupytext)
+#   make constraints  re-resolve requirements/constraints.txt from the ranges
+#   make clean        remove build/ (executed notebooks); keeps .venv and figures/
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# The first Python on PATH in the supported range 3.10-3.12 (override: make PYTHON=python3.12).
+PYTHON ?= $(shell for p in python3 python3.12 python3.11 python3.10; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, 12))' 2>/dev/null \
+	&& { echo $$p; break; }; done)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+PROFILE ?= default
+DATA ?= synthetic
+BUILD := build/$(PROFILE)
+FIGURES ?= figures
+LIB := $(wildcard deepshadows_lib/*.py)
+NB = $(PY) -m deepshadows_lib.cli figures --profile $(PROFILE) --data $(DATA) --build $(BUILD) --figures $(FIGURES) --notebook
+
+.PHONY: help venv test paper-figures lab bench sync constraints clean
+
+help:
+	@sed -n '2,12p' Makefile | sed 's/^# \{0,1\}//'
+
+$(STAMP): pyproject.toml requirements/constraints.txt
+	@test -n "$(PYTHON)" || { echo "error: need Python 3.10-3.12 on PATH (or make PYTHON=/path/to/python3.x)"; exit 2; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c requirements/constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+# Notebooks pass results through files in $(BUILD): 01 writes the stores that 02, 03 and
+# 05 read; 02 writes the model and predictions that 04 reads.  make skips what is up to date.
+$(BUILD)/01_file_creation.ipynb: notebooks/01_file_creation.py $(LIB) $(STAMP)
+	$(NB) 01_file_creation
+$(BUILD)/02_deepshadows.ipynb: notebooks/02_deepshadows.py $(BUILD)/01_file_creation.ipynb
+	$(NB) 02_deepshadows
+$(BUILD)/03_uncertainty.ipynb: notebooks/03_uncertainty.py $(BUILD)/01_file_creation.ipynb
+	$(NB) 03_uncertainty
+$(BUILD)/04_gradcam.ipynb: notebooks/04_gradcam.py $(BUILD)/02_deepshadows.ipynb
+	$(NB) 04_gradcam
+$(BUILD)/05_three_class.ipynb: notebooks/05_three_class.py $(BUILD)/01_file_creation.ipynb
+	$(NB) 05_three_class
+
+NOTEBOOKS := $(patsubst notebooks/%.py,$(BUILD)/%.ipynb,$(wildcard notebooks/0*.py))
+
+paper-figures: $(STAMP) $(NOTEBOOKS)
+	$(PY) -m deepshadows_lib.cli figures --profile $(PROFILE) --data $(DATA) --build $(BUILD) --figures $(FIGURES) --check
+
+lab: $(STAMP)
+	$(PY) -m jupyter lab --ContentsManager.preferred_jupytext_formats_read=py:percent notebooks/
+
+bench: $(STAMP)
+	$(PY) bench/run_all.py --out bench/results.json
+
+sync: $(STAMP)
+	$(PY) -m jupytext --sync notebooks/0*.py
+
+constraints: $(STAMP)
+	$(PY) requirements/compile.py
+
+clean:
+	rm -rf build

@@ -1,0 +1,89 @@
+"""Atomic writes: a file or directory appears complete or not at all.
+
+A crash (or ``kill -9``) in the middle of a write leaves the previous version intact and
+at most a stray temporary file beside it, never a truncated result.
+"""
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+__all__ = ["atomic_path", "atomic_write_text", "atomic_write_json", "atomic_dir",
+           "sha256_file"]
+
+
+@contextlib.contextmanager
+def atomic_path(path, *, suffix=None):
+    """Yield a temporary path in the same directory; rename it onto ``path`` on success.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The final destination.
+    suffix : str, optional
+        Suffix of the temporary file (some writers infer the format from it);
+        defaults to the suffix of ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+                               suffix=path.suffix if suffix is None else suffix)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def atomic_write_text(path, text, *, encoding="utf-8"):
+    """Write ``text`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding=encoding) as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def atomic_write_json(path, obj, *, indent=2):
+    """Write ``obj`` as JSON to ``path`` atomically (keys sorted, for stable diffs)."""
+    atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=True, default=str)
+                      + "\n")
+
+
+@contextlib.contextmanager
+def atomic_dir(path):
+    """Yield a temporary directory; move it onto ``path`` on success.
+
+    An existing ``path`` is replaced only after the new directory is complete.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
+    try:
+        yield tmp
+        if path.exists():
+            old = path.with_name(f".{path.name}.old-{os.getpid()}")
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def sha256_file(path, *, block=1 << 20):
+    """Return the hex SHA-256 of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(block):
+            h.update(chunk)
+    return h.hexdigest()

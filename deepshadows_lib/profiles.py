@@ -1,0 +1,113 @@
+"""Run profiles: how big a run is, in one place.
+
+Three profiles, handed to the notebooks as papermill parameters and to the command line
+as ``--profile``:
+
+``smoke``
+    CI: tiny samples and one or two epochs; all five notebooks together in a few minutes.
+``default``
+    A 2-core laptop without a GPU: every figure of the paper in under 30 minutes.
+``paper``
+    The paper's sizes (20,000 objects per class, 100 epochs, 1,000 bootstrap resamples);
+    meant for a GPU.
+
+Select one with ``make paper-figures PROFILE=paper`` or :func:`get_profile`.
+"""
+
+import dataclasses
+
+__all__ = ["Profile", "PROFILES", "get_profile", "PAPER_SEEDS"]
+
+#: random states of the paper's random-split study (Section 7.1)
+PAPER_SEEDS = (1, 3, 18, 33, 42, 96)
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    """Sizes of one run.
+
+    Attributes
+    ----------
+    name : str
+        ``smoke``, ``default`` or ``paper``.
+    n_per_class : int
+        DES-like objects per class (LSBGs, type-2 artifacts and, for the three-class
+        problem, type-1 artifacts).  The paper: 20,000.
+    n_hsc_per_class : int
+        HSC-like objects per class for the transfer study (paper: 640, i.e. 1,280 objects).
+    n_finetune : int
+        HSC objects used for fine-tuning; the rest are the HSC test set (paper: 320).
+    epochs : int
+        Training epochs of the CNN (paper: 100, no early stopping).
+    batch_size : int
+        Training batch (paper: 64).
+    finetune_epochs, finetune_batch_size, finetune_learning_rate
+        Fine-tuning on HSC (paper: 30, 16, 0.005).
+    learning_rate : float
+        Adadelta learning rate (paper: 0.1).
+    n_bootstrap : int
+        Bootstrap resamples of the test set (paper: 1,000).
+    seeds : tuple of int
+        Random states of the random-split study (paper: 1, 3, 18, 33, 42, 96).
+    noise_fractions : tuple of float
+        Fractions of training labels flipped at random (paper: 300, 1,500, 3,000 and
+        10,000 of 30,000).
+    biased_noise_fractions : tuple of float
+        Fractions flipped in one direction only (paper: 300, 1,500, 3,000 of 30,000).
+    n_gradcam : int
+        Examples per category (TP, TN, FP, FN) in the Grad-CAM figure.
+    chunk_size : int
+        Images per chunk of the cutout stores.
+    """
+
+    name: str
+    n_per_class: int
+    n_hsc_per_class: int
+    n_finetune: int
+    epochs: int
+    batch_size: int = 64
+    learning_rate: float = 0.1
+    finetune_epochs: int = 30
+    finetune_batch_size: int = 16
+    finetune_learning_rate: float = 0.005
+    n_bootstrap: int = 1000
+    seeds: tuple = PAPER_SEEDS
+    noise_fractions: tuple = (0.01, 0.05, 0.10, 1 / 3)
+    biased_noise_fractions: tuple = (0.01, 0.05, 0.10)
+    n_gradcam: int = 4
+    chunk_size: int = 1024
+
+    def as_parameters(self):
+        """The profile as a dict of papermill parameters (tuples become lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v
+                for k, v in dataclasses.asdict(self).items()}
+
+
+PROFILES = {
+    "smoke": Profile(name="smoke", n_per_class=160, n_hsc_per_class=80, n_finetune=40,
+                     epochs=2, finetune_epochs=2, n_bootstrap=50, seeds=(1, 3),
+                     noise_fractions=(0.05, 1 / 3), biased_noise_fractions=(0.10,),
+                     n_gradcam=2, chunk_size=128),
+    "default": Profile(name="default", n_per_class=2500, n_hsc_per_class=320,
+                       n_finetune=160, epochs=10, finetune_epochs=15, n_bootstrap=300,
+                       chunk_size=512),
+    "paper": Profile(name="paper", n_per_class=20000, n_hsc_per_class=640, n_finetune=320,
+                     epochs=100),
+}
+
+
+def get_profile(name):
+    """Return the :class:`Profile` called ``name``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name; the message lists the known ones.
+    """
+    if isinstance(name, Profile):
+        return name
+    try:
+        return PROFILES[str(name)]
+    except KeyError:
+        raise ValueError(f"unknown profile {name!r}; choose one of "
+                         f"{', '.join(PROFILES)}") from None
