@@ -1,0 +1,35 @@
+"""Tests of deepshadows_lib.profiles."""
+
+import pytest
+
+from deepshadows_lib import profiles
+
+
+def test_paper_profile_has_the_papers_sizes():
+    p = profiles.get_profile("paper")
+    assert p.n_per_class == 20000
+    assert p.epochs == 100 and p.batch_size == 64 and p.learning_rate == 0.1
+    assert p.n_bootstrap == 1000
+    assert p.seeds == (1, 3, 18, 33, 42, 96)
+    assert (p.finetune_epochs, p.finetune_batch_size, p.finetune_learning_rate) == (30, 16, 0.005)
+    assert p.n_finetune == 320 and 2 * p.n_hsc_per_class - p.n_finetune == 960
+    # the paper flips 300, 1,500, 3,000 and 10,000 of 30,000 training labels
+    assert [round(f * 30000) for f in p.noise_fractions] == [300, 1500, 3000, 10000]
+    assert [round(f * 30000) for f in p.biased_noise_fractions] == [300, 1500, 3000]
+
+
+def test_profiles_grow():
+    s, d, p = (profiles.get_profile(n) for n in ("smoke", "default", "paper"))
+    assert s.n_per_class < d.n_per_class < p.n_per_class
+    assert s.epochs < d.epochs < p.epochs
+    assert s.n_finetune < 2 * s.n_hsc_per_class
+
+
+def test_parameters_are_plain():
+    params = profiles.get_profile("smoke").as_parameters()
+    assert params["name"] == "smoke" and isinstance(params["seeds"], list)
+
+
+def test_unknown_profile():
+    with pytest.raises(ValueError, match="smoke, default, paper"):
+        profiles.get_profile("huge")
