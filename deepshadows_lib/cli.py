@@ -88,8 +88,270 @@ def _run_simulate(args):
     return EXIT_OK
 
 
+# --------------------------------------------------------------------------- features
+def _add_features(sub):
+    p = sub.add_parser("features", help="write the paper's 16 catalog features of a store or catalog",
+                       description="Derive the 16 features of the paper (Section 4) from a "
+                                   "cutout store's catalog or a catalog file with "
+                                   "SourceExtractor columns, and write them as Parquet or CSV.")
+    p.add_argument("source", help="a cutout store directory or a catalog file (CSV/Parquet)")
+    p.add_argument("--out", required=True, help="output file (.parquet or .csv)")
+
+
+def _run_features(args):
+    from pathlib import Path
+
+    import pandas as pd
+
+    from . import features
+    from ._io import atomic_path
+    src = Path(args.source)
+    if src.is_dir():
+        from .store import open_store
+        catalog = open_store(src, lazy=True).catalog
+    elif src.is_file():
+        try:
+            catalog = (pd.read_parquet(src) if src.suffix == ".parquet" else pd.read_csv(src))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"unreadable catalog: {exc}", path=src) from None
+    else:
+        raise InputError("no such store or catalog", path=src)
+    feats = features.paper_features(catalog, path=src)
+    keep = [c for c in ("ra", "dec", "label", "class_name") if c in catalog.columns]
+    out = pd.concat([catalog[keep], feats], axis=1)
+    dest = Path(args.out)
+    with atomic_path(dest) as tmp:
+        if dest.suffix == ".csv":
+            out.to_csv(tmp, index=False)
+        else:
+            out.to_parquet(tmp, index=False)
+    print(f"wrote {dest}: {len(out)} rows, {len(features.PAPER_FEATURES)} features")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- classify
+def _add_classify(sub):
+    p = sub.add_parser(
+        "classify", help="classify every cutout of a store with a trained model",
+        description="Run a trained DeepShadows model over a cutout store, chunk by chunk "
+                    "(memory stays flat whatever the store's size), and write ra, dec and "
+                    "the class probabilities of every object to a Parquet table.  A killed "
+                    "run resumes where it stopped when rerun with the same arguments; "
+                    "--scheduler runs the same work on a Dask cluster.",
+        epilog="Partial results are kept in OUT.parts/ until every chunk is done.  On a "
+               "remote cluster the workers must see the model and the store at the same "
+               "paths (a shared file system).")
+    p.add_argument("--model", required=True, help="trained model (.keras)")
+    p.add_argument("--cutouts", required=True, help="cutout store directory")
+    p.add_argument("--out", required=True, help="predictions table to write (.parquet)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="'local' for a Dask LocalCluster on this machine, or the address of "
+                        "a Dask scheduler (tcp://host:port); default: this process "
+                        "(a LocalCluster if --workers is given)")
+    p.add_argument("--workers", type=_positive_int, default=None,
+                   help="worker processes of the local cluster (default: all cores)")
+    p.add_argument("--batch-size", type=_positive_int, default=256,
+                   help="images per forward pass (default: 256)")
+    p.add_argument("--tf-threads", type=_positive_int, default=None,
+                   help="TensorFlow threads per Dask worker (default: cores / workers "
+                        "locally, 1 on a remote cluster)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing output and discard partial results of a "
+                        "different run")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _run_classify(args):
+    from . import classify
+    out = classify.classify_store(args.model, args.cutouts, args.out,
+                                  scheduler=args.scheduler, workers=args.workers,
+                                  batch_size=args.batch_size, tf_threads=args.tf_threads,
+                                  progress=not args.quiet, overwrite=args.overwrite)
+    summary = classify.summarize_predictions(out)
+    run = classify.last_run or {}
+    resumed = (f"; resumed: {run['chunks_skipped']} of {run['chunks_total']} chunks were "
+               "already done" if run.get("chunks_skipped") else "")
+    print(f"wrote {out}: {summary['n']} objects, {summary['n_lsbg']} with p_lsbg > 0.5"
+          f"{resumed}")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- download
+def _add_download(sub):
+    p = sub.add_parser(
+        "download", help="fetch Legacy Survey viewer cutouts of a catalog into a store",
+        description="Fetch the 256x256 JPEG cutouts of a catalog's positions from the Legacy "
+                    "Survey viewer, concurrently and politely, validate them, resize them to "
+                    "64x64 as the paper did, and write a cutout store with a per-object "
+                    "status table.  Rerun the same command to resume an interrupted run or "
+                    "to retry failed objects (blank, off-footprint cutouts are not retried).",
+        epilog="Exit status: 0 all objects ok, 3 some failed (listed in OUT/status.parquet, "
+               "read with deepshadows_lib.cutouts.read_status), 2 bad input.")
+    p.add_argument("--catalog", required=True, help="catalog file with ra and dec (degrees)")
+    p.add_argument("--layer", default="des-dr1", choices=["des-dr1", "hsc2", "ls-dr10"],
+                   help="viewer layer (default: des-dr1)")
+    p.add_argument("--out", required=True, help="output store directory")
+    p.add_argument("--base-url", default=None,
+                   help="cutout service (default: "
+                        "https://www.legacysurvey.org/viewer/jpeg-cutout)")
+    p.add_argument("--workers", type=_positive_int, default=16,
+                   help="concurrent requests (default: 16)")
+    p.add_argument("--rate", type=_positive_float, default=40.0,
+                   help="at most R requests per second, all workers together (default: 40)")
+    p.add_argument("--timeout", type=_positive_float, default=30.0,
+                   help="seconds per request before it is retried (default: 30)")
+    p.add_argument("--retries", type=int, default=5,
+                   help="retries per object, with exponential backoff (default: 5)")
+    p.add_argument("--chunk-size", type=_positive_int, default=1024,
+                   help="images per chunk of the store (default: 1024)")
+    p.add_argument("--no-retry-failed", action="store_true",
+                   help="do not ask again for objects that failed in an earlier run")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start afresh, deleting what OUT holds")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _run_download(args):
+    from . import cutouts
+    if args.retries < 0:
+        raise InputError(f"--retries must be >= 0, got {args.retries}")
+    summary = cutouts.download(
+        args.catalog, args.out, layer=args.layer,
+        base_url=args.base_url or cutouts.DEFAULT_BASE_URL, workers=args.workers,
+        rate=args.rate, timeout=args.timeout, retries=args.retries,
+        chunk_size=args.chunk_size, retry_failed=not args.no_retry_failed,
+        overwrite=args.overwrite, progress=not args.quiet)
+    print(f"wrote {summary.path}: {summary}")
+    if summary.n_failed or summary.pending:
+        raise PartialFailure(f"{summary.n_failed} of {summary.n} objects failed; they are "
+                             f"listed in {summary.status_path}", failed=summary.n_failed)
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- figures
+def _add_figures(sub):
+    p = sub.add_parser("figures", help="run the paper notebooks (papermill) and check the figures",
+                       description="Execute the five paper notebooks in order with papermill "
+                                   "(or one with --notebook), writing figures, tables and "
+                                   "MANIFEST.json; --check only verifies the outputs.")
+    p.add_argument("--profile", default="default", help="smoke, default or paper")
+    p.add_argument("--data", default="synthetic",
+                   help="'synthetic' or the path of a store of real DES cutouts")
+    p.add_argument("--build", default=None, help="directory for executed notebooks and "
+                                                 "intermediate results (default build/PROFILE)")
+    p.add_argument("--figures", default=None, help="output directory (default figures/)")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--notebook", default=None, help="run only this notebook (e.g. 02_deepshadows)")
+    p.add_argument("--check", action="store_true",
+                   help="only check that every expected figure and table exists and is not blank")
+
+
+def _run_figures(args):
+    from . import pipeline
+    from .profiles import get_profile
+    try:
+        get_profile(args.profile)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    if args.check:
+        files = pipeline.check_outputs(args.figures or pipeline.NOTEBOOK_DIR.parent / "figures")
+        print(f"{len(files)} figure and table files present and readable")
+        return EXIT_OK
+    names = [args.notebook] if args.notebook else list(pipeline.NOTEBOOKS)
+    for name in names:
+        try:
+            out = pipeline.run_notebook(name, profile=args.profile, data=args.data,
+                                        build_dir=args.build, figures_dir=args.figures,
+                                        seed=args.seed)
+        except pipeline.NotebookFailed as exc:
+            print(f"deepshadows figures: error: {exc}", file=sys.stderr)
+            return 1
+        print(f"executed {name} -> {out}")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- train / evaluate
+def _add_train(sub):
+    p = sub.add_parser(
+        "train", help="train the DeepShadows CNN on a labelled cutout store",
+        description="Train the paper's CNN (Adadelta, batch 64, no early stopping; the "
+                    "model of the last epoch) on a labelled store and write OUT/model.keras, "
+                    "OUT/history.json, OUT/metrics.json and OUT/predictions.parquet (ra, dec, "
+                    "label, p_lsbg, split).",
+        epilog="The images stay uint8 on disk and in memory; each batch is scaled to [0, 1] "
+               "on the fly.  Training is deterministic for a given --seed on the CPU.")
+    p.add_argument("--cutouts", required=True, help="labelled cutout store directory")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--profile", default="default",
+                   help="run profile: smoke, default or paper (epochs, batch size, "
+                        "bootstrap resamples); default: default")
+    p.add_argument("--epochs", type=_positive_int, default=None,
+                   help="training epochs (default: the profile's; the paper: 100)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the random split and of the training (default 0)")
+    p.add_argument("--split", choices=["auto", "random", "baseline"], default="auto",
+                   help="random: the paper's 75/12.5/12.5 random split with --seed; "
+                        "baseline: the paper's baseline split matched by position; auto "
+                        "(default): baseline for the paper's objects, otherwise random")
+    p.add_argument("--classes", type=int, choices=[2, 3], default=2,
+                   help="2: LSBG vs artifact (label); 3: type-2 artifact, LSBG, type-1 "
+                        "artifact (class_index, Appendix A)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _run_train(args):
+    from .profiles import get_profile
+    from . import training
+    try:
+        get_profile(args.profile)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    m = training.train_store(args.cutouts, args.out, profile=args.profile, epochs=args.epochs,
+                             seed=args.seed, split=args.split,
+                             n_classes=1 if args.classes == 2 else 3,
+                             progress=not args.quiet)
+    test = m["splits"]["test"]
+    acc = f"{test['accuracy']:.3f}" if test.get("accuracy") is not None else "n/a"
+    auc = f"{test['auc']:.3f}" if test.get("auc") is not None else "n/a"
+    print(f"wrote {args.out}: model.keras, history.json, metrics.json, predictions.parquet "
+          f"({m['split']} split, {m['epochs']} epochs; test accuracy {acc}, AUC {auc})")
+    return EXIT_OK
+
+
+def _add_evaluate(sub):
+    p = sub.add_parser(
+        "evaluate", help="evaluate a trained model on a labelled cutout store",
+        description="Predict every object of a labelled store with a trained model and "
+                    "write OUT/metrics.json (accuracy, precision, recall, AUC, confusion "
+                    "counts, bootstrap intervals) and OUT/predictions.parquet.")
+    p.add_argument("--model", required=True, help="trained model (.keras)")
+    p.add_argument("--cutouts", required=True, help="labelled cutout store directory")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--batch-size", type=_positive_int, default=256,
+                   help="images per forward pass (default 256)")
+    p.add_argument("--n-bootstrap", type=int, default=1000,
+                   help="bootstrap resamples for the 95%% intervals (0: none; default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _run_evaluate(args):
+    from . import training
+    if args.n_bootstrap < 0:
+        raise InputError(f"--n-bootstrap must be >= 0, got {args.n_bootstrap}")
+    m = training.evaluate_store(args.model, args.cutouts, args.out,
+                                batch_size=args.batch_size, n_bootstrap=args.n_bootstrap,
+                                seed=args.seed, progress=not args.quiet)
+    acc = f"{m['accuracy']:.3f}" if m.get("accuracy") is not None else "n/a"
+    auc = f"{m['auc']:.3f}" if m.get("auc") is not None else "n/a"
+    print(f"wrote {args.out}: metrics.json, predictions.parquet ({m['n']} objects; "
+          f"accuracy {acc}, AUC {auc})")
+    return EXIT_OK
+
+
 # --------------------------------------------------------------------------- parser
-_COMMANDS = ["check", "simulate"]
+_COMMANDS = ["check", "simulate", "classify", "download", "figures", "features",
+             "train", "evaluate"]
 
 
 def build_parser():

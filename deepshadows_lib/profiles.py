@@ -55,7 +55,7 @@ class Profile:
     biased_noise_fractions : tuple of float
         Fractions flipped in one direction only (paper: 300, 1,500, 3,000 of 30,000).
     n_gradcam : int
-        Examples per category (TP, TN, FP, FN) in the Grad-CAM figure.
+        Examples per category (TP, TN, FP, FN) in the Grad-CAM figure (the paper: 9).
     chunk_size : int
         Images per chunk of the cutout stores.
     """
@@ -74,7 +74,7 @@ class Profile:
     seeds: tuple = PAPER_SEEDS
     noise_fractions: tuple = (0.01, 0.05, 0.10, 1 / 3)
     biased_noise_fractions: tuple = (0.01, 0.05, 0.10)
-    n_gradcam: int = 4
+    n_gradcam: int = 9
     chunk_size: int = 1024
 
     def as_parameters(self):
@@ -87,7 +87,7 @@ PROFILES = {
     "smoke": Profile(name="smoke", n_per_class=160, n_hsc_per_class=80, n_finetune=40,
                      epochs=2, finetune_epochs=2, n_bootstrap=50, seeds=(1, 3),
                      noise_fractions=(0.05, 1 / 3), biased_noise_fractions=(0.10,),
-                     n_gradcam=2, chunk_size=128),
+                     n_gradcam=3, chunk_size=128),
     "default": Profile(name="default", n_per_class=2500, n_hsc_per_class=320,
                        n_finetune=160, epochs=10, finetune_epochs=15, n_bootstrap=300,
                        chunk_size=512),

@@ -1,0 +1,270 @@
+"""Catalog features: the SourceExtractor-like columns and the paper's 16 features.
+
+The original DES catalogs (``random_LSBGs_all.csv`` and the two artifact catalogs) carry
+SourceExtractor columns; Section 4 of the paper derives 16 features from them.  The same
+derivation runs on real class catalogs and on the features that :mod:`.simulate` measures
+on its own images (with sep, SourceExtractor as a library), so the SVM and random forest
+code never asks where a catalog came from.
+"""
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+
+__all__ = ["BANDS", "SEXTRACTOR_COLUMNS", "PAPER_FEATURES", "SELECTION_CUTS", "paper_features",
+           "measure", "passes_cuts"]
+
+#: bands of the catalog features (the cutouts are g, r, z; the catalogs g, r, i)
+BANDS = ("g", "r", "i")
+
+#: the raw columns of the original class catalogs, in their order
+SEXTRACTOR_COLUMNS = (
+    ["A_IMAGE", "B_IMAGE"]
+    + [f"mag_auto_{b}" for b in BANDS]
+    + [f"flux_radius_{b}" for b in BANDS]
+    + [f"mu_max_model_{b}" for b in BANDS]
+    + [f"mu_eff_model_{b}" for b in BANDS]
+    + [f"mu_mean_model_{b}" for b in BANDS]
+)
+
+#: the 16 features of the paper, Section 4, in a fixed order
+PAPER_FEATURES = (
+    ["ellipticity"]
+    + [f"mag_auto_{b}" for b in BANDS]
+    + ["g_i", "g_r", "r_i"]
+    + [f"mu_mean_model_{b}" for b in BANDS]
+    + [f"mu_max_model_{b}" for b in BANDS]
+    + [f"mu_eff_model_{b}" for b in BANDS]
+)
+
+# what each derived feature needs from the raw catalog
+_NEEDED = ["A_IMAGE", "B_IMAGE"] + [f"mag_auto_{b}" for b in BANDS] + [
+    f"{q}_{b}" for q in ("mu_mean_model", "mu_max_model", "mu_eff_model") for b in BANDS]
+
+
+def paper_features(catalog, *, path=None):
+    """Derive the paper's 16 features from a catalog with SourceExtractor columns.
+
+    Parameters
+    ----------
+    catalog : pandas.DataFrame
+        A catalog with (at least) ``A_IMAGE``, ``B_IMAGE``, ``mag_auto_{g,r,i}`` and
+        ``mu_{mean,max,eff}_model_{g,r,i}``: a real class catalog or the catalog of a
+        (synthetic or downloaded) store.
+    path : str or path-like, optional
+        The file the catalog was read from, named in error messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Exactly the columns of :data:`PAPER_FEATURES`, in that order, as float64, with
+        the index of ``catalog``.  Ellipticity is ``1 - B_IMAGE / A_IMAGE``; colours are
+        differences of ``mag_auto``.
+
+    Raises
+    ------
+    InputError
+        If a needed column is missing (the message names it).
+    """
+    if not isinstance(catalog, pd.DataFrame):
+        raise InputError(f"expected a pandas DataFrame, got {type(catalog).__name__}",
+                         path=path)
+    for col in _NEEDED:
+        if col not in catalog.columns:
+            raise InputError("catalog lacks a column needed for the paper's features",
+                             path=path, column=col)
+
+    def col(name):
+        return pd.to_numeric(catalog[name], errors="coerce").astype("float64")
+
+    out = pd.DataFrame(index=catalog.index)
+    a, b = col("A_IMAGE"), col("B_IMAGE")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["ellipticity"] = 1.0 - b / a
+    for band in BANDS:
+        out[f"mag_auto_{band}"] = col(f"mag_auto_{band}")
+    out["g_i"] = out["mag_auto_g"] - out["mag_auto_i"]
+    out["g_r"] = out["mag_auto_g"] - out["mag_auto_r"]
+    out["r_i"] = out["mag_auto_r"] - out["mag_auto_i"]
+    for q in ("mu_mean_model", "mu_max_model", "mu_eff_model"):
+        for band in BANDS:
+            out[f"{q}_{band}"] = col(f"{q}_{band}")
+    return out[PAPER_FEATURES]
+
+
+# --------------------------------------------------------------------------- measurement
+#: the catalog cuts of the DES LSBG candidate selection (Tanoglidis et al. 2021), as
+#: applied to measured g, r, i features; mu_eff there is the mean surface brightness
+#: within the effective radius, i.e. ``mu_mean_model_g`` here.
+SELECTION_CUTS = {
+    "flux_radius_g": (2.5, 20.0),          # arcsec
+    "mu_mean_model_g": (24.2, 28.8),       # mag/arcsec^2
+    "g_i": (-0.1, 1.4),
+    "gri_locus": 0.4,                      # |(g - r) - 0.7 (g - i)| <= 0.4
+    "ellipticity": 0.7,                    # 1 - B/A < 0.7
+}
+
+_NAN_ROW = {c: float("nan") for c in SEXTRACTOR_COLUMNS}
+
+
+def _mag(flux, zeropoint):
+    return zeropoint - 2.5 * np.log10(flux) if flux > 0 else float("nan")
+
+
+def _half_light_radius(radii, values, total):
+    """Radius (pixels) enclosing half of ``total``, from pixels sorted by radius."""
+    if not total > 0 or radii.size == 0:
+        return float("nan")
+    cum = np.cumsum(values)
+    k = int(np.searchsorted(cum, 0.5 * total))
+    if k >= radii.size:
+        return float("nan")
+    # interpolate within the pixel that crosses half the flux; each pixel's light is
+    # spread over +-0.5 pixel of radius
+    prev = cum[k - 1] if k > 0 else 0.0
+    frac = (0.5 * total - prev) / values[k] if values[k] > 0 else 0.5
+    return float(max(radii[k] - 0.5 + frac, 0.1))
+
+
+def measure(images, *, rms, pixel_scale, zeropoint=22.5, center=None, thresh=1.5,
+            minarea=10, detect_bands=None):
+    """Measure the central source of a cutout like SourceExtractor, with sep.
+
+    Detection runs on the sum of the band images (dual-image mode: one aperture for
+    every band); neighbours found by the detection are masked in the photometry.
+
+    Parameters
+    ----------
+    images : dict
+        ``band -> 2-D float array`` of background-subtracted flux (per pixel), for
+        bands g, r, i.
+    rms : dict
+        ``band -> float`` sky noise per pixel (the background is known, so no
+        background map is fitted).
+    pixel_scale : float
+        Arcsec per pixel of the images.
+    zeropoint : float
+        Magnitude zero point of the flux unit (22.5 for nanomaggies).
+    center : tuple of float, optional
+        (x, y) pixel of the target; the image centre by default.
+    thresh : float
+        Detection threshold in sigma.
+    minarea : int
+        Minimum detection area in pixels.
+    detect_bands : sequence of str, optional
+        Bands summed for detection (default: all of ``images``).
+
+    Returns
+    -------
+    dict
+        The :data:`SEXTRACTOR_COLUMNS`: ``A_IMAGE``, ``B_IMAGE`` (pixels),
+        ``mag_auto_*`` (AB), ``flux_radius_*`` (arcsec), ``mu_max_model_*`` (peak),
+        ``mu_eff_model_*`` (at the half-light radius), ``mu_mean_model_*`` (mean within
+        it), all in mag/arcsec^2; NaN where nothing is detected at the centre.
+    """
+    import sep
+
+    bands = list(images)
+    detect_bands = list(detect_bands or bands)
+    data = {b: np.ascontiguousarray(images[b], dtype=np.float64) for b in bands}
+    det = sum(data[b] for b in detect_bands)
+    det_rms = float(np.sqrt(sum(float(rms[b]) ** 2 for b in detect_bands)))
+    ny, nx = det.shape
+    cx, cy = center if center is not None else ((nx - 1) / 2.0, (ny - 1) / 2.0)
+    try:
+        objs, seg = sep.extract(det, thresh, err=det_rms, minarea=minarea,
+                                deblend_nthresh=32, deblend_cont=0.001,
+                                segmentation_map=True)
+    except Exception:  # sep raises plain Exception on pathological images
+        return dict(_NAN_ROW)
+    if len(objs) == 0:
+        return dict(_NAN_ROW)
+    sid = int(seg[int(round(cy)), int(round(cx))])
+    if sid > 0:
+        i = sid - 1
+    else:
+        d = np.hypot(objs["x"] - cx, objs["y"] - cy)
+        i = int(np.argmin(d))
+        if d[i] > 4.0:
+            return dict(_NAN_ROW)
+    o = objs[i:i + 1]
+    x, y, a, b, th = o["x"], o["y"], o["a"], o["b"], o["theta"]
+    a = np.maximum(a, 0.5)
+    b = np.maximum(b, 0.5)
+    seg_id = np.array([i + 1], dtype=np.int32)
+    segmap = seg.astype(np.int32)
+    kr, _ = sep.kron_radius(det, x, y, a, b, th, 6.0, seg_id=seg_id, segmap=segmap)
+    kr = np.where(np.isfinite(kr) & (kr > 0), kr, 3.5)
+    # SourceExtractor's PHOT_AUTOPARAMS 2.5, 3.5: a minimum aperture of 3.5 radii
+    r_aper = np.maximum(2.5 * kr, 3.5)
+    row = {"A_IMAGE": float(a[0]), "B_IMAGE": float(b[0])}
+    pix_area = pixel_scale ** 2
+    yy, xx = np.mgrid[0:ny, 0:nx]
+    rr = np.hypot(xx - x[0], yy - y[0])
+    keep = (segmap == 0) | (segmap == i + 1)
+    inseg = segmap == i + 1
+    # curve of growth over the unmasked pixels within 6 A (sep's flux_radius, but
+    # one sort shared by the three bands)
+    sel = keep & (rr < 6.0 * a[0])
+    order = np.argsort(rr[sel], kind="stable")
+    radii = rr[sel][order]
+    from scipy.ndimage import uniform_filter
+    stack = np.stack([data[band] for band in bands])
+    peaks = uniform_filter(stack, size=(1, 3, 3), mode="nearest")[:, inseg].max(axis=1) \
+        if inseg.any() else np.full(len(bands), np.nan)
+    for j, band in enumerate(bands):
+        img = data[band]
+        flux, _, _ = sep.sum_ellipse(img, x, y, a, b, th, r_aper, subpix=1,
+                                     seg_id=seg_id, segmap=segmap)
+        f = float(flux[0])
+        mag = _mag(f, zeropoint)
+        r_half = _half_light_radius(radii, img[sel][order], f)
+        r_arc = r_half * pixel_scale
+        mu_mean = mag + 2.5 * np.log10(2.0 * np.pi * r_arc ** 2) if r_arc > 0 else float("nan")
+        # surface brightness at the half-light radius: mean in a thin annulus
+        if r_half > 0:
+            ann = keep & (rr >= 0.8 * r_half) & (rr <= 1.25 * r_half)
+            sb = float(img[ann].mean()) / pix_area if ann.any() else float("nan")
+        else:
+            sb = float("nan")
+        peak = float(peaks[j]) / pix_area
+        row[f"mag_auto_{band}"] = float(mag)
+        row[f"flux_radius_{band}"] = float(r_arc)
+        row[f"mu_mean_model_{band}"] = float(mu_mean)
+        row[f"mu_eff_model_{band}"] = _mag(sb, zeropoint) if sb == sb else float("nan")
+        row[f"mu_max_model_{band}"] = _mag(peak, zeropoint) if peak == peak else float("nan")
+    return row
+
+
+def passes_cuts(row, cuts=None):
+    """Whether a measured catalog row passes the LSBG candidate selection.
+
+    Parameters
+    ----------
+    row : dict or pandas.Series or pandas.DataFrame
+        Measured SourceExtractor-like columns.
+    cuts : dict, optional
+        Defaults to :data:`SELECTION_CUTS`.
+
+    Returns
+    -------
+    bool or numpy.ndarray of bool
+        False where a needed value is missing (NaN).
+    """
+    cuts = SELECTION_CUTS if cuts is None else cuts
+    get = (lambda k: np.asarray(row[k], dtype=float))
+    g, r, i = get("mag_auto_g"), get("mag_auto_r"), get("mag_auto_i")
+    g_i, g_r = g - i, g - r
+    ell = 1.0 - get("B_IMAGE") / get("A_IMAGE")
+    lo, hi = cuts["flux_radius_g"]
+    rad = get("flux_radius_g")
+    ok = (rad > lo) & (rad < hi)
+    lo, hi = cuts["mu_mean_model_g"]
+    mu = get("mu_mean_model_g")
+    ok &= (mu > lo) & (mu < hi)
+    lo, hi = cuts["g_i"]
+    ok &= (g_i > lo) & (g_i < hi)
+    ok &= np.abs(g_r - 0.7 * g_i) <= cuts["gri_locus"]
+    ok &= ell < cuts["ellipticity"]
+    return bool(ok) if np.ndim(ok) == 0 else ok

@@ -1,0 +1,227 @@
+"""The DeepShadows CNN and the feature-based baselines of the paper.
+
+The network (Section 5 and Fig. 2 of Tanoglidis et al. 2021) is built with the Keras
+Functional API, because tf-keras-vis (Grad-CAM) needs a Functional model on Keras 3.  Its
+layers are named so that Grad-CAM and the architecture figure can find them::
+
+    image -> conv1 -> bn1 -> pool1 -> drop1
+          -> conv2 -> bn2 -> pool2 -> drop2
+          -> conv3 -> bn3 -> pool3 -> drop3
+          -> flatten -> dense1 -> output
+
+Each block is Conv2D (3x3, padding "same", ReLU, L2 0.13) -> BatchNormalization ->
+MaxPooling 2x2 -> Dropout 0.4, the order of the original notebooks; with it the binary
+model has exactly the paper's 4,220,385 parameters.
+
+The baselines (Section 4) are scikit-learn Pipelines on the 16 catalog features of
+:data:`deepshadows_lib.features.PAPER_FEATURES`: a standard scaler followed by an RBF
+support-vector machine (C = 1e4, gamma = 1e-3) or a random forest (100 trees,
+min_samples_split = 10).
+
+TensorFlow and Keras are imported inside the functions that need them.
+"""
+
+import numpy as np
+
+__all__ = ["PAPER_N_PARAMS", "CLASS_NAMES", "LAYER_NAMES", "LAST_CONV_LAYER",
+           "build_deepshadows", "compile_deepshadows", "svm_pipeline",
+           "random_forest_pipeline", "baseline_pipelines", "baseline_scores"]
+
+#: trainable + non-trainable parameters of the paper's binary model (Section 5)
+PAPER_N_PARAMS = 4_220_385
+
+#: the three-class target order (``class_index`` of the store): artifact2 = 0, lsbg = 1,
+#: artifact1 = 2, so that on the binary problem the label equals the class index
+CLASS_NAMES = ("artifact2", "lsbg", "artifact1")
+
+#: the layer names of :func:`build_deepshadows`, input to output
+LAYER_NAMES = ("image", "conv1", "bn1", "pool1", "drop1", "conv2", "bn2", "pool2", "drop2",
+               "conv3", "bn3", "pool3", "drop3", "flatten", "dense1", "output")
+
+#: the layer Grad-CAM looks at (the last convolution, Fig. 6)
+LAST_CONV_LAYER = "conv3"
+
+_FILTERS = (16, 32, 64)
+_CONV_L2 = 0.13
+_DENSE_L2 = 0.12
+_DROPOUT = 0.4
+_DENSE_UNITS = 1024
+
+
+def build_deepshadows(n_classes=1, *, input_shape=(64, 64, 3), learning_rate=0.1,
+                      compile=True):
+    """Build the DeepShadows network.
+
+    Parameters
+    ----------
+    n_classes : int, optional
+        1 for the paper's binary model (one sigmoid unit, the LSBG probability, binary
+        cross-entropy); 3 (or any number >= 2) for the multi-class head of Appendix A
+        (softmax, categorical cross-entropy on one-hot targets in ``class_index`` order).
+    input_shape : tuple of int, optional
+        Image shape (height, width, bands); the paper's cutouts are 64x64x3.
+    learning_rate : float, optional
+        Adadelta learning rate (the paper: 0.1).
+    compile : bool, optional
+        Compile the model as in the paper (Adadelta, cross-entropy, accuracy).
+
+    Returns
+    -------
+    keras.Model
+        A Functional model named ``deepshadows`` whose layers are :data:`LAYER_NAMES`.
+        The binary model has :data:`PAPER_N_PARAMS` parameters.
+
+    Raises
+    ------
+    ValueError
+        If ``n_classes`` is not a positive integer.
+    """
+    import keras
+    from keras import layers, regularizers
+
+    n_classes = int(n_classes)
+    if n_classes < 1:
+        raise ValueError(f"n_classes must be 1 (binary) or >= 2, got {n_classes}")
+    inputs = keras.Input(shape=tuple(input_shape), name="image")
+    x = inputs
+    for k, filters in enumerate(_FILTERS, start=1):
+        x = layers.Conv2D(filters, (3, 3), padding="same", activation="relu",
+                          kernel_regularizer=regularizers.L2(_CONV_L2), name=f"conv{k}")(x)
+        x = layers.BatchNormalization(name=f"bn{k}")(x)
+        x = layers.MaxPooling2D(pool_size=(2, 2), name=f"pool{k}")(x)
+        x = layers.Dropout(_DROPOUT, name=f"drop{k}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(_DENSE_UNITS, activation="relu",
+                     kernel_regularizer=regularizers.L2(_DENSE_L2), name="dense1")(x)
+    if n_classes == 1:
+        outputs = layers.Dense(1, activation="sigmoid", name="output")(x)
+    else:
+        outputs = layers.Dense(n_classes, activation="softmax", name="output")(x)
+    model = keras.Model(inputs, outputs, name="deepshadows")
+    if compile:
+        compile_deepshadows(model, learning_rate=learning_rate)
+    return model
+
+
+def compile_deepshadows(model, *, learning_rate=0.1, jit_compile="auto"):
+    """Compile ``model`` as in the paper: Adadelta, cross-entropy, accuracy.
+
+    The loss follows the output: binary cross-entropy for one unit, categorical
+    cross-entropy (one-hot targets) for a softmax head.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A DeepShadows model (or any model with a sigmoid or softmax output).
+    learning_rate : float, optional
+        Adadelta learning rate: 0.1 for training, 0.005 for the HSC fine-tuning.
+    jit_compile : bool or "auto", optional
+        Passed to :meth:`keras.Model.compile` (XLA).
+
+    Returns
+    -------
+    keras.Model
+        The same model, compiled.
+    """
+    import keras
+
+    n_out = int(model.output_shape[-1])
+    loss = "binary_crossentropy" if n_out == 1 else "categorical_crossentropy"
+    model.compile(optimizer=keras.optimizers.Adadelta(learning_rate=float(learning_rate)),
+                  loss=loss, metrics=["accuracy"], jit_compile=jit_compile)
+    return model
+
+
+# --------------------------------------------------------------------------- baselines
+def svm_pipeline(*, C=1e4, gamma=1e-3, seed=0):
+    """The paper's support-vector machine: standard scaler + RBF SVC(C=1e4, gamma=1e-3).
+
+    ``probability`` is off: Platt scaling would run an internal five-fold
+    cross-validation (five more fits), and its probabilities can disagree with the
+    decision rule.  :func:`baseline_scores` turns the decision function into a score
+    in (0, 1) whose 0.5 threshold is exactly the SVM's own decision.
+
+    Parameters
+    ----------
+    C, gamma : float, optional
+        Regularisation and kernel width (the paper's values by default).
+    seed : int, optional
+        Random state (used by the solver's shuffling only).
+
+    Returns
+    -------
+    sklearn.pipeline.Pipeline
+    """
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    return Pipeline([("scale", StandardScaler()),
+                     ("svm", SVC(kernel="rbf", C=C, gamma=gamma, random_state=seed))])
+
+
+def random_forest_pipeline(*, n_estimators=100, min_samples_split=10, seed=0, n_jobs=None):
+    """The paper's random forest: standard scaler + RandomForestClassifier(100, 10).
+
+    The scaler changes nothing for a forest; it is there so that both baselines see the
+    same standardised features, as in the paper.
+
+    Parameters
+    ----------
+    n_estimators, min_samples_split : int, optional
+        The paper's values by default.
+    seed : int, optional
+        Random state of the forest.
+    n_jobs : int, optional
+        Parallel jobs of the forest (scikit-learn's meaning).
+
+    Returns
+    -------
+    sklearn.pipeline.Pipeline
+    """
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return Pipeline([("scale", StandardScaler()),
+                     ("rf", RandomForestClassifier(n_estimators=n_estimators,
+                                                   min_samples_split=min_samples_split,
+                                                   random_state=seed, n_jobs=n_jobs))])
+
+
+def baseline_pipelines(*, seed=0):
+    """Both baselines, unfitted: ``{"SVM": ..., "Random forest": ...}`` (Table 2's names)."""
+    return {"SVM": svm_pipeline(seed=seed), "Random forest": random_forest_pipeline(seed=seed)}
+
+
+def baseline_scores(pipeline, features):
+    """LSBG scores in [0, 1] of a fitted baseline, for ROC curves and a 0.5 threshold.
+
+    For a classifier with ``predict_proba`` (the forest) this is the probability of
+    class 1.  For the SVM it is the logistic function of the decision function: a
+    monotonic map, so ROC and AUC are those of the decision function, and score > 0.5
+    exactly when the SVM predicts 1.
+
+    Parameters
+    ----------
+    pipeline : sklearn estimator
+        A fitted binary classifier (labels 0 and 1).
+    features : array_like or pandas.DataFrame
+        (N, n_features).
+
+    Returns
+    -------
+    numpy.ndarray
+        (N,) float64.
+    """
+    from scipy.special import expit
+
+    classes = list(getattr(pipeline, "classes_", [0, 1]))
+    if hasattr(pipeline, "predict_proba"):
+        try:
+            return np.asarray(pipeline.predict_proba(features))[:, classes.index(1)]
+        except AttributeError:  # SVC(probability=False) exposes the method but refuses it
+            pass
+    d = np.asarray(pipeline.decision_function(features), dtype=float)
+    # decision_function is positive for classes_[1]
+    return expit(d) if classes[1] == 1 else expit(-d)

@@ -1,0 +1,1072 @@
+"""The synthetic survey: DES-like and HSC-like cutouts of LSBGs and artifacts.
+
+No image of the real survey can be downloaded where this project is built, so the
+default data is a survey that the library renders itself, realistic enough that the
+paper's questions make sense on it.
+
+How an object is made
+---------------------
+1. **Parameters.**  Object ``k`` of class ``c`` with seed ``s`` owns a random stream,
+   ``numpy.random.default_rng(SeedSequence([s, class_index, k]))``, so it never depends
+   on how many objects are generated, on chunking or on the number of workers.  LSBG
+   structure (central surface brightness, effective radius, Sersic index, ellipticity,
+   colours) is resampled with a small jitter from the 781 HSC LSBGs of Greco et al.
+   (2018) (``Datasets/hsc_LSBGs.dat``); artifact parameters from the 641 HSC artifacts
+   (``Datasets/hsc_artifacts.csv``).
+2. **Scene.**  The light of the central object and its surroundings, in nanomaggies per
+   pixel in g, r, i, z (zero point 22.5, as the viewer's coadds): Sersic profiles drawn
+   by GalSim (convolved with a Moffat PSF of the survey seeing), field stars with
+   extended wings and diffraction spikes, compact field galaxies, cirrus (a Gaussian
+   random field).  Each profile is rendered once and scaled per band.
+3. **Catalog features.**  Sky noise at survey depth is added and the object is measured
+   with sep (:func:`deepshadows_lib.features.measure`) in g, r, i like SourceExtractor.
+   The paper's candidate selection (:data:`deepshadows_lib.features.SELECTION_CUTS`) is
+   applied to what is measured; an object that fails is redrawn from the continuation
+   of its own stream, exactly as the real catalog kept only objects that passed.
+4. **Cutout.**  The viewer's colour JPEG: g, r, z mapped to RGB with the Legacy
+   Survey viewer's ``sdss_rgb`` asinh mapping and encoded with Pillow.
+
+Type-2 artifacts pass the catalog cuts and look like LSBGs in features; they differ by
+their surroundings: diffuse light around bright stars (``star_halo``), outskirts of
+bright galaxies (``galaxy_outskirts``), knots of spiral arms (``spiral_knot``),
+cirrus-like patches (``cirrus``) and blends of faint compact sources (``blend``).
+Type-1 artifacts are what a feature selection rejects: compact, high-surface-brightness
+or off-colour sources that still pass the first cuts.
+
+Rendering directly at 64x64
+---------------------------
+The paper downloaded 256x256 JPEGs at 0.262"/pixel and resized them to 64x64 with PIL
+(bicubic).  Here the scene is rendered directly at 64x64 with 4 x 0.262" = 1.048"/pixel,
+and the sky noise is given the amplitude and pixel-to-pixel correlation that PIL's
+bicubic 4x reduction gives to white noise (a separable three-tap kernel).  Because the
+viewer's mapping adds a pedestal ``m`` well above the sky noise, the mapping is nearly
+linear where noise matters and the two routes agree; :func:`render_reference` renders
+the slow route (256x256, JPEG, resize) and ``tests/test_simulate.py`` compares them.
+"""
+
+import dataclasses
+import functools
+import io
+import math
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+from .features import BANDS as FEATURE_BANDS, SEXTRACTOR_COLUMNS, measure, passes_cuts
+
+__all__ = ["GENERATOR_VERSION", "CLASSES", "CLASS_INDEX", "SURVEYS", "SurveyConfig",
+           "simulate_objects", "simulate_survey", "simulate_one", "draw_params",
+           "render_scene", "render_reference", "to_rgb", "object_order"]
+
+#: bump when the output for a given seed changes; recorded in every store
+GENERATOR_VERSION = "1.0"
+
+#: class names in the order of their three-class index (artifact2 = 0, lsbg = 1, artifact1 = 2)
+CLASSES = ("artifact2", "lsbg", "artifact1")
+CLASS_INDEX = {name: i for i, name in enumerate(CLASSES)}
+
+NATIVE_SCALE = 0.262     # arcsec per pixel of the viewer's cutouts
+NATIVE_SIZE = 256        # pixels of the viewer's cutouts
+SIZE = 64                # pixels of the stored cutouts
+SCALE = NATIVE_SCALE * NATIVE_SIZE / SIZE   # 1.048 arcsec per stored pixel
+ZEROPOINT = 22.5         # nanomaggies
+RENDER_BANDS = ("g", "r", "i", "z")   # g, r, z make the colour image; g, r, i the catalog
+MAX_ATTEMPTS = 40        # redraws before an object is kept despite failing the cuts
+
+_DATA_DIR = Path(__file__).resolve().parent.parent / "Datasets"
+
+
+@dataclasses.dataclass(frozen=True)
+class SurveyConfig:
+    """Instrument, depth and colour mapping of a synthetic survey.
+
+    Attributes
+    ----------
+    name : str
+        ``des`` or ``hsc``.
+    psf_fwhm : float
+        Seeing FWHM in arcsec (one PSF for every band: at 1.048"/pixel the differences
+        between bands are below a pixel, so each profile is rendered once).
+    moffat_beta : float
+        Moffat index of the PSF core.
+    sky_sb : dict
+        1-sigma sky noise in mag/arcsec^2 (in one square arcsecond) per band.
+    rgb_scales : dict
+        ``band -> (plane, scale)`` of the viewer's ``sdss_rgb`` mapping.
+    rgb_m, rgb_q : float
+        Pedestal and softening of the asinh mapping.
+    jpeg_quality : int
+        JPEG quality of the cutouts.
+    """
+
+    name: str
+    psf_fwhm: float
+    moffat_beta: float
+    sky_sb: dict
+    rgb_scales: dict
+    rgb_m: float
+    rgb_q: float
+    jpeg_quality: int
+
+    def sky_sigma(self, band, scale):
+        """1-sigma sky noise in nanomaggies per pixel of ``scale`` arcsec."""
+        return 10.0 ** (-0.4 * (self.sky_sb[band] - ZEROPOINT)) * scale
+
+
+#: DES DR1-like (seeing ~1", 1-sigma 27.4 mag/arcsec^2 in g from the 10-sigma depth 24.3; the viewer's des-dr1 colours)
+#: and HSC-SSP-Wide-like (deeper by ~0.8 mag, seeing ~0.65", its own colour mapping).
+SURVEYS = {
+    "des": SurveyConfig(
+        name="des", psf_fwhm=1.0, moffat_beta=2.8,
+        sky_sb={"g": 27.4, "r": 27.2, "i": 26.55, "z": 25.8},
+        rgb_scales={"g": (2, 6.0), "r": (1, 3.4), "z": (0, 2.2)},
+        rgb_m=0.03, rgb_q=20.0, jpeg_quality=90),
+    "hsc": SurveyConfig(
+        name="hsc", psf_fwhm=0.65, moffat_beta=3.2,
+        sky_sb={"g": 28.6, "r": 28.3, "i": 28.0, "z": 27.3},
+        rgb_scales={"g": (2, 4.0), "r": (1, 3.0), "z": (0, 2.4)},
+        rgb_m=0.02, rgb_q=12.0, jpeg_quality=88),
+}
+
+
+# --------------------------------------------------------------------------- catalogs
+@functools.lru_cache(maxsize=None)
+def _hsc_lsbgs():
+    """Structure and colours of the HSC LSBGs (Greco et al. 2018)."""
+    try:
+        from . import catalogs
+        df = catalogs.load_hsc_lsbgs()
+        cols = {"mu_0": "mu_0", "r_e": "r_e", "n": "n", "ell": "ell",
+                "g-i": "g_i", "g-r": "g_r", "ra": "ra", "dec": "dec"}
+        df = df.rename(columns=cols)[list(cols.values())]
+    except (ImportError, AttributeError):
+        path = _DATA_DIR / "hsc_LSBGs.dat"
+        raw = pd.read_csv(path, sep=r"\s+", header=None)
+        if raw.shape[1] != 18:
+            raise InputError(f"expected 18 columns, found {raw.shape[1]}", path=path)
+        # column order as in the file itself: the colours come before r_e (checked:
+        # column 9 reproduces m_g from mu_0 and a Sersic profile, and g-i > g-r)
+        df = pd.DataFrame({"ra": raw[1], "dec": raw[2], "mu_0": raw[3], "g_r": raw[7],
+                           "g_i": raw[8], "r_e": raw[9], "n": raw[11], "ell": raw[13]})
+    return df.dropna().reset_index(drop=True)
+
+
+@functools.lru_cache(maxsize=None)
+def _hsc_artifacts():
+    """Structure and colours of the HSC artifacts."""
+    try:
+        from . import catalogs
+        df = catalogs.load_hsc_artifacts()
+    except (ImportError, AttributeError):
+        df = pd.read_csv(_DATA_DIR / "hsc_artifacts.csv")
+    df = df.rename(columns={"g-i": "g_i", "g-r": "g_r"})
+    return df[["ra", "dec", "mu_0", "r_e", "n", "ell", "g_i", "g_r"]].dropna().reset_index(
+        drop=True)
+
+
+@functools.lru_cache(maxsize=None)
+def _footprint(survey):
+    """Positions to resample for ra/dec: the DES baseline splits, or the HSC field."""
+    if survey == "des":
+        files = sorted(_DATA_DIR.glob("Baseline_*.csv"))
+        if files:
+            pos = pd.concat([pd.read_csv(f, usecols=["ra", "dec"]) for f in files])
+            return pos.to_numpy(dtype=float)
+    pos = pd.concat([_hsc_lsbgs()[["ra", "dec"]], _hsc_artifacts()[["ra", "dec"]]])
+    return pos.to_numpy(dtype=float)
+
+
+# --------------------------------------------------------------------------- parameters
+def _mags_from_colours(mag_g, g_r, g_i, i_z):
+    return {"g": mag_g, "r": mag_g - g_r, "i": mag_g - g_i, "z": mag_g - g_i - i_z}
+
+
+def _sersic_norm(n, hlr, q):
+    """Central surface brightness (per arcsec^2) of a unit-flux Sersic profile."""
+    # closed form (same as GalSim's), cheap and exact for the untruncated profile
+    from scipy.special import gamma, gammaincinv
+    b = gammaincinv(2 * n, 0.5)
+    return b ** (2 * n) / (2 * math.pi * n * gamma(2 * n) * hlr ** 2)
+
+
+def _quantize_n(n):
+    # GalSim caches its Sersic tables per index: a 0.05 grid keeps the cache warm
+    return float(np.clip(np.round(n / 0.05) * 0.05, 0.3, 5.0))
+
+
+def _sersic(rng, *, mu_0, r_e, n, ell, g_r, g_i, x=0.0, y=0.0, beta=None):
+    """A Sersic component from catalog-like parameters (r_e along the major axis)."""
+    n = _quantize_n(n)
+    q = float(np.clip(1.0 - ell, 0.15, 1.0))
+    hlr = float(r_e) * math.sqrt(q)        # GalSim's half_light_radius is circularised
+    flux_g = 10.0 ** (-0.4 * (mu_0 - ZEROPOINT)) / _sersic_norm(n, hlr, 1.0)
+    mag_g = ZEROPOINT - 2.5 * math.log10(flux_g)
+    i_z = 0.45 * (g_i - g_r) + rng.normal(0.0, 0.03)
+    return {"kind": "sersic", "n": n, "hlr": hlr, "q": q,
+            "beta": float(rng.uniform(0, math.pi) if beta is None else beta),
+            "x": float(x), "y": float(y), "mags": _mags_from_colours(mag_g, g_r, g_i, i_z)}
+
+
+def _sersic_mag(rng, *, mag_r, hlr, n, q, g_r, g_i, x, y, beta=None):
+    i_z = 0.45 * (g_i - g_r) + rng.normal(0.0, 0.03)
+    return {"kind": "sersic", "n": _quantize_n(n), "hlr": float(hlr), "q": float(q),
+            "beta": float(rng.uniform(0, math.pi) if beta is None else beta),
+            "x": float(x), "y": float(y),
+            "mags": _mags_from_colours(mag_r + g_r, g_r, g_i, i_z)}
+
+
+def _lsbg_like(rng, *, source="lsbg", faint=0.0):
+    """Structure of an LSBG-like diffuse component, resampled with jitter."""
+    cat = _hsc_lsbgs() if source == "lsbg" else _hsc_artifacts()
+    row = cat.iloc[int(rng.integers(len(cat)))]
+    mu_0 = float(row.mu_0) + rng.normal(0.0, 0.35) + faint
+    r_e = float(row.r_e) * math.exp(rng.normal(0.05, 0.2))
+    n = float(np.clip(row.n * math.exp(rng.normal(0.0, 0.1)), 0.3, 2.5))
+    ell = float(np.clip(row.ell + rng.normal(0.0, 0.05), 0.0, 0.68))
+    g_i = float(row.g_i) + rng.normal(0.0, 0.05)
+    g_r = float(row.g_r) + rng.normal(0.0, 0.04)
+    return dict(mu_0=mu_0, r_e=r_e, n=n, ell=ell, g_r=g_r, g_i=g_i)
+
+
+def _predicted(p, psf_fwhm=1.0):
+    """Rough catalog values of a diffuse component: (flux radius ", mean SB in g)."""
+    n = _quantize_n(p["n"])
+    q = float(np.clip(1.0 - p["ell"], 0.15, 1.0))
+    hlr = p["r_e"] * math.sqrt(q)
+    flux_g = 10.0 ** (-0.4 * (p["mu_0"] - ZEROPOINT)) / _sersic_norm(n, hlr, 1.0)
+    r_half = math.hypot(hlr, 0.5 * psf_fwhm)
+    mu_mean = ZEROPOINT - 2.5 * math.log10(flux_g) + 2.5 * math.log10(2 * math.pi * r_half ** 2)
+    return r_half, mu_mean
+
+
+def _plausible(rng, draw, *, tries=25):
+    """Redraw diffuse-component parameters until they would plausibly pass the cuts.
+
+    A cheap analytic pre-screen (no rendering); the real cuts are still applied to
+    what is measured on the image.
+    """
+    for _ in range(tries):
+        p = draw()
+        r_half, mu = _predicted(p)
+        gi, gr = p["g_i"], p["g_r"]
+        if (2.6 < r_half < 18.0 and 24.3 < mu < 28.0 and -0.05 < gi < 1.35
+                and abs(gr - 0.7 * gi) < 0.37 and p["ell"] < 0.66):
+            return p
+    return p
+
+
+def _galaxy_colours(rng, size):
+    g_r = rng.uniform(0.2, 1.4, size)
+    g_i = g_r * rng.uniform(1.2, 1.6, size)
+    return g_r, g_i
+
+
+def _star_colours(rng, size):
+    # the stellar locus: blue turn-off stars to red M dwarfs
+    g_r = np.where(rng.random(size) < 0.7, rng.uniform(0.25, 0.8, size),
+                   rng.uniform(0.8, 1.5, size))
+    g_i = np.where(g_r < 1.2, 1.35 * g_r, 1.35 * g_r + 2.0 * (g_r - 1.2))
+    return g_r, g_i
+
+
+def _points(rng, *, x, y, mag_r, g_r, g_i, halo=None):
+    i_z = 0.4 * (g_i - g_r)
+    mags = np.stack([mag_r + g_r, mag_r, mag_r - (g_i - g_r), mag_r - (g_i - g_r) - i_z])
+    return {"kind": "stars", "x": np.asarray(x, float), "y": np.asarray(y, float),
+            "mags": mags}
+
+
+def _blobs(*, x, y, sigma, q, beta, mag_r, g_r, g_i):
+    i_z = 0.45 * (g_i - g_r)
+    mags = np.stack([mag_r + g_r, mag_r, mag_r - (g_i - g_r), mag_r - (g_i - g_r) - i_z])
+    return {"kind": "blobs", "x": np.asarray(x, float), "y": np.asarray(y, float),
+            "sigma": np.asarray(sigma, float), "q": np.asarray(q, float),
+            "beta": np.asarray(beta, float), "mags": mags}
+
+
+def _uniform_positions(rng, size, *, rmin=0.0, half=SIZE * SCALE / 2):
+    """Uniform positions in the cutout, avoiding a disc of radius ``rmin`` at the centre."""
+    xy = rng.uniform(-half, half, (size, 2))
+    for _ in range(8):
+        bad = np.hypot(xy[:, 0], xy[:, 1]) < rmin
+        if not bad.any():
+            break
+        xy[bad] = rng.uniform(-half, half, (int(bad.sum()), 2))
+    return xy[:, 0], xy[:, 1]
+
+
+def _polar(rng, rmin, rmax):
+    r, phi = rng.uniform(rmin, rmax), rng.uniform(0, 2 * math.pi)
+    return r * math.cos(phi), r * math.sin(phi)
+
+
+def _field(rng, survey):
+    """Field stars and galaxies: the same population around every class."""
+    comps = []
+    deep = 0.6 if survey == "hsc" else 0.0
+    n_star = int(rng.poisson(3.0))
+    if n_star:
+        x, y = _uniform_positions(rng, n_star, rmin=5.0)
+        # steep number counts: most field stars are faint
+        mag = 24.0 + deep - rng.exponential(1.8, n_star)
+        g_r, g_i = _star_colours(rng, n_star)
+        comps.append(_points(rng, x=x, y=y, mag_r=np.maximum(mag, 15.0), g_r=g_r, g_i=g_i))
+    n_gal = int(rng.poisson(9.0 if survey == "des" else 13.0))
+    if n_gal:
+        x, y = _uniform_positions(rng, n_gal, rmin=5.0)
+        mag = 25.0 + deep - rng.exponential(1.3, n_gal)
+        g_r, g_i = _galaxy_colours(rng, n_gal)
+        comps.append(_blobs(x=x, y=y, sigma=rng.uniform(0.25, 1.1, n_gal),
+                            q=rng.uniform(0.35, 1.0, n_gal),
+                            beta=rng.uniform(0, math.pi, n_gal),
+                            mag_r=np.maximum(mag, 18.5), g_r=g_r, g_i=g_i))
+    # a bright star in the frame, around LSBGs too, so that a star is not a label
+    if rng.random() < 0.3:
+        comps.append(_bright_star(rng, rmin=18.0, rmax=45.0, mag=(12.5, 16.5)))
+    return comps
+
+
+def _bright_star(rng, *, rmin, rmax, mag):
+    x, y = _polar(rng, rmin, rmax)
+    g_r, g_i = _star_colours(rng, 1)
+    return {"kind": "bright_star", "x": float(x), "y": float(y),
+            "mag_r": float(rng.uniform(*mag)), "g_r": float(g_r[0]), "g_i": float(g_i[0]),
+            "spike_angle": float(rng.uniform(0, math.pi / 2) if rng.random() < 0.3 else 0.0)}
+
+
+def _draw_lsbg(rng, survey, sub):
+    def draw():
+        p = _lsbg_like(rng, source="lsbg")
+        if survey == "des":
+            # DES LSBGs reach larger radii than the HSC sample (2.5" < r_1/2 < 20")
+            p["r_e"] *= math.exp(abs(rng.normal(0.0, 0.25)))
+        return p
+    p = _plausible(rng, draw)
+    comp = _sersic(rng, **p)
+    return "lsbg", [comp], {"true_mu_0": p["mu_0"], "true_r_e": p["r_e"], "true_n": comp["n"],
+                            "true_ell": p["ell"], "true_g_r": p["g_r"], "true_g_i": p["g_i"]}
+
+
+_ART2_SUBTYPES = ("star_halo", "galaxy_outskirts", "spiral_knot", "cirrus", "blend")
+_ART2_WEIGHTS = (0.30, 0.25, 0.10, 0.15, 0.20)
+
+
+def _draw_artifact2(rng, survey, sub):
+    def draw():
+        source = "artifact" if rng.random() < 0.85 else "lsbg"
+        p = _lsbg_like(rng, source=source)
+        # rejected objects are more often elongated than LSBGs (HSC: <ell> 0.37 vs 0.31)
+        p["ell"] = float(min(p["ell"] + 0.06, 0.66))
+        if source == "artifact":
+            # the catalog's bright, compact entries would not pass the LSBG selection
+            p["mu_0"] = max(p["mu_0"], 22.8 + rng.normal(0, 0.4))
+        return p
+    p = _plausible(rng, draw)
+    comps = []
+    if sub == "star_halo":
+        star = _bright_star(rng, rmin=12.0, rmax=30.0, mag=(12.5, 16.0))
+        comps.append(star)
+        # scattered light takes the star's colour, slightly bluer
+        p.update(g_r=star["g_r"] - 0.15 + rng.normal(0, 0.08), n=rng.uniform(0.3, 0.6))
+        p["r_e"] *= 1.3
+        p["g_i"] = p["g_r"] * rng.uniform(1.2, 1.5)
+        p["mu_0"] += 0.6
+    elif sub == "galaxy_outskirts":
+        hlr = rng.uniform(3.0, 8.0)
+        x, y = _polar(rng, max(2.0 * hlr, 10.0), max(3.2 * hlr, 16.0))
+        g_r = rng.uniform(0.5, 0.95)
+        comps.append(_sersic_mag(rng, mag_r=rng.uniform(16.0, 18.5), hlr=hlr,
+                                 n=rng.uniform(1.0, 4.0), q=rng.uniform(0.3, 0.95),
+                                 g_r=g_r, g_i=g_r * rng.uniform(1.3, 1.5), x=x, y=y))
+        p.update(g_r=g_r + rng.normal(0, 0.06), g_i=(g_r + rng.normal(0, 0.06)) * 1.4)
+    elif sub == "spiral_knot":
+        hlr = rng.uniform(5.0, 10.0)
+        r0 = rng.uniform(1.5, 2.2) * hlr
+        x, y = _polar(rng, r0, r0)
+        q = rng.uniform(0.5, 1.0)
+        comps.append(_sersic_mag(rng, mag_r=rng.uniform(16.0, 18.0), hlr=hlr, n=1.0, q=q,
+                                 g_r=rng.uniform(0.4, 0.7), g_i=rng.uniform(0.6, 1.0),
+                                 x=x, y=y))
+        # knots along two logarithmic arms through the centre of the cutout
+        nk = int(rng.integers(5, 11))
+        phi0 = math.atan2(-y, -x)
+        t = rng.uniform(-1.2, 1.2, nk)
+        arm = rng.integers(0, 2, nk)
+        rr = r0 * np.exp(0.35 * t) * rng.uniform(0.9, 1.1, nk)
+        ang = phi0 + math.pi + t + arm * math.pi
+        kx, ky = x + rr * np.cos(ang), y + rr * np.sin(ang)
+        kx[0], ky[0] = rng.normal(0, 1.0, 2)
+        g_r = rng.uniform(0.0, 0.4, nk)
+        comps.append(_blobs(x=kx, y=ky, sigma=rng.uniform(0.4, 1.2, nk), q=np.ones(nk),
+                            beta=np.zeros(nk), mag_r=rng.uniform(21.5, 23.5, nk),
+                            g_r=g_r, g_i=g_r * 1.3))
+        p.update(g_r=rng.uniform(0.2, 0.5), n=rng.uniform(0.4, 1.0))
+        p["g_i"] = p["g_r"] * 1.35
+    elif sub == "cirrus":
+        g_r = rng.uniform(0.45, 0.85)
+        comps.append({"kind": "cirrus", "seed": int(rng.integers(2**31)),
+                      "mu": float(rng.uniform(26.3, 27.6)), "slope": float(rng.uniform(3.0, 3.8)),
+                      "mags_offset": _mags_from_colours(0.0, g_r, g_r * 1.4, 0.1)})
+        p.update(g_r=g_r + rng.normal(0, 0.05), g_i=(g_r + rng.normal(0, 0.05)) * 1.4,
+                 n=rng.uniform(0.3, 0.8))
+        p["mu_0"] += 0.2
+    elif sub == "blend":
+        nb = int(rng.integers(3, 7))
+        r = 4.0 * np.sqrt(rng.random(nb))
+        ang = rng.uniform(0, 2 * math.pi, nb)
+        g_r, g_i = _galaxy_colours(rng, nb)
+        comps.append(_blobs(x=r * np.cos(ang), y=r * np.sin(ang),
+                            sigma=rng.uniform(0.2, 0.8, nb), q=rng.uniform(0.5, 1.0, nb),
+                            beta=rng.uniform(0, math.pi, nb),
+                            mag_r=rng.uniform(22.0, 24.5, nb), g_r=g_r, g_i=g_i))
+        p["mu_0"] += 0.8
+    comps.append(_sersic(rng, **p))
+    truth = {"true_mu_0": p["mu_0"], "true_r_e": p["r_e"], "true_n": _quantize_n(p["n"]),
+             "true_ell": p["ell"], "true_g_r": p["g_r"], "true_g_i": p["g_i"]}
+    return sub, comps, truth
+
+
+_ART1_SUBTYPES = ("compact", "colour_outlier", "star_wing")
+_ART1_WEIGHTS = (0.5, 0.25, 0.25)
+
+
+def _draw_artifact1(rng, survey, sub):
+    comps = []
+    if sub == "compact":
+        p = dict(mu_0=rng.uniform(20.8, 23.0), r_e=rng.uniform(2.2, 4.5),
+                 n=rng.uniform(0.8, 2.5), ell=rng.uniform(0.0, 0.6),
+                 g_r=rng.uniform(0.3, 1.1))
+        p["g_i"] = p["g_r"] * rng.uniform(1.2, 1.5)
+    elif sub == "colour_outlier":
+        p = _lsbg_like(rng, source="artifact")
+        p["mu_0"] = max(p["mu_0"], 22.5)
+        if rng.random() < 0.5:
+            p.update(g_r=rng.uniform(0.85, 1.0), g_i=rng.uniform(1.15, 1.35))
+        else:
+            p.update(g_r=rng.uniform(-0.05, 0.12), g_i=rng.uniform(-0.05, 0.1))
+    else:
+        star = _bright_star(rng, rmin=8.0, rmax=14.0, mag=(14.0, 17.0))
+        comps.append(star)
+        p = dict(mu_0=rng.uniform(23.0, 24.5), r_e=rng.uniform(2.5, 5.0),
+                 n=rng.uniform(0.5, 1.5), ell=rng.uniform(0.3, 0.65),
+                 g_r=star["g_r"], g_i=star["g_i"])
+    comps.append(_sersic(rng, **p))
+    truth = {"true_mu_0": p["mu_0"], "true_r_e": p["r_e"], "true_n": _quantize_n(p["n"]),
+             "true_ell": p["ell"], "true_g_r": p["g_r"], "true_g_i": p["g_i"]}
+    return sub, comps, truth
+
+
+_DRAW = {"lsbg": _draw_lsbg, "artifact2": _draw_artifact2, "artifact1": _draw_artifact1}
+_SUBTYPES = {"lsbg": (("lsbg",), (1.0,)), "artifact2": (_ART2_SUBTYPES, _ART2_WEIGHTS),
+             "artifact1": (_ART1_SUBTYPES, _ART1_WEIGHTS)}
+
+
+def draw_subtype(class_name, rng):
+    """The kind of object (fixed for an object across redraws, so the mix is kept)."""
+    names, weights = _SUBTYPES[class_name]
+    return names[int(rng.choice(len(names), p=weights))] if len(names) > 1 else names[0]
+
+
+def draw_params(class_name, rng, *, survey="des", subtype=None):
+    """Draw the components of one scene.
+
+    Parameters
+    ----------
+    class_name : {"lsbg", "artifact1", "artifact2"}
+    rng : numpy.random.Generator
+        The object's own stream.
+    survey : {"des", "hsc"}
+    subtype : str, optional
+        Drawn from the class's mix when not given.
+
+    Returns
+    -------
+    dict
+        ``subtype``, ``components`` (list of dicts, in arcsec from the cutout centre and
+        AB magnitudes) and ``truth`` (the ``true_*`` catalog columns).
+    """
+    if subtype is None:
+        subtype = draw_subtype(class_name, rng)
+    sub, comps, truth = _DRAW[class_name](rng, survey, subtype)
+    # a sub-pixel offset of the centre, as real detections are not pixel-centred
+    dx, dy = rng.uniform(-0.5, 0.5, 2) * SCALE
+    for c in comps:
+        c["x"] = c["x"] + dx if "x" in c else dx
+        c["y"] = c["y"] + dy if "y" in c else dy
+    comps = _field(rng, survey) + comps
+    return {"subtype": sub, "components": comps, "truth": truth}
+
+
+# --------------------------------------------------------------------------- rendering
+@functools.lru_cache(maxsize=8)
+def _psf(survey):
+    import galsim
+    cfg = SURVEYS[survey]
+    return galsim.Moffat(beta=cfg.moffat_beta, fwhm=cfg.psf_fwhm)
+
+
+def _fluxes(mags):
+    return np.array([10.0 ** (-0.4 * (mags[b] - ZEROPOINT)) for b in RENDER_BANDS])
+
+
+def _draw_sersic(c, npix, scale, ext):
+    """Add a Sersic profile (before the PSF) to ``ext`` (B, N, N).
+
+    GalSim samples the profile at pixel centres (``no_pixel``); the PSF and the pixel
+    response are applied to the sum of all extended components at once
+    (:func:`_convolve_psf`), which is much cheaper than one FFT draw per component.
+    Cuspy profiles (n >= 2) are sampled on a finer grid and binned.
+    """
+    import galsim
+    gal = galsim.Sersic(n=c["n"], half_light_radius=c["hlr"], flux=1.0)
+    if c["q"] < 1.0:
+        gal = gal.shear(q=c["q"], beta=c["beta"] * galsim.radians)
+    over = 3 if c["n"] >= 2.0 else 1
+    # GalSim's offset is in pixels; the profile centre of an even image sits at npix/2
+    im = gal.drawImage(nx=npix * over, ny=npix * over, scale=scale / over, method="no_pixel",
+                       offset=(c["x"] * over / scale, c["y"] * over / scale),
+                       dtype=np.float64).array
+    if over > 1:
+        im = im.reshape(npix, over, npix, over).sum(axis=(1, 3))
+    # rendered once, scaled per band
+    ext += _fluxes(c["mags"])[:, None, None] * im[None]
+
+
+@functools.lru_cache(maxsize=8)
+def _psf_kernel(survey, scale):
+    """The PSF convolved with the pixel, as a normalised odd-sized kernel."""
+    half = int(math.ceil(8.0 / scale))
+    k = _psf(survey).drawImage(nx=2 * half + 1, ny=2 * half + 1, scale=scale,
+                               dtype=np.float64).array
+    return k / k.sum()
+
+
+def _convolve_psf(ext, survey, scale):
+    from scipy.signal import fftconvolve
+    kernel = _psf_kernel(survey, scale)
+    return fftconvolve(ext, kernel[None], mode="same", axes=(1, 2))
+
+
+def _moffat_r(cfg, scale):
+    # pixel convolution broadens an undersampled core; a quadrature sum is enough here
+    fwhm = math.hypot(cfg.psf_fwhm, 0.55 * scale)
+    beta = cfg.moffat_beta
+    return fwhm / (2.0 * math.sqrt(2.0 ** (1.0 / beta) - 1.0)), beta
+
+
+def _stamp_add(out, flux, stamps, x0, y0, half):
+    """Add per-source stamps (n, S, S) with corner pixels (x0, y0) into out (B, N, N)."""
+    n = out.shape[-1]
+    for k in range(stamps.shape[0]):
+        xa, ya = x0[k], y0[k]
+        xs, ys = max(xa, 0), max(ya, 0)
+        xe, ye = min(xa + 2 * half + 1, n), min(ya + 2 * half + 1, n)
+        if xs >= xe or ys >= ye:
+            continue
+        out[:, ys:ye, xs:xe] += flux[:, k, None, None] * stamps[k, ys - ya:ye - ya,
+                                                                xs - xa:xe - xa][None]
+
+
+def _pixel_coords(x, y, npix, scale):
+    # GalSim puts the profile centre of an even-sized image at pixel (npix/2, npix/2)
+    # (0-based), so the same convention keeps analytic and GalSim components aligned
+    return npix / 2 + np.asarray(x) / scale, npix / 2 + np.asarray(y) / scale
+
+
+def _draw_compact(c, cfg, npix, scale, out):
+    """Stars (Moffat) and small galaxies (Gaussian x PSF), vectorised in stamps."""
+    px, py = _pixel_coords(c["x"], c["y"], npix, scale)
+    half = int(math.ceil(6.0 / scale))
+    ix, iy = np.floor(px + 0.5).astype(int), np.floor(py + 0.5).astype(int)
+    off = np.arange(-half, half + 1)
+    dx = (ix[:, None] + off[None] - px[:, None]) * scale      # (n, S)
+    dy = (iy[:, None] + off[None] - py[:, None]) * scale
+    if c["kind"] == "stars":
+        rd, beta = _moffat_r(cfg, scale)
+        r2 = dy[:, :, None] ** 2 + dx[:, None, :] ** 2
+        prof = (1.0 + r2 / rd ** 2) ** (-beta)
+    else:
+        sig_psf = cfg.psf_fwhm / 2.355
+        s2 = c["sigma"] ** 2
+        q = c["q"]
+        ca, sa = np.cos(c["beta"]), np.sin(c["beta"])
+        # covariance of an elliptical Gaussian convolved with a round Gaussian PSF
+        a2, b2 = s2 / q, s2 * q
+        cxx = a2 * ca ** 2 + b2 * sa ** 2 + sig_psf ** 2 + (0.29 * scale) ** 2
+        cyy = a2 * sa ** 2 + b2 * ca ** 2 + sig_psf ** 2 + (0.29 * scale) ** 2
+        cxy = (a2 - b2) * ca * sa
+        det = cxx * cyy - cxy ** 2
+        X, Y = dx[:, None, :], dy[:, :, None]
+        quad = (cyy[:, None, None] * X ** 2 - 2 * cxy[:, None, None] * X * Y
+                + cxx[:, None, None] * Y ** 2) / det[:, None, None]
+        prof = np.exp(-0.5 * quad)
+    prof /= prof.sum(axis=(1, 2), keepdims=True)
+    flux = 10.0 ** (-0.4 * (np.asarray(c["mags"]) - ZEROPOINT))     # (B, n)
+    _stamp_add(out, flux, prof, ix - half, iy - half, half)
+
+
+def _draw_bright_star(c, cfg, npix, scale, out):
+    """A bright star: Moffat core, a power-law halo and diffraction spikes."""
+    ax = (np.arange(npix) - npix / 2) * scale
+    X = ax[None, :] - c["x"]
+    Y = ax[:, None] - c["y"]
+    r2 = X ** 2 + Y ** 2
+    rd, beta = _moffat_r(cfg, scale)
+    core = (1.0 + r2 / rd ** 2) ** (-beta) / (math.pi * rd ** 2 / (beta - 1.0))
+    # the extended wing (scattered light), ~r^-3 beyond a few arcsec
+    rh = 2.5
+    halo = (1.0 + r2 / rh ** 2) ** (-1.5) / (2.0 * math.pi * rh ** 2)
+    ang = c.get("spike_angle", 0.0)
+    u = X * math.cos(ang) + Y * math.sin(ang)
+    v = -X * math.sin(ang) + Y * math.cos(ang)
+    w = 0.35 * cfg.psf_fwhm
+    spikes = (np.exp(-0.5 * (v / w) ** 2) * (1.0 + (u / 3.0) ** 2) ** -1.0
+              + np.exp(-0.5 * (u / w) ** 2) * (1.0 + (v / 3.0) ** 2) ** -1.0) / (
+                  2 * math.sqrt(2 * math.pi) * w * 3.0 * math.pi)
+    shape = (0.92 * core + 0.06 * halo + 0.02 * spikes) * scale ** 2
+    mags = _mags_from_colours(c["mag_r"] + c["g_r"], c["g_r"], c["g_i"],
+                              0.4 * (c["g_i"] - c["g_r"]))
+    out += _fluxes(mags)[:, None, None] * shape[None]
+
+
+@functools.lru_cache(maxsize=32)
+def _cirrus_field(seed, slope):
+    """A unit-variance Gaussian random field on the 64x64 grid with P(k) ~ k^-slope."""
+    rng = np.random.default_rng(seed)
+    kx = np.fft.fftfreq(SIZE)[None, :]
+    ky = np.fft.fftfreq(SIZE)[:, None]
+    k = np.hypot(kx, ky)
+    k[0, 0] = 1.0
+    amp = k ** (-slope / 2)
+    amp[0, 0] = 0.0
+    noise = rng.standard_normal((SIZE, SIZE)) + 1j * rng.standard_normal((SIZE, SIZE))
+    field = np.fft.ifft2(noise * amp).real
+    field = (field - field.mean()) / field.std()
+    return field
+
+
+def _draw_cirrus(c, cfg, npix, scale, out):
+    field = _cirrus_field(c["seed"], c["slope"])
+    # a positive, patchy sheet: exp keeps it positive and brighter where the field peaks
+    sheet = np.exp(0.8 * field - 0.4)
+    if npix != SIZE:
+        from scipy.ndimage import zoom
+        sheet = zoom(sheet, npix / SIZE, order=1, mode="reflect")
+    sb_g = 10.0 ** (-0.4 * (c["mu"] - ZEROPOINT))        # nanomaggies per arcsec^2
+    base = sb_g * scale ** 2 * sheet
+    off = c["mags_offset"]
+    ratios = np.array([10.0 ** (-0.4 * (off[b] - off["g"])) for b in RENDER_BANDS])
+    out += ratios[:, None, None] * base[None]
+
+
+def render_scene(params, *, survey="des", npix=SIZE, scale=SCALE):
+    """Noise-free light of a scene in nanomaggies per pixel.
+
+    Parameters
+    ----------
+    params : dict
+        From :func:`draw_params`.
+    survey : {"des", "hsc"}
+    npix : int
+        Image size in pixels (64 for the stored cutouts, 256 for the viewer's).
+    scale : float
+        Arcsec per pixel.
+
+    Returns
+    -------
+    numpy.ndarray
+        (4, npix, npix) float64 in bands g, r, i, z.
+    """
+    cfg = SURVEYS[survey]
+    out = np.zeros((len(RENDER_BANDS), npix, npix))
+    ext = np.zeros_like(out)
+    n_ext = 0
+    for c in params["components"]:
+        kind = c["kind"]
+        if kind == "sersic":
+            _draw_sersic(c, npix, scale, ext)
+            n_ext += 1
+        elif kind in ("stars", "blobs"):
+            if np.size(c["x"]):
+                _draw_compact(c, cfg, npix, scale, out)
+        elif kind == "bright_star":
+            _draw_bright_star(c, cfg, npix, scale, out)
+        elif kind == "cirrus":
+            _draw_cirrus(c, cfg, npix, scale, out)
+        else:  # pragma: no cover - a programming error, not user input
+            raise ValueError(f"unknown component {kind!r}")
+    if n_ext:
+        out += _convolve_psf(ext, survey, scale)
+    return out
+
+
+# --------------------------------------------------------------------------- colour image
+def to_rgb(g, r, z, *, survey="des"):
+    """The viewer's colour mapping (legacypipe ``sdss_rgb``) of g, r, z images.
+
+    Parameters
+    ----------
+    g, r, z : numpy.ndarray
+        Images in nanomaggies per 0.262" pixel.
+    survey : {"des", "hsc"}
+        Selects the scales, pedestal and softening.
+
+    Returns
+    -------
+    numpy.ndarray
+        (H, W, 3) uint8.
+    """
+    cfg = SURVEYS[survey]
+    planes = []
+    total = 0.0
+    for img, band in ((g, "g"), (r, "r"), (z, "z")):
+        plane, scale = cfg.rgb_scales[band]
+        x = img * scale + cfg.rgb_m
+        planes.append((plane, x))
+        total = total + np.maximum(x, 0.0)
+    total = total / 3.0
+    f = np.arcsinh(cfg.rgb_q * total) / math.sqrt(cfg.rgb_q)
+    total = np.where(total == 0.0, 1e-6, total)
+    rgb = np.empty(g.shape + (3,), dtype=np.float64)
+    ratio = f / total
+    for plane, x in planes:
+        rgb[..., plane] = x * ratio
+    return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _jpeg(rgb, quality):
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="JPEG", quality=int(quality), subsampling=0)
+    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+
+
+def _bicubic_weights():
+    """1-D weights of PIL's bicubic (a = -0.5) 4x reduction."""
+    x = np.abs((np.arange(-8, 8) + 0.5) / 4.0)
+    a = -0.5
+    w = np.where(x < 1, (a + 2) * x ** 3 - (a + 3) * x ** 2 + 1,
+                 np.where(x < 2, a * x ** 3 - 5 * a * x ** 2 + 8 * a * x - 4 * a, 0.0))
+    return w / w.sum()
+
+
+@functools.lru_cache(maxsize=1)
+def _noise_kernel():
+    """(gain, taps): white noise at 0.262" after PIL's 4x bicubic reduction.
+
+    ``gain`` is the standard deviation left per output pixel (per axis, so the 2-D
+    value is gain**2) and ``taps`` a 3-tap kernel [a, b, a] with unit norm whose lag-1
+    autocorrelation is that of the reduced noise.
+    """
+    w = _bicubic_weights()
+    c0 = float(np.sum(w * w))
+    c1 = float(np.sum(w[4:] * w[:-4]))
+    rho = c1 / c0
+    # b^2 + 2 a^2 = 1, 2 a b = rho
+    b = math.sqrt((1.0 + math.sqrt(1.0 - 2.0 * rho ** 2)) / 2.0)
+    a = rho / (2.0 * b)
+    return math.sqrt(c0), (a, b, a)
+
+
+def _correlate(noise):
+    """Apply the separable 3-tap kernel along the last two axes (edges reflected)."""
+    a, b, _ = _noise_kernel()[1]
+    p = np.pad(noise, [(0, 0)] * (noise.ndim - 2) + [(1, 1), (1, 1)], mode="reflect")
+    t = b * p[..., 1:-1] + a * (p[..., :-2] + p[..., 2:])
+    return b * t[..., 1:-1, :] + a * (t[..., :-2, :] + t[..., 2:, :])
+
+
+def _sky_sigmas(cfg, scale):
+    return np.array([cfg.sky_sigma(b, scale) for b in RENDER_BANDS])
+
+
+# --------------------------------------------------------------------------- one object
+def _rng(seed, class_name, k):
+    return np.random.default_rng(np.random.SeedSequence([int(seed), CLASS_INDEX[class_name],
+                                                         int(k)]))
+
+
+def simulate_one(class_name, k, *, seed=0, survey="des", return_scene=False):
+    """Render and measure object ``k`` of a class.
+
+    Parameters
+    ----------
+    class_name : {"lsbg", "artifact1", "artifact2"}
+    k : int
+        Index of the object within its class.
+    seed : int
+        Survey seed.
+    survey : {"des", "hsc"}
+    return_scene : bool
+        Also return the parameters and the noise-free scene (for tests and figures).
+
+    Returns
+    -------
+    image : numpy.ndarray
+        (64, 64, 3) uint8 colour cutout.
+    row : dict
+        Catalog row: measured SourceExtractor-like columns, ``true_*`` columns, ...
+    """
+    cfg = SURVEYS[survey]
+    rng = _rng(seed, class_name, k)
+    sig_bin = _sky_sigmas(cfg, SCALE)
+    rms = dict(zip(RENDER_BANDS, sig_bin))
+    subtype = draw_subtype(class_name, rng)
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        params = draw_params(class_name, rng, survey=survey, subtype=subtype)
+        scene = render_scene(params, survey=survey)
+        white = rng.standard_normal(scene.shape)
+        flux = scene + white * sig_bin[:, None, None]
+        feats = measure({b: flux[i] for i, b in enumerate(FEATURE_BANDS)},
+                        rms={b: rms[b] for b in FEATURE_BANDS}, pixel_scale=SCALE,
+                        zeropoint=ZEROPOINT)
+        ok = passes_cuts(feats)
+        if ok:
+            break
+    image = _cutout(scene, white, cfg, rng)
+    row = {"class_name": class_name, "class_index": CLASS_INDEX[class_name],
+           "label": int(class_name == "lsbg"), "survey": survey, "simulated": True,
+           "sim_index": int(k)}
+    row.update({c: float(feats[c]) for c in SEXTRACTOR_COLUMNS})
+    row.update(params["truth"])
+    row.update({"true_subtype": params["subtype"], "true_attempts": attempt,
+                "true_pass_cuts": bool(ok)})
+    pos = _footprint(survey)
+    ra, dec = pos[int(rng.integers(len(pos)))]
+    row["ra"] = float((ra + rng.normal(0, 0.02)) % 360.0)
+    row["dec"] = float(np.clip(dec + rng.normal(0, 0.02), -90, 90))
+    if return_scene:
+        return image, row, params, scene
+    return image, row
+
+
+def _cutout(scene, white, cfg, rng):
+    """The stored colour cutout from the 64x64 scene and its sky noise.
+
+    The scene is in nanomaggies per 1.048" pixel; the viewer's images are per 0.262"
+    pixel (16 times less) and their noise, after PIL's reduction, is correlated.
+    """
+    gain, _ = _noise_kernel()
+    sig_nat = _sky_sigmas(cfg, NATIVE_SCALE)
+    idx = [RENDER_BANDS.index(b) for b in ("g", "r", "z")]
+    noise = _correlate(white[idx]) * (gain ** 2 * sig_nat[idx])[:, None, None]
+    img = scene[idx] / 16.0 + noise
+    rgb = to_rgb(img[0], img[1], img[2], survey=cfg.name)
+    return _jpeg(rgb, cfg.jpeg_quality)
+
+
+def render_reference(params, *, survey="des", seed=0, noise=True):
+    """The slow route of the paper: 256x256 at 0.262", viewer JPEG, PIL resize to 64x64.
+
+    Parameters
+    ----------
+    params : dict
+        From :func:`draw_params`.
+    survey : {"des", "hsc"}
+    seed : int
+        Seed of the sky noise.
+    noise : bool
+        Add sky noise.
+
+    Returns
+    -------
+    numpy.ndarray
+        (64, 64, 3) uint8.
+    """
+    from PIL import Image
+    cfg = SURVEYS[survey]
+    scene = render_scene(params, survey=survey, npix=NATIVE_SIZE, scale=NATIVE_SCALE)
+    if noise:
+        rng = np.random.default_rng(seed)
+        scene = scene + rng.standard_normal(scene.shape) * _sky_sigmas(
+            cfg, NATIVE_SCALE)[:, None, None]
+    g, r, z = scene[0], scene[1], scene[3]
+    rgb = _jpeg(to_rgb(g, r, z, survey=survey), cfg.jpeg_quality)
+    return np.asarray(Image.fromarray(rgb).resize((SIZE, SIZE), Image.BICUBIC))
+
+
+def render_fast_noiseless(params, *, survey="des"):
+    """The direct 64x64 route without noise (the counterpart of ``render_reference``)."""
+    cfg = SURVEYS[survey]
+    scene = render_scene(params, survey=survey)
+    white = np.zeros_like(scene)
+    return _cutout(scene, white, cfg, None)
+
+
+# --------------------------------------------------------------------------- many objects
+def _check_args(n_per_class, survey, classes):
+    if survey not in SURVEYS:
+        raise InputError(f"unknown survey {survey!r}; choose one of {', '.join(SURVEYS)}")
+    classes = tuple(classes)
+    if not classes:
+        raise InputError("no class given; choose among lsbg, artifact1, artifact2")
+    for c in classes:
+        if c not in CLASS_INDEX:
+            raise InputError(f"unknown class {c!r}; choose among lsbg, artifact1, artifact2")
+    if len(set(classes)) != len(classes):
+        raise InputError(f"a class is repeated in {','.join(classes)}")
+    if int(n_per_class) <= 0:
+        raise InputError(f"n_per_class must be positive, got {n_per_class}")
+    return int(n_per_class), classes
+
+
+def object_order(*, n_per_class, classes, seed=0):
+    """The deterministic interleaving of the classes: a list of (class_name, k).
+
+    The order is a permutation fixed by ``seed`` (and the sizes); object ``(c, k)``
+    itself does not depend on it.
+    """
+    items = [(c, k) for c in classes for k in range(n_per_class)]
+    perm = np.random.default_rng(np.random.SeedSequence([int(seed), 7919])).permutation(
+        len(items))
+    return [items[i] for i in perm]
+
+
+def _render_block(items, seed, survey):
+    images = np.empty((len(items), SIZE, SIZE, 3), np.uint8)
+    rows = []
+    for j, (c, k) in enumerate(items):
+        images[j], row = simulate_one(c, k, seed=seed, survey=survey)
+        rows.append(row)
+    return images, rows
+
+
+_COLUMN_ORDER = (["ra", "dec", "label", "class_name", "class_index", "survey", "simulated",
+                  "sim_index"] + SEXTRACTOR_COLUMNS)
+
+
+def _to_frame(rows):
+    df = pd.DataFrame(rows)
+    rest = [c for c in df.columns if c not in _COLUMN_ORDER]
+    df = df[_COLUMN_ORDER + sorted(rest)]
+    return df.astype({"label": "int64", "class_index": "int64", "simulated": bool})
+
+
+def simulate_objects(*, n_per_class, survey="des", classes=("lsbg", "artifact2"), seed=0,
+                     start=0, stop=None):
+    """Simulate objects in memory (for tests and notebooks).
+
+    Parameters
+    ----------
+    n_per_class : int
+        Objects per class.
+    survey : {"des", "hsc"}
+    classes : sequence of str
+        Among ``lsbg``, ``artifact1``, ``artifact2``.
+    seed : int
+    start, stop : int, optional
+        Render only positions ``start:stop`` of the interleaved order.
+
+    Returns
+    -------
+    images : numpy.ndarray
+        (N, 64, 64, 3) uint8.
+    catalog : pandas.DataFrame
+    """
+    n_per_class, classes = _check_args(n_per_class, survey, classes)
+    order = object_order(n_per_class=n_per_class, classes=classes, seed=seed)[start:stop]
+    images, rows = _render_block(order, seed, survey)
+    return images, _to_frame(rows)
+
+
+def _job(n_per_class, survey, classes, seed):
+    return f"simulate:v{GENERATOR_VERSION}:{survey}:{','.join(classes)}:{n_per_class}:{seed}"
+
+
+def simulate_survey(out, *, n_per_class, survey="des", classes=("lsbg", "artifact2"), seed=0,
+                    workers=None, chunk_size=1024, overwrite=False, progress=True):
+    """Simulate a survey into a cutout store, chunk by chunk, in parallel.
+
+    A rerun of the same command resumes an interrupted job; a different job on the same
+    path is refused unless ``overwrite``.
+
+    Parameters
+    ----------
+    out : str or path-like
+        Store directory.
+    n_per_class : int
+        Objects per class (the paper: 20,000).
+    survey : {"des", "hsc"}
+    classes : sequence of str
+        Among ``lsbg``, ``artifact1``, ``artifact2``.
+    seed : int
+    workers : int, optional
+        Worker processes (default: all cores); 1 renders in this process.
+    chunk_size : int
+        Images per chunk on disk (the unit of resumption).
+    overwrite : bool
+        Replace an existing store.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    deepshadows_lib.store.Store
+        The finished store, opened lazily.
+    """
+    from tqdm.auto import tqdm
+
+    from .store import StoreWriter
+    n_per_class, classes = _check_args(n_per_class, survey, classes)
+    order = object_order(n_per_class=n_per_class, classes=classes, seed=seed)
+    attrs = {"simulated": True, "source": "simulate", "survey": survey, "seed": int(seed),
+             "classes": list(classes), "n_per_class": n_per_class,
+             "generator_version": GENERATOR_VERSION,
+             "job": _job(n_per_class, survey, classes, seed),
+             "label_note": "synthetic data (deepshadows_lib.simulate)"}
+    if not overwrite and Path(out).is_dir():
+        from .store import open_store, store_info
+        info = store_info(out)
+        if info.get("complete") and info.get("job") == attrs["job"] and info.get(
+                "chunk_size") == chunk_size:
+            return open_store(out, lazy=True)     # the same job, already done
+    writer = StoreWriter(out, n=len(order), chunk_size=chunk_size, attrs=attrs,
+                         overwrite=overwrite)
+    pending = writer.pending
+    workers = int(workers or os.cpu_count() or 1)
+    # blocks smaller than a chunk keep all workers busy and the bar moving
+    block = max(16, min(256, chunk_size // max(1, workers)))
+    bar = tqdm(total=len(order), disable=not progress, unit="cutout",
+               desc=f"simulate {survey}",
+               initial=len(order) - sum(writer.chunk_slice(k).stop - writer.chunk_slice(k).start
+                                        for k in pending))
+    try:
+        if workers == 1:
+            for k in pending:
+                sl = writer.chunk_slice(k)
+                imgs, rows = _render_block(order[sl], seed, survey)
+                writer.write_chunk(k, imgs, _to_frame(rows))
+                bar.update(len(rows))
+        else:
+            _run_parallel(writer, pending, order, seed, survey, workers, block, bar)
+    finally:
+        bar.close()
+    return writer.finalize()
+
+
+def _run_parallel(writer, pending, order, seed, survey, workers, block, bar):
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        # bounded look-ahead: at most two chunks of work in flight
+        window = max(1, 2)
+        todo = list(pending)
+        inflight = []
+        while todo or inflight:
+            while todo and len(inflight) < window:
+                k = todo.pop(0)
+                sl = writer.chunk_slice(k)
+                items = order[sl]
+                futs = [pool.submit(_render_block, items[i:i + block], seed, survey)
+                        for i in range(0, len(items), block)]
+                inflight.append((k, futs))
+            k, futs = inflight.pop(0)
+            imgs, rows = [], []
+            for f in futs:
+                a, r = f.result()
+                imgs.append(a)
+                rows.extend(r)
+                bar.update(len(r))
+            writer.write_chunk(k, np.concatenate(imgs), _to_frame(rows))

@@ -1,0 +1,545 @@
+"""The studies of the paper, as functions that return plain results.
+
+* :func:`baseline_models` -- SVM and random forest on catalog features (Section 4, Table 2);
+* :func:`run_random_splits` -- the CNN trained on six random splits (Section 7.1, Table 4);
+* :func:`run_label_noise` -- training labels flipped at random or in one direction
+  (Section 7.2, Table 5), with :func:`flip_labels` and :func:`scaled_count`;
+* :func:`hsc_transfer` -- the DES model on HSC, before and after fine-tuning (Section 6);
+* :func:`run_three_class` -- LSBGs vs type-1 vs type-2 artifacts (Appendix A);
+* :func:`hsc_feature_cv` -- a check on real data that runs offline: SVM and random forest
+  on the HSC catalog measurements, stratified k-fold cross-validation.
+
+Every result is a dict of numbers and numpy arrays (metrics from
+:mod:`deepshadows_lib.evaluate`, ROC curves on :data:`~deepshadows_lib.evaluate.FPR_GRID`,
+test labels and predictions, training histories), which :func:`results_frame` turns into
+a table and :func:`save_results` into JSON.  Trained Keras models are returned only when
+asked (``keep_models=True``) or when they are the point (``hsc_transfer``,
+``run_three_class``), under the key ``model``.
+"""
+
+import numpy as np
+import pandas as pd
+
+from . import evaluate
+from .errors import InputError
+
+__all__ = ["DIRECTIONS", "PAPER_N_TRAIN", "flip_labels", "scaled_count", "evaluate_scores",
+           "baseline_models", "run_random_splits", "run_label_noise", "hsc_transfer",
+           "run_three_class", "hsc_feature_cv", "results_frame", "save_results"]
+
+#: directions of label noise: both ways at random, LSBGs called artifacts, artifacts
+#: called LSBGs
+DIRECTIONS = ("both", "1->0", "0->1")
+
+#: training-set size of the paper (the noise counts 300 ... 10,000 refer to it)
+PAPER_N_TRAIN = 30_000
+
+
+# --------------------------------------------------------------------------- helpers
+def flip_labels(labels, *, n, direction="both", seed=0, return_indices=False):
+    """Flip ``n`` binary labels, chosen at random without replacement.
+
+    Parameters
+    ----------
+    labels : array_like of int
+        Binary labels (1 = LSBG, 0 = artifact).
+    n : int
+        Number of labels to flip.
+    direction : {"both", "1->0", "0->1"}, optional
+        ``both``: any label may flip, in either direction (the paper's random noise);
+        ``1->0``: ``n`` LSBGs relabelled as artifacts; ``0->1``: ``n`` artifacts
+        relabelled as LSBGs (the paper's biased noise).
+    seed : int or numpy.random.Generator, optional
+        Which labels flip.
+    return_indices : bool, optional
+        Also return the sorted indices of the flipped labels.
+
+    Returns
+    -------
+    numpy.ndarray
+        A copy of ``labels`` with ``n`` labels flipped (same dtype); and the indices if
+        ``return_indices``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown direction, labels that are not 0/1, or more flips than candidates.
+    """
+    labels = np.asarray(labels)
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+    if not np.isin(labels, (0, 1)).all():
+        raise ValueError("flip_labels needs binary labels (0 or 1)")
+    if direction == "both":
+        candidates = np.arange(labels.size)
+    else:
+        candidates = np.flatnonzero(labels == int(direction[0]))
+    n = int(n)
+    if n < 0 or n > candidates.size:
+        raise ValueError(f"cannot flip {n} labels: {candidates.size} candidates for "
+                         f"direction {direction!r}")
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    chosen = np.sort(rng.choice(candidates, size=n, replace=False))
+    out = labels.copy()
+    out[chosen] = 1 - out[chosen]
+    return (out, chosen) if return_indices else out
+
+
+def scaled_count(paper_count, *, n_train, paper_n_train=PAPER_N_TRAIN):
+    """A count of the paper scaled to another training-set size.
+
+    The paper flips 300, 1,500, 3,000 and 10,000 of 30,000 training labels; on a
+    training set of ``n_train`` objects the same fractions are
+    ``round(paper_count * n_train / paper_n_train)``.
+
+    Examples
+    --------
+    >>> scaled_count(1500, n_train=3000)
+    150
+    """
+    if paper_n_train <= 0 or n_train < 0 or paper_count < 0:
+        raise ValueError("counts must be non-negative and paper_n_train positive")
+    return int(round(paper_count * n_train / paper_n_train))
+
+
+def evaluate_scores(y_true, p, *, threshold=0.5):
+    """Binary metrics and the ROC curve on the fixed FPR grid of one set of scores.
+
+    Returns
+    -------
+    dict
+        ``metrics`` (:func:`evaluate.binary_metrics`), ``tpr`` (interpolated on
+        :data:`evaluate.FPR_GRID`), ``y_true`` and ``p``.
+    """
+    y_true = np.asarray(y_true).astype(int)
+    p = np.asarray(p, dtype=float)
+    out = {"metrics": evaluate.binary_metrics(y_true, p, threshold=threshold),
+           "y_true": y_true, "p": p}
+    out["tpr"] = (evaluate.roc_interp(y_true, p) if len(np.unique(y_true)) == 2
+                  else np.full(len(evaluate.FPR_GRID), np.nan))
+    return out
+
+
+def _split_of(split, n):
+    missing = {"train", "validation", "test"} - set(split)
+    if missing:
+        raise InputError(f"split lacks {sorted(missing)} (expected the dict of "
+                         "catalogs.random_split or catalogs.baseline_split)")
+    out = {k: np.asarray(split[k], dtype=np.int64) for k in ("train", "validation", "test")}
+    for k, idx in out.items():
+        if idx.size and (idx.min() < 0 or idx.max() >= n):
+            raise InputError(f"split[{k!r}] indexes beyond the {n} objects")
+    return out
+
+
+def _clear():
+    import keras
+    keras.backend.clear_session()  # free the previous run's graph and weights
+
+
+# --------------------------------------------------------------------------- baselines
+def baseline_models(features_train, y_train, features_test, y_test, *, seed=0,
+                    models=("SVM", "Random forest")):
+    """Fit the paper's SVM and random forest on features and score the test set.
+
+    Parameters
+    ----------
+    features_train, features_test : pandas.DataFrame or array_like
+        (n, n_features), e.g. :func:`deepshadows_lib.features.paper_features` of the
+        training and test catalogs.
+    y_train, y_test : array_like of int
+        Binary labels.
+    seed : int, optional
+        Random state of the models.
+    models : sequence of str, optional
+        Which of ``"SVM"`` and ``"Random forest"``.
+
+    Returns
+    -------
+    dict
+        ``name -> {"metrics", "tpr", "y_true", "p", "model"}``; ``p`` are scores in
+        [0, 1] (:func:`deepshadows_lib.models.baseline_scores`).
+
+    Raises
+    ------
+    InputError
+        If the features hold NaN or infinite values (the message names the column).
+    """
+    from .models import baseline_pipelines, baseline_scores
+
+    for name, f in (("features_train", features_train), ("features_test", features_test)):
+        arr = np.asarray(f, dtype=float)
+        if not np.isfinite(arr).all():
+            bad = np.flatnonzero(~np.isfinite(arr).all(axis=0))
+            cols = list(getattr(f, "columns", range(arr.shape[1])))
+            raise InputError(f"{name} has NaN or infinite values; drop or impute them "
+                             "first", column=str(cols[bad[0]]))
+    pipes = baseline_pipelines(seed=seed)
+    out = {}
+    for name in models:
+        if name not in pipes:
+            raise ValueError(f"unknown baseline {name!r}; choose from {list(pipes)}")
+        pipe = pipes[name].fit(features_train, np.asarray(y_train).astype(int))
+        res = evaluate_scores(y_test, baseline_scores(pipe, features_test))
+        res["model"] = pipe
+        out[name] = res
+    return out
+
+
+# --------------------------------------------------------------------------- CNN studies
+def run_random_splits(images, labels, *, seeds, epochs, batch_size=64, learning_rate=0.1,
+                      progress=True, keep_models=False):
+    """Train and test the CNN on the paper's random split for each seed (Table 4, Fig. 8).
+
+    Each seed is the ``random_state`` of :func:`deepshadows_lib.catalogs.random_split`
+    (75 % training, 12.5 % validation, 12.5 % test) and also seeds the network's
+    initial weights, dropout and shuffling.
+
+    Parameters
+    ----------
+    images : numpy.ndarray or zarr.Array
+        (N, 64, 64, 3) uint8.
+    labels : array_like
+        (N,) binary labels.
+    seeds : sequence of int
+        The paper: 1, 3, 18, 33, 42, 96 (:data:`deepshadows_lib.profiles.PAPER_SEEDS`).
+    epochs, batch_size, learning_rate : optional
+        Training settings (the paper: 100, 64, 0.1).
+    progress : bool, optional
+        Progress bars.
+    keep_models : bool, optional
+        Keep each trained model under ``model``.
+
+    Returns
+    -------
+    list of dict
+        One per seed: ``seed``, ``metrics``, ``tpr``, ``y_true``, ``p`` (test set),
+        ``test_idx``, ``history``.
+    """
+    from . import catalogs, training
+
+    labels = np.asarray(labels)
+    results = []
+    for seed in seeds:
+        _clear()
+        split = catalogs.random_split(len(labels), seed=int(seed))
+        model, history = training.train_cnn(
+            images, labels, train_idx=split["train"], val_idx=split["validation"],
+            epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+            seed=int(seed), progress=progress)
+        p = training.predict(model, images, indices=split["test"])
+        res = {"seed": int(seed), **evaluate_scores(labels[split["test"]], p),
+               "test_idx": split["test"], "history": history}
+        if keep_models:
+            res["model"] = model
+        results.append(res)
+    return results
+
+
+def _noise_conditions(n_train, fractions, biased_fractions):
+    conds = [("both", f) for f in fractions]
+    conds += [(d, f) for d in ("1->0", "0->1") for f in biased_fractions]
+    return [(d, f, int(round(f * n_train))) for d, f in conds]
+
+
+def run_label_noise(images, labels, *, split, epochs, fractions=(0.01, 0.05, 0.10, 1 / 3),
+                    biased_fractions=(0.01, 0.05, 0.10), include_clean=True, seed=0,
+                    batch_size=64, learning_rate=0.1, progress=True, keep_models=False):
+    """Train the CNN with a fraction of the training labels flipped (Table 5, Fig. 8).
+
+    Only training labels are flipped; validation and test keep the true labels.  The
+    number flipped is ``round(fraction * n_train)``: the paper's 300, 1,500, 3,000 and
+    10,000 of 30,000 at random (both directions) and 300, 1,500, 3,000 in one direction
+    (LSBGs called artifacts, ``1->0``, and artifacts called LSBGs, ``0->1``).  Every
+    condition trains from the same seed, so the runs differ only in their labels.
+
+    Parameters
+    ----------
+    images : numpy.ndarray or zarr.Array
+        (N, 64, 64, 3) uint8.
+    labels : array_like
+        (N,) binary labels.
+    split : dict
+        ``train``, ``validation``, ``test`` index arrays (e.g.
+        :func:`deepshadows_lib.catalogs.random_split`).
+    epochs : int
+        Training epochs.
+    fractions : sequence of float, optional
+        Fractions flipped at random in both directions.
+    biased_fractions : sequence of float, optional
+        Fractions flipped in each single direction.
+    include_clean : bool, optional
+        Also train without noise (fraction 0), the reference.
+    seed : int, optional
+        Seeds training; the flips of condition ``k`` use ``default_rng([seed, k])``.
+    batch_size, learning_rate, progress, keep_models : optional
+        As in :func:`run_random_splits`.
+
+    Returns
+    -------
+    list of dict
+        One per condition: ``direction`` ("none", "both", "1->0", "0->1"), ``fraction``,
+        ``n_flipped``, ``metrics``, ``tpr``, ``y_true``, ``p``, ``history``.
+    """
+    from . import training
+
+    labels = np.asarray(labels)
+    split = _split_of(split, len(labels))
+    train_idx = split["train"]
+    conds = _noise_conditions(len(train_idx), fractions, biased_fractions)
+    if include_clean:
+        conds = [("none", 0.0, 0)] + conds
+    results = []
+    for k, (direction, fraction, n_flip) in enumerate(conds):
+        _clear()
+        noisy = labels.copy()
+        if n_flip:
+            noisy[train_idx] = flip_labels(labels[train_idx], n=n_flip, direction=direction,
+                                           seed=np.random.default_rng([int(seed), k]))
+        model, history = training.train_cnn(
+            images, noisy, train_idx=train_idx, val_idx=split["validation"], epochs=epochs,
+            batch_size=batch_size, learning_rate=learning_rate, seed=seed,
+            progress=progress)
+        p = training.predict(model, images, indices=split["test"])
+        res = {"direction": direction, "fraction": float(fraction), "n_flipped": int(n_flip),
+               **evaluate_scores(labels[split["test"]], p), "history": history}
+        if keep_models:
+            res["model"] = model
+        results.append(res)
+    return results
+
+
+def hsc_transfer(model, hsc_images, hsc_labels, *, n_finetune=320, epochs=30, batch_size=16,
+                 learning_rate=0.005, seed=0, progress=True):
+    """The DES model on HSC cutouts, before and after fine-tuning (Section 6, Table 6).
+
+    ``n_finetune`` objects (stratified by class, drawn with ``seed``) fine-tune a copy
+    of the model -- every layer, Adadelta at the new learning rate; the original model
+    is left untouched -- and the remaining objects test both models.
+
+    Parameters
+    ----------
+    model : keras.Model
+        The model trained on DES.
+    hsc_images : numpy.ndarray or zarr.Array
+        (N, 64, 64, 3) uint8 HSC cutouts.
+    hsc_labels : array_like
+        (N,) binary labels.
+    n_finetune : int, optional
+        Fine-tuning objects (the paper: 320 of 1,280).
+    epochs, batch_size, learning_rate : optional
+        The paper: 30, 16, 0.005.
+    seed : int, optional
+        Seeds the choice of the fine-tuning objects and the fine-tuning.
+    progress : bool, optional
+        Progress bar.
+
+    Returns
+    -------
+    dict
+        ``before`` and ``after``: results on the test objects (``metrics``, ``tpr``,
+        ``y_true``, ``p``); ``before_all``: the untouched model on every HSC object;
+        ``finetune_idx``, ``test_idx``, ``history`` and ``model`` (the fine-tuned copy).
+    """
+    from sklearn.model_selection import train_test_split
+
+    from . import training
+
+    labels = np.asarray(hsc_labels).astype(int)
+    n = len(labels)
+    if not 0 < int(n_finetune) < n:
+        raise InputError(f"n_finetune must be between 1 and {n - 1} (the HSC sample has "
+                         f"{n} objects), got {n_finetune}")
+    counts = np.bincount(labels, minlength=2)
+    stratify = labels if counts.min() >= 2 else None
+    ft_idx, test_idx = train_test_split(np.arange(n), train_size=int(n_finetune),
+                                        random_state=int(seed), stratify=stratify)
+    ft_idx, test_idx = np.sort(ft_idx), np.sort(test_idx)
+    p_all = training.predict(model, hsc_images)
+    tuned, history = training.fine_tune(model, hsc_images, labels, indices=ft_idx,
+                                        epochs=epochs, batch_size=batch_size,
+                                        learning_rate=learning_rate, seed=seed,
+                                        progress=progress)
+    p_after = training.predict(tuned, hsc_images, indices=test_idx)
+    return {"before": evaluate_scores(labels[test_idx], p_all[test_idx]),
+            "after": evaluate_scores(labels[test_idx], p_after),
+            "before_all": evaluate_scores(labels, p_all),
+            "finetune_idx": ft_idx, "test_idx": test_idx, "history": history,
+            "model": tuned}
+
+
+def run_three_class(images, class_index, *, split, epochs, seed=0, batch_size=64,
+                    learning_rate=0.1, progress=True):
+    """Train the three-class model: type-2 artifacts, LSBGs, type-1 artifacts (Appendix A).
+
+    Parameters
+    ----------
+    images : numpy.ndarray or zarr.Array
+        (N, 64, 64, 3) uint8.
+    class_index : array_like of int
+        (N,) ``class_index`` (artifact2 = 0, lsbg = 1, artifact1 = 2).
+    split : dict
+        ``train``, ``validation``, ``test`` index arrays (the paper: 45,000 / 7,500 /
+        7,500).
+    epochs, seed, batch_size, learning_rate, progress : optional
+        As in :func:`deepshadows_lib.training.train_cnn`.
+
+    Returns
+    -------
+    dict
+        ``metrics`` (:func:`evaluate.multiclass_metrics`: accuracy, 3x3 ``confusion``,
+        per-class recall and precision, ``reduced_confusion`` LSBG vs artifact and
+        ``reduced_accuracy``), ``confusion``, ``reduced_confusion``, ``proba`` (test
+        set, (n, 3)), ``y_true``, ``test_idx``, ``history`` and ``model``.
+    """
+    from . import training
+
+    y = np.asarray(class_index).astype(int)
+    split = _split_of(split, len(y))
+    n_classes = max(3, int(y.max()) + 1)
+    _clear()
+    model, history = training.train_cnn(
+        images, y, train_idx=split["train"], val_idx=split["validation"], epochs=epochs,
+        batch_size=batch_size, learning_rate=learning_rate, seed=seed, n_classes=n_classes,
+        progress=progress)
+    proba = training.predict(model, images, indices=split["test"])
+    metrics = evaluate.multiclass_metrics(y[split["test"]], proba)
+    return {"metrics": metrics, "confusion": metrics["confusion"],
+            "reduced_confusion": metrics["reduced_confusion"], "proba": proba,
+            "y_true": y[split["test"]], "test_idx": split["test"], "history": history,
+            "model": model}
+
+
+# --------------------------------------------------------------------------- real data
+def hsc_feature_cv(*, n_splits=5, seed=0, n_bootstrap=1000, features=None, labels=None):
+    """SVM and random forest on the real HSC catalog measurements, cross-validated.
+
+    The 781 HSC LSBGs of Greco et al. (2018) against the 641 HSC artifacts, on the
+    measurements both catalogs share (mu_0, m_tot, r_e, n, ell, g-i, g-r), with the
+    paper's two baselines.  Stratified ``n_splits``-fold cross-validation gives an
+    out-of-fold score for every object; accuracy and AUC are computed on the pooled
+    out-of-fold scores, with percentile bootstrap intervals (95 %) over the objects, and
+    also per fold (mean and standard deviation).  No image, no network, no download.
+
+    Parameters
+    ----------
+    n_splits : int, optional
+        Folds.
+    seed : int, optional
+        Seeds the folds, the models and the bootstrap.
+    n_bootstrap : int, optional
+        Bootstrap resamples.
+    features, labels : optional
+        Other data in the same form (default:
+        :func:`deepshadows_lib.catalogs.load_hsc_features`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``model`` (SVM, Random forest); columns ``accuracy``, ``accuracy_lo``,
+        ``accuracy_hi``, ``auc``, ``auc_lo``, ``auc_hi``, ``accuracy_fold_mean``,
+        ``accuracy_fold_std``, ``auc_fold_mean``, ``auc_fold_std``, ``n``,
+        ``n_splits``.  ``attrs["scores"]`` holds the out-of-fold scores per model and
+        ``attrs["y"]`` the labels.
+    """
+    from sklearn.base import clone
+    from sklearn.model_selection import StratifiedKFold
+
+    from .models import baseline_pipelines, baseline_scores
+
+    if features is None or labels is None:
+        from . import catalogs
+        features, labels = catalogs.load_hsc_features()
+    X = np.asarray(features, dtype=float)
+    y = np.asarray(labels).astype(int)
+    folds = list(StratifiedKFold(n_splits=int(n_splits), shuffle=True,
+                                 random_state=int(seed)).split(X, y))
+    rows, scores = {}, {}
+    for name, pipe in baseline_pipelines(seed=seed).items():
+        oof = np.empty(len(y))
+        fold_acc, fold_auc = [], []
+        for train, test in folds:
+            fitted = clone(pipe).fit(X[train], y[train])
+            oof[test] = baseline_scores(fitted, X[test])
+            m = evaluate.binary_metrics(y[test], oof[test])
+            fold_acc.append(m["accuracy"])
+            fold_auc.append(m["auc"])
+        boot = evaluate.bootstrap(y, oof, n_resamples=n_bootstrap, seed=seed)
+        m = evaluate.binary_metrics(y, oof)
+        rows[name] = {
+            "accuracy": m["accuracy"], "accuracy_lo": boot.intervals["accuracy"][0],
+            "accuracy_hi": boot.intervals["accuracy"][1],
+            "auc": m["auc"], "auc_lo": boot.intervals["auc"][0],
+            "auc_hi": boot.intervals["auc"][1],
+            "accuracy_fold_mean": float(np.mean(fold_acc)),
+            "accuracy_fold_std": float(np.std(fold_acc, ddof=1)),
+            "auc_fold_mean": float(np.mean(fold_auc)),
+            "auc_fold_std": float(np.std(fold_auc, ddof=1)),
+            "n": int(len(y)), "n_splits": int(n_splits)}
+        scores[name] = oof
+    table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
+    table.attrs["scores"] = scores
+    table.attrs["y"] = y
+    return table
+
+
+# --------------------------------------------------------------------------- output
+_KEYS = ("seed", "direction", "fraction", "n_flipped")
+
+
+def results_frame(results):
+    """One row per run of a study: its keys (seed, noise condition) and its metrics.
+
+    Parameters
+    ----------
+    results : list of dict or dict
+        The output of :func:`run_random_splits` or :func:`run_label_noise` (a list), or
+        a dict ``name -> result`` (:func:`baseline_models`, :func:`hsc_transfer`'s
+        ``before``/``after``).
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    if isinstance(results, dict):
+        items = [({"name": k}, v) for k, v in results.items()
+                 if isinstance(v, dict) and "metrics" in v]
+    else:
+        items = [({k: r[k] for k in _KEYS if k in r}, r) for r in results]
+    rows = []
+    for keys, r in items:
+        metrics = {k: v for k, v in r["metrics"].items() if np.ndim(v) == 0}
+        rows.append({**keys, **metrics})
+    return pd.DataFrame(rows)
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()
+                if k != "model" and not hasattr(v, "fit")}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        return None if not np.isfinite(obj) else float(obj)
+    if isinstance(obj, pd.DataFrame):
+        return _jsonable(obj.reset_index().to_dict(orient="list"))
+    return obj
+
+
+def save_results(results, path):
+    """Write a study's results to JSON atomically (models left out, arrays as lists).
+
+    NaN becomes ``null``.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    from ._io import atomic_write_json
+    atomic_write_json(path, _jsonable(results))
+    from pathlib import Path
+    return Path(path)

@@ -1,0 +1,767 @@
+"""Training the DeepShadows CNN from a cutout store: tf.data input, fit, predict, fine-tune.
+
+Images stay uint8 until they reach the network: a batch of indices is drawn (shuffled
+with the seed), the uint8 cutouts of those indices are gathered and cast to float32 in
+[0, 1] inside the tf.data map.  The original notebooks instead divided the whole data
+set by 255 in float64 (30,000 cutouts: 2.9 GB); here the largest array is the uint8
+set itself (30,000 cutouts: 370 MB).  A store opened with ``lazy=True`` is read chunk
+by chunk into that uint8 array; :func:`predict` never holds more than one block.
+
+Training is deterministic on the CPU for a given seed: :func:`set_seed` seeds Python,
+NumPy and TensorFlow and turns on TensorFlow's op determinism; the shuffling of the
+input uses the same seed.
+
+TensorFlow is imported inside the functions.
+
+Examples
+--------
+>>> from deepshadows_lib import store, training, catalogs        # doctest: +SKIP
+>>> images, catalog = store.open_store("build/default/des.store")  # doctest: +SKIP
+>>> split = catalogs.random_split(len(catalog), seed=42)           # doctest: +SKIP
+>>> model, history = training.train_cnn(images, catalog["label"].to_numpy(),
+...     train_idx=split["train"], val_idx=split["validation"], epochs=10)  # doctest: +SKIP
+>>> p = training.predict(model, images, indices=split["test"])    # doctest: +SKIP
+>>> training.save_model(model, "model.keras")                      # doctest: +SKIP
+"""
+
+import os
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ._io import atomic_path
+from .errors import InputError
+
+__all__ = ["configure_threads", "set_seed", "read_images", "encode_labels", "make_dataset",
+           "train_cnn", "fit", "predict", "fine_tune", "copy_model", "save_model",
+           "load_model", "train_store", "evaluate_store"]
+
+_READ_BLOCK = 4096  # images read from a lazy store at a time when predicting
+
+
+def _tf():
+    # keep TensorFlow's C++ start-up chatter out of notebooks and the command line
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+    return tf
+
+
+def _n_cpus():
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def configure_threads(*, intra_op=None, inter_op=None):
+    """Set TensorFlow's CPU thread pools, if TensorFlow has not started yet.
+
+    One pool runs the parallel inner loops of an op (intra-op), the other runs
+    independent ops side by side (inter-op).  This small network is a chain of ops,
+    so the cores are best spent inside each op.  Thread counts do not affect the
+    results: op determinism makes every op deterministic whatever the threads.
+
+    Parameters
+    ----------
+    intra_op : int, optional
+        Threads inside an op; default: the usable cores.
+    inter_op : int, optional
+        Ops run side by side; default: 2.
+
+    Returns
+    -------
+    bool
+        True if the setting took effect, False if TensorFlow was already running (the
+        pools cannot change after start-up; the earlier setting stays).
+    """
+    tf = _tf()
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(int(intra_op or _n_cpus()))
+        tf.config.threading.set_inter_op_parallelism_threads(int(inter_op or 2))
+    except RuntimeError:
+        return False
+    return True
+
+
+def set_seed(seed, *, deterministic=True):
+    """Seed Python, NumPy and TensorFlow; optionally make TensorFlow ops deterministic.
+
+    Parameters
+    ----------
+    seed : int
+        The seed.
+    deterministic : bool, optional
+        Turn on ``tf.config.experimental.enable_op_determinism()`` (process-wide and
+        permanent: TensorFlow offers no switch back).  On the CPU it costs little.
+    """
+    tf = _tf()
+    import keras
+    keras.utils.set_random_seed(int(seed))
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def _is_lazy(images):
+    return not isinstance(images, np.ndarray) and hasattr(images, "chunks")
+
+
+def read_images(images, indices=None, *, progress=False):
+    """Return the uint8 cutouts ``images[indices]`` as one in-memory numpy array.
+
+    A lazy (zarr) array is read one on-disk chunk at a time, and only the chunks that
+    hold a requested index are read.
+
+    Parameters
+    ----------
+    images : numpy.ndarray or zarr.Array
+        (N, 64, 64, 3) uint8 (a store's ``images``, lazy or not).
+    indices : array_like of int, optional
+        Rows to read, in the order wanted; default: all.
+    progress : bool, optional
+        Show a progress bar over chunks (lazy arrays only).
+
+    Returns
+    -------
+    numpy.ndarray
+        (len(indices), 64, 64, 3) uint8.
+
+    Raises
+    ------
+    ValueError
+        If the images are not uint8 of rank 4, or an index is out of range.
+    """
+    if images.dtype != np.uint8 or len(images.shape) != 4:
+        raise ValueError(f"images must be (N, H, W, C) uint8, got {images.shape} "
+                         f"{images.dtype}")
+    n = images.shape[0]
+    if indices is None:
+        if not _is_lazy(images):
+            return images
+        indices = np.arange(n)
+    indices = np.asarray(indices, dtype=np.int64).ravel()
+    if indices.size and (indices.min() < 0 or indices.max() >= n):
+        raise ValueError(f"indices out of range for {n} images")
+    if not _is_lazy(images):
+        return images[indices]
+    from tqdm.auto import tqdm
+
+    out = np.empty((indices.size, *images.shape[1:]), dtype=np.uint8)
+    step = int(images.chunks[0])
+    chunk_of = indices // step
+    order = np.argsort(chunk_of, kind="stable")
+    bounds = np.searchsorted(chunk_of[order], np.arange(-(-n // step) + 1))
+    for k in tqdm(range(len(bounds) - 1), desc="reading cutouts", unit="chunk",
+                  disable=not progress, leave=False):
+        sel = order[bounds[k]:bounds[k + 1]]
+        if sel.size:
+            block = np.asarray(images[k * step:(k + 1) * step])
+            out[sel] = block[indices[sel] - k * step]
+    return out
+
+
+def encode_labels(labels, *, n_classes=1):
+    """Training targets: float32 (N,) for the binary model, one-hot (N, K) otherwise.
+
+    Parameters
+    ----------
+    labels : array_like of int
+        Binary labels (1 = LSBG) or class indices (``class_index``).
+    n_classes : int, optional
+        1 for the binary model, K >= 2 for a softmax head.
+
+    Raises
+    ------
+    ValueError
+        If a label is outside the classes.
+    """
+    labels = np.asarray(labels).ravel()
+    k = 2 if n_classes == 1 else int(n_classes)
+    if labels.size and (labels.min() < 0 or labels.max() >= k
+                        or not np.all(labels == np.round(labels))):
+        raise ValueError(f"labels must be integers in [0, {k - 1}], got values "
+                         f"{np.unique(labels)[:10]}")
+    if n_classes == 1:
+        return labels.astype(np.float32)
+    return np.eye(k, dtype=np.float32)[labels.astype(np.int64)]
+
+
+def make_dataset(images, labels=None, *, indices=None, batch_size=64, shuffle=False, seed=0,
+                 n_classes=1, progress=False):
+    """A ``tf.data.Dataset`` of batches scaled to [0, 1] from uint8 cutouts.
+
+    The uint8 cutouts of ``indices`` are held in memory once (read chunk by chunk from a
+    lazy store); each epoch draws batches of indices (reshuffled every epoch with the
+    seed when ``shuffle``), gathers their uint8 images and casts them to float32 / 255
+    in the map function, and prefetches the next batch while the network trains.
+
+    Parameters
+    ----------
+    images : numpy.ndarray or zarr.Array
+        (N, 64, 64, 3) uint8.
+    labels : array_like, optional
+        (N,) labels of all N images (binary or ``class_index``); None for images only.
+    indices : array_like of int, optional
+        Rows used (a split); default: all.
+    batch_size : int, optional
+        Batch size (the paper: 64).
+    shuffle : bool, optional
+        Reshuffle the rows every epoch (training).
+    seed : int, optional
+        Seed of the shuffling.
+    n_classes : int, optional
+        1: float targets for the sigmoid model; K: one-hot targets for a softmax head.
+    progress : bool, optional
+        Progress bar while reading a lazy store.
+
+    Returns
+    -------
+    tf.data.Dataset
+        Yields ``(x, y)`` (or ``x`` without labels); x float32 (B, 64, 64, 3) in [0, 1].
+    """
+    tf = _tf()
+    x = read_images(images, indices, progress=progress)
+    n = x.shape[0]
+    x_t = tf.convert_to_tensor(x)  # stays uint8: one copy, 12 kB per cutout
+    if labels is not None:
+        labels = np.asarray(labels)
+        if indices is not None:
+            labels = labels[np.asarray(indices, dtype=np.int64).ravel()]
+        if len(labels) != n:
+            raise ValueError(f"{len(labels)} labels for {n} images")
+        y_t = tf.convert_to_tensor(encode_labels(labels, n_classes=n_classes))
+
+    ds = tf.data.Dataset.range(n)
+    if shuffle:
+        ds = ds.shuffle(n, seed=int(seed), reshuffle_each_iteration=True)
+    ds = ds.batch(int(batch_size))
+
+    def scale(idx):
+        return tf.cast(tf.gather(x_t, idx), tf.float32) / 255.0
+
+    if labels is None:
+        ds = ds.map(scale, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    else:
+        ds = ds.map(lambda idx: (scale(idx), tf.gather(y_t, idx)),
+                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _progress_callback(epochs, desc):
+    import keras
+    from tqdm.auto import tqdm
+
+    class _Bar(keras.callbacks.Callback):
+        # one line per run instead of Keras' per-batch bars, which flood notebooks
+        def on_train_begin(self, logs=None):
+            self.bar = tqdm(total=epochs, desc=desc, unit="epoch")
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            self.bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items()
+                                  if k in ("loss", "accuracy", "val_loss", "val_accuracy")})
+            self.bar.update(1)
+
+        def on_train_end(self, logs=None):
+            self.bar.close()
+
+    return _Bar()
+
+
+def _timer_callback(times):
+    import keras
+
+    class _Timer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t0 = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            times.append(time.perf_counter() - self.t0)
+
+    return _Timer()
+
+
+def fit(model, train_ds, *, val_ds=None, epochs, progress=True, desc="training",
+        callbacks=None):
+    """Fit a compiled model on datasets of :func:`make_dataset`; return the history dict.
+
+    No early stopping: the model of the last epoch is kept, as in the paper.
+
+    Returns
+    -------
+    dict
+        ``loss``, ``accuracy`` (and ``val_loss``, ``val_accuracy`` with validation data)
+        as lists of floats, one per epoch, plus ``epoch`` and ``epoch_time_s``.
+    """
+    times = []
+    cbs = [_timer_callback(times)] + list(callbacks or [])
+    if progress:
+        cbs.append(_progress_callback(int(epochs), desc))
+    # the datasets shuffle themselves (seeded); Keras' own shuffle does not apply to them
+    hist = model.fit(train_ds, validation_data=val_ds, epochs=int(epochs), verbose=0,
+                     shuffle=False, callbacks=cbs)
+    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+    history["epoch"] = list(range(1, len(times) + 1))
+    history["epoch_time_s"] = [float(t) for t in times]
+    return history
+
+
+def train_cnn(images, labels, *, train_idx=None, val_idx=None, epochs, batch_size=64,
+              learning_rate=0.1, seed=0, n_classes=1, progress=True, deterministic=True,
+              jit_compile=False, model=None):
+    """Train the DeepShadows CNN as in the paper.
+
+    Adadelta (learning rate 0.1), cross-entropy, batch 64, a fixed number of epochs, no
+    early stopping, the model of the last epoch.
+
+    Parameters
+    ----------
+    images : numpy.ndarray or zarr.Array
+        (N, 64, 64, 3) uint8 cutouts (a store's ``images``; lazy is fine).
+    labels : array_like
+        (N,) binary labels (1 = LSBG), or ``class_index`` when ``n_classes`` is 3.
+    train_idx, val_idx : array_like of int, optional
+        Training rows (default: all) and validation rows (default: none).
+    epochs : int
+        Epochs (the paper: 100).
+    batch_size : int, optional
+        The paper: 64.
+    learning_rate : float, optional
+        Adadelta learning rate (the paper: 0.1).
+    seed : int, optional
+        Seeds the initial weights, dropout and shuffling.
+    n_classes : int, optional
+        1 (binary) or 3 (three-class, Appendix A).
+    progress : bool, optional
+        A progress bar over epochs.
+    deterministic : bool, optional
+        Turn on TensorFlow op determinism (see :func:`set_seed`).
+    jit_compile : bool or "auto", optional
+        Compile the training step with XLA (off by default: see the benchmark note in
+        ``bench/bench_training.py``).
+    model : keras.Model, optional
+        Train this (compiled) model instead of a new DeepShadows network.
+
+    Returns
+    -------
+    model : keras.Model
+        The model after the last epoch.
+    history : dict
+        Per-epoch ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``, ``epoch``,
+        ``epoch_time_s`` (for the training-curve figure).
+    """
+    from .models import build_deepshadows, compile_deepshadows
+
+    configure_threads()
+    set_seed(seed, deterministic=deterministic)
+    if model is None:
+        model = build_deepshadows(n_classes, learning_rate=learning_rate, compile=False)
+    compile_deepshadows(model, learning_rate=learning_rate, jit_compile=jit_compile)
+    n_out = int(model.output_shape[-1])
+    n_classes = 1 if n_out == 1 else n_out
+    train_ds = make_dataset(images, labels, indices=train_idx, batch_size=batch_size,
+                            shuffle=True, seed=seed, n_classes=n_classes, progress=progress)
+    val_ds = None
+    if val_idx is not None and len(val_idx):
+        val_ds = make_dataset(images, labels, indices=val_idx, batch_size=max(256, batch_size),
+                              n_classes=n_classes)
+    history = fit(model, train_ds, val_ds=val_ds, epochs=epochs, progress=progress)
+    return model, history
+
+
+def predict(model, images, *, indices=None, batch_size=256, progress=False):
+    """Class probabilities of a model for uint8 cutouts.
+
+    A lazy store is read one block at a time, so memory stays bounded whatever its size.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A DeepShadows model (or any model taking float images in [0, 1]).
+    images : numpy.ndarray or zarr.Array
+        (N, 64, 64, 3) uint8.
+    indices : array_like of int, optional
+        Rows to predict, in this order; default: all.
+    batch_size : int, optional
+        Images per forward pass.
+    progress : bool, optional
+        A progress bar.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, (n,) LSBG probabilities for a binary model, (n, K) for a softmax head.
+    """
+    tf = _tf()
+    from tqdm.auto import tqdm
+
+    n_total = images.shape[0]
+    rows = np.arange(n_total) if indices is None else np.asarray(indices, np.int64).ravel()
+    n_out = int(model.output_shape[-1])
+
+    @tf.function(input_signature=[tf.TensorSpec((None, *images.shape[1:]), tf.uint8)],
+                 reduce_retracing=True)
+    def forward(x):
+        return model(tf.cast(x, tf.float32) / 255.0, training=False)
+
+    out = np.empty((rows.size, n_out), dtype=np.float64)
+    block = max(int(batch_size), _READ_BLOCK // int(batch_size) * int(batch_size))
+    with tqdm(total=rows.size, desc="predicting", unit="img", disable=not progress,
+              leave=False) as bar:
+        for start in range(0, rows.size, block):
+            sel = rows[start:start + block]
+            if _is_lazy(images) and np.all(np.diff(sel) == 1) and sel.size:
+                x = np.asarray(images[int(sel[0]):int(sel[-1]) + 1])
+            else:
+                x = read_images(images, sel)
+            for b in range(0, len(x), int(batch_size)):
+                out[start + b:start + b + int(batch_size)] = \
+                    forward(x[b:b + int(batch_size)]).numpy()
+            bar.update(len(sel))
+    return out[:, 0] if n_out == 1 else out
+
+
+def copy_model(model):
+    """A new model with the same architecture and weights (uncompiled)."""
+    import keras
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    return clone
+
+
+def fine_tune(model, images, labels, *, indices=None, val_idx=None, epochs=30, batch_size=16,
+              learning_rate=0.005, seed=0, copy=True, progress=True, deterministic=True):
+    """Fine-tune a trained model on new data (the HSC transfer of Section 6).
+
+    The model is recompiled with Adadelta at the new learning rate, architecture
+    unchanged, and **every layer is trained**, as the paper retrains the whole network
+    (batch-normalisation statistics included: they adapt to the new survey).
+
+    Parameters
+    ----------
+    model : keras.Model
+        A trained DeepShadows model.
+    images : numpy.ndarray or zarr.Array
+        (N, 64, 64, 3) uint8.
+    labels : array_like
+        (N,) labels.
+    indices : array_like of int, optional
+        Rows to fine-tune on (the paper: 320 HSC objects); default: all.
+    val_idx : array_like of int, optional
+        Rows to monitor while fine-tuning.
+    epochs, batch_size, learning_rate : optional
+        The paper: 30, 16, 0.005.
+    seed : int, optional
+        Seeds dropout and shuffling.
+    copy : bool, optional
+        Fine-tune a copy and leave ``model`` untouched (default), or ``model`` itself.
+    progress, deterministic : bool, optional
+        As in :func:`train_cnn`.
+
+    Returns
+    -------
+    model : keras.Model
+        The fine-tuned model.
+    history : dict
+        As in :func:`train_cnn`.
+    """
+    from .models import compile_deepshadows
+
+    set_seed(seed, deterministic=deterministic)
+    tuned = copy_model(model) if copy else model
+    for layer in tuned.layers:
+        layer.trainable = True
+    compile_deepshadows(tuned, learning_rate=learning_rate, jit_compile=False)
+    n_out = int(tuned.output_shape[-1])
+    n_classes = 1 if n_out == 1 else n_out
+    train_ds = make_dataset(images, labels, indices=indices, batch_size=batch_size,
+                            shuffle=True, seed=seed, n_classes=n_classes)
+    val_ds = None
+    if val_idx is not None and len(val_idx):
+        val_ds = make_dataset(images, labels, indices=val_idx, batch_size=256,
+                              n_classes=n_classes)
+    history = fit(tuned, train_ds, val_ds=val_ds, epochs=epochs, progress=progress,
+                  desc="fine-tuning")
+    return tuned, history
+
+
+def save_model(model, path):
+    """Save a model to a ``.keras`` file atomically.
+
+    Parameters
+    ----------
+    model : keras.Model
+    path : str or path-like
+        Must end in ``.keras``.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise InputError("model files end in .keras", path=path)
+    with atomic_path(path) as tmp:
+        model.save(tmp)
+    return path
+
+
+def load_model(path, *, compile=True):
+    """Load a ``.keras`` model with Keras' safe mode on (no arbitrary code runs).
+
+    Parameters
+    ----------
+    path : str or path-like
+        A file written by :func:`save_model`.
+    compile : bool, optional
+        Restore the optimizer and loss too.
+
+    Returns
+    -------
+    keras.Model
+
+    Raises
+    ------
+    InputError
+        If the file is missing or is not a Keras model.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("model file not found", path=path)
+    if not zipfile.is_zipfile(path):
+        raise InputError("not a Keras model file (.keras archive expected)", path=path)
+    _tf()
+    import keras
+    try:
+        return keras.saving.load_model(path, compile=compile, safe_mode=True)
+    except (ValueError, TypeError, KeyError, OSError, zipfile.BadZipFile) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"not a loadable Keras model: {first}", path=path) from None
+
+
+# --------------------------------------------------------------------------- stores
+_CLASS_COLUMNS = ("p_artifact2", "p_lsbg", "p_artifact1")  # class_index order
+
+
+def _store_targets(store, n_classes):
+    """The targets of a store's catalog, or a one-line InputError naming what is missing."""
+    col = "label" if n_classes == 1 else "class_index"
+    cat = store.catalog
+    if col not in cat.columns:
+        raise InputError(f"store has no labels (catalog column '{col}'); train and evaluate "
+                         "need a labelled store (deepshadows simulate, or a catalog with "
+                         "labels)", path=store.path, column=col)
+    values = cat[col]
+    if values.isna().any():
+        row = int(np.flatnonzero(values.isna().to_numpy())[0])
+        raise InputError(f"store has objects without a label ({int(values.isna().sum())} "
+                         f"missing)", path=store.path, row=row + 1, column=col)
+    y = values.to_numpy()
+    k = 2 if n_classes == 1 else n_classes
+    if not np.isin(y, np.arange(k)).all():
+        raise InputError(f"labels must be integers 0..{k - 1}", path=store.path, column=col)
+    return y.astype(np.int64)
+
+
+def _predictions_frame(catalog, p):
+    out = pd.DataFrame({"ra": catalog["ra"].to_numpy(), "dec": catalog["dec"].to_numpy()})
+    for col in ("label", "class_name", "class_index"):
+        if col in catalog.columns:
+            out[col] = catalog[col].to_numpy()
+    if p.ndim == 1:
+        out["p_lsbg"] = p
+    else:
+        names = _CLASS_COLUMNS if p.shape[1] == 3 else [f"p_class{k}" for k in range(p.shape[1])]
+        for k, name in enumerate(names):
+            out[name] = p[:, k]
+        if p.shape[1] == 3:
+            out = out[[c for c in out.columns if c != "p_lsbg"] + ["p_lsbg"]]
+    return out
+
+
+def _metrics_of(y_binary, p, *, y_class=None, n_bootstrap=0, seed=0):
+    """JSON-ready metrics of one set of predictions (binary view, plus three-class)."""
+    from . import evaluate
+
+    p_lsbg = p if p.ndim == 1 else p[:, 1]
+    out = {"n": int(len(p_lsbg))}
+    if len(p_lsbg) == 0:
+        return out
+    out.update(evaluate.binary_metrics(y_binary, p_lsbg))
+    if n_bootstrap and len(np.unique(y_binary)) == 2:
+        boot = evaluate.bootstrap(y_binary, p_lsbg, n_resamples=n_bootstrap, seed=seed)
+        out["bootstrap"] = {"n_resamples": int(n_bootstrap), "ci": boot.ci,
+                            "intervals": {k: list(v) for k, v in boot.intervals.items()}}
+    if p.ndim == 2 and y_class is not None:
+        m = evaluate.multiclass_metrics(y_class, p)
+        out["multiclass"] = {k: (np.asarray(v).tolist() if np.ndim(v) else float(v))
+                             for k, v in m.items()}
+    for k, v in list(out.items()):
+        if isinstance(v, float) and not np.isfinite(v):
+            out[k] = None
+    return out
+
+
+def _run_info(store):
+    import keras
+    tf = _tf()
+    return {"cutouts": str(store.path), "store_sha256": store.attrs.get("content_sha256"),
+            "simulated": store.simulated, "survey": store.attrs.get("survey"),
+            "tensorflow": tf.__version__, "keras": keras.__version__}
+
+
+def train_store(cutouts, out, *, profile="default", epochs=None, seed=0, split="auto",
+                n_classes=1, progress=True):
+    """Train the CNN on a labelled store and write model, history, metrics, predictions.
+
+    The command ``deepshadows train``.  Writes, each file atomically::
+
+        OUT/model.keras          the model of the last epoch
+        OUT/history.json         loss and accuracy per epoch (training and validation)
+        OUT/metrics.json         metrics on each split (bootstrap intervals on the test set)
+        OUT/predictions.parquet  ra, dec, label, p_lsbg (and class probabilities), split
+
+    Parameters
+    ----------
+    cutouts : str or path-like
+        A cutout store with ``label`` (binary) or ``class_index`` (three classes).
+    out : str or path-like
+        Output directory.
+    profile : str, optional
+        Run profile (epochs, batch size, learning rate, bootstrap resamples).
+    epochs : int, optional
+        Override the profile's epochs.
+    seed : int, optional
+        Seeds the random split and the training.
+    split : {"auto", "random", "baseline"}, optional
+        ``random``: the paper's 75 / 12.5 / 12.5 random split with ``seed``;
+        ``baseline``: the paper's baseline split matched by position (the paper's own
+        objects only); ``auto``: baseline when every baseline position matches, else
+        random (:func:`deepshadows_lib.catalogs.paper_split`).
+    n_classes : int, optional
+        1 (binary) or 3 (three-class, Appendix A).
+    progress : bool, optional
+        Progress bars.
+
+    Returns
+    -------
+    dict
+        The metrics written to ``metrics.json``.
+
+    Raises
+    ------
+    InputError
+        A missing or incomplete store, a store without labels, an unknown split.
+    """
+    from . import catalogs
+    from ._io import atomic_write_json
+    from .profiles import get_profile
+    from .store import open_store
+
+    prof = get_profile(profile)
+    epochs = int(epochs or prof.epochs)
+    st = open_store(cutouts, lazy=True)
+    y = _store_targets(st, n_classes)
+    y_bin = (y if n_classes == 1 else (y == 1)).astype(np.int64)
+    if split == "random":
+        parts = catalogs.random_split(len(y), seed=seed)
+        parts["kind"] = "random"
+    elif split == "baseline":
+        parts = catalogs.baseline_split(st.catalog)
+        parts["kind"] = "baseline"
+    elif split == "auto":
+        parts = catalogs.paper_split(st.catalog, seed=seed)
+    else:
+        raise InputError(f"unknown split {split!r}: choose auto, random or baseline")
+    if len(parts["train"]) == 0:
+        raise InputError("the split leaves no training objects", path=st.path)
+    t0 = time.perf_counter()
+    model, history = train_cnn(st.images, y, train_idx=parts["train"],
+                               val_idx=parts["validation"], epochs=epochs,
+                               batch_size=prof.batch_size, learning_rate=prof.learning_rate,
+                               seed=seed, n_classes=n_classes, progress=progress)
+    train_s = time.perf_counter() - t0
+    p = predict(model, st.images, progress=progress)
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_model(model, out / "model.keras")
+    atomic_write_json(out / "history.json", history)
+    frame = _predictions_frame(st.catalog, p)
+    which = np.full(len(y), "unused", dtype=object)
+    for name in ("train", "validation", "test"):
+        which[np.asarray(parts[name], dtype=np.int64)] = name
+    frame["split"] = which.astype(str)
+    with atomic_path(out / "predictions.parquet") as tmp:
+        frame.to_parquet(tmp, index=False)
+    metrics = {"splits": {}}
+    for name in ("train", "validation", "test"):
+        idx = np.asarray(parts[name], dtype=np.int64)
+        metrics["splits"][name] = _metrics_of(
+            y_bin[idx], p[idx], y_class=y[idx] if n_classes > 1 else None,
+            n_bootstrap=prof.n_bootstrap if name == "test" else 0, seed=seed)
+    metrics.update({"split": parts.get("kind", split), "seed": int(seed), "epochs": epochs,
+                    "batch_size": prof.batch_size, "learning_rate": prof.learning_rate,
+                    "profile": prof.name, "n_classes": 3 if n_classes > 1 else 2,
+                    "n_params": int(model.count_params()), "train_seconds": train_s,
+                    **_run_info(st)})
+    atomic_write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+def evaluate_store(model, cutouts, out, *, batch_size=256, n_bootstrap=1000, seed=0,
+                   progress=True):
+    """Evaluate a trained model on every object of a labelled store.
+
+    The command ``deepshadows evaluate``.  Writes ``OUT/metrics.json`` (accuracy,
+    precision, recall, AUC, confusion counts, bootstrap intervals; the three-class
+    matrices for a three-class model) and ``OUT/predictions.parquet`` (ra, dec, label,
+    p_lsbg and, for a three-class model, the class probabilities).
+
+    Parameters
+    ----------
+    model : str, path-like or keras.Model
+        A ``.keras`` file (loaded in safe mode) or a model.
+    cutouts : str or path-like
+        A labelled cutout store.
+    out : str or path-like
+        Output directory.
+    batch_size : int, optional
+        Images per forward pass.
+    n_bootstrap : int, optional
+        Bootstrap resamples for the intervals (0: none).
+    seed : int, optional
+        Seed of the bootstrap.
+    progress : bool, optional
+        Progress bar.
+
+    Returns
+    -------
+    dict
+        The metrics written.
+    """
+    from ._io import atomic_write_json
+    from .store import open_store
+
+    model_path = None
+    if isinstance(model, (str, os.PathLike)):
+        model_path = str(model)
+        model = load_model(model)
+    st = open_store(cutouts, lazy=True)
+    n_out = int(model.output_shape[-1])
+    n_classes = 1 if n_out == 1 else n_out
+    y = _store_targets(st, n_classes)
+    y_bin = (y if n_classes == 1 else (y == 1)).astype(np.int64)
+    p = predict(model, st.images, batch_size=batch_size, progress=progress)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "predictions.parquet") as tmp:
+        _predictions_frame(st.catalog, p).to_parquet(tmp, index=False)
+    metrics = _metrics_of(y_bin, p, y_class=y if n_classes > 1 else None,
+                          n_bootstrap=n_bootstrap, seed=seed)
+    metrics.update({"model": model_path, "n_classes": 3 if n_classes > 1 else 2,
+                    **_run_info(st)})
+    atomic_write_json(out / "metrics.json", metrics)
+    return metrics

@@ -1,0 +1,184 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/deepshadows/deepshadows/blob/main/notebooks/02_deepshadows.ipynb)
+#
+# # 2. DeepShadows: feature baselines, the CNN, bootstrap, HSC transfer
+#
+# *DeepShadows*, Sections 4-6. On the baseline split of LSBGs and type-2 artifacts we
+# train the paper's feature-based SVM and random forest (16 SourceExtractor features) and
+# the DeepShadows CNN on the cutouts; compare them (Table 2, Fig. 4, Fig. 5), put
+# bootstrap intervals on the CNN's metrics (Table 3), and move the DES model to the deeper
+# HSC survey, before and after fine-tuning on a few hundred objects (Table 6, Fig. 7).
+
+# %%
+# Colab only: install the project (with its pinned requirements) into the Colab runtime.
+import os
+import sys
+
+if "google.colab" in sys.modules and not os.path.exists("/content/deepshadows"):
+    import subprocess
+    subprocess.run(["git", "clone", "--depth", "1",
+                    "https://github.com/deepshadows/deepshadows", "/content/deepshadows"],
+                   check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-c",
+                    "/content/deepshadows/requirements/constraints.txt",
+                    "-e", "/content/deepshadows"], check=True)
+    sys.path.insert(0, "/content/deepshadows")
+    os.chdir("/content/deepshadows/notebooks")
+
+# %% tags=["parameters"]
+profile = "default"   # smoke, default or paper (deepshadows_lib/profiles.py)
+data = "synthetic"    # "synthetic", or the path of a store of real DES cutouts
+n_per_class = None    # objects per class; None: the profile's
+epochs = None         # CNN training epochs; None: the profile's
+seed = 42             # one seed reproduces the whole run
+build_dir = None      # where notebooks pass results on; None: ../build/<profile>
+figures_dir = None    # None: ../figures
+
+# %%
+from deepshadows_lib import evaluate, features, models, paper, pipeline, plots, studies, training
+
+cfg = pipeline.configure(profile=profile, data=data, n_per_class=n_per_class, epochs=epochs,
+                         seed=seed, build_dir=build_dir, figures_dir=figures_dir)
+stores = pipeline.prepare_data(cfg, progress=False)
+des = pipeline.load_problem(stores["des"], classes=("lsbg", "artifact2"), seed=cfg.seed)
+report = cfg.reporter("02_deepshadows", data=stores["des"])
+train_rows, y_train = des.subset("train")
+val_rows, y_val = des.subset("validation")
+test_rows, y_test = des.subset("test")
+print(f"{len(train_rows)} training, {len(val_rows)} validation, {len(test_rows)} test objects "
+      f"({des.split['kind']} split)")
+
+# %% [markdown]
+# ## Feature-based models (Section 4)
+#
+# SVM (RBF kernel, C = 10^4, gamma = 10^-3) and random forest (100 trees, min_samples_split
+# = 10) on the 16 standardised features: ellipticity, mag_auto and colours, and the mean,
+# central and effective surface brightness in g, r, i.
+
+# %%
+X = features.paper_features(des.catalog)
+baselines = studies.baseline_models(X.iloc[train_rows], y_train, X.iloc[test_rows], y_test,
+                                    seed=cfg.seed)
+X.describe().T[["mean", "std", "min", "max"]]
+
+# %% [markdown]
+# ## The DeepShadows CNN (Section 5, Fig. 2)
+#
+# Three convolutional blocks (16, 32, 64 filters, 3x3, L2 0.13, batch normalisation,
+# 2x2 max pooling, dropout 0.4), a dense layer of 1,024 units (L2 0.12) and a sigmoid
+# output: 4,220,385 parameters. The figure is drawn from the model itself.
+
+# %%
+fig2 = report.figure(plots.architecture(models.build_deepshadows(1)), "fig2_architecture",
+                     caption="Fig. 2: the DeepShadows architecture")
+fig2
+
+# %% [markdown]
+# Adadelta (learning rate 0.1), binary cross-entropy, batches of 64, a fixed number of
+# epochs (100 in the paper) and the model of the last epoch.
+
+# %%
+model, history = training.train_cnn(des.images, des.labels, train_idx=train_rows,
+                                    val_idx=val_rows, epochs=cfg.profile.epochs,
+                                    batch_size=cfg.profile.batch_size,
+                                    learning_rate=cfg.profile.learning_rate, seed=cfg.seed)
+training.save_model(model, cfg.path("deepshadows.keras"))
+p_test = training.predict(model, des.images, indices=test_rows)
+paper.save_predictions(cfg.path("predictions_test.parquet"), des.catalog, test_rows, y_test,
+                       p_test)
+report.json(history, "fig3_training_history", caption="Per-epoch loss and accuracy")
+fig3 = report.figure(plots.training_curves(history, simulated=report.simulated), "fig3_training",
+                     caption="Fig. 3: training and validation loss and accuracy")
+fig3
+
+# %% [markdown]
+# ## Table 2: the three models on the test set
+
+# %%
+scores = {"SVM": (y_test, baselines["SVM"]["p"]),
+          "Random forest": (y_test, baselines["Random forest"]["p"]),
+          "DeepShadows": (y_test, p_test)}
+table2 = report.table(paper.table2(scores), "table2_metrics",
+                      caption="Table 2: test-set metrics (this run beside the paper)")
+table2
+
+# %% [markdown]
+# ## Fig. 4: ROC curves with bootstrap bands, and the CNN's confusion matrix
+#
+# Bands: 95% of the ROC curves of bootstrap resamples of the test set (Table 3 gives the
+# intervals of the metrics).
+
+# %%
+roc, boots = {}, {}
+for name, key in (("CNN", "DeepShadows"), ("SVM", "SVM"), ("RF", "Random forest")):
+    roc[name], boots[key] = paper.roc_entry(*scores[key], n_bootstrap=cfg.profile.n_bootstrap,
+                                            seed=cfg.seed)
+fig4 = report.figure(plots.roc_curves(roc, simulated=report.simulated), "fig4_roc",
+                     caption="Fig. 4: ROC curves of the CNN, SVM and RF with bootstrap bands")
+fig4
+
+# %%
+cm = evaluate.confusion_matrix(y_test, (p_test > 0.5).astype(int), labels=[0, 1])
+fig4b = report.figure(plots.confusion_matrix(cm, normalize=True, title="DeepShadows, test set",
+                                             simulated=report.simulated),
+                      "fig4_confusion", caption="Fig. 4: confusion matrix of the CNN")
+fig4b
+
+# %% [markdown]
+# ## Table 3: bootstrap 95% intervals
+
+# %%
+table3 = report.table(paper.table3(boots), "table3_bootstrap",
+                      caption=f"Table 3: bootstrap 95% intervals "
+                              f"({cfg.profile.n_bootstrap} resamples of the test set)")
+table3
+
+# %% [markdown]
+# ## Fig. 5: the CNN's output probability for each true class
+
+# %%
+fig5 = report.figure(plots.probability_histogram(y_test, p_test, simulated=report.simulated),
+                     "fig5_probabilities", caption="Fig. 5: distribution of the CNN output")
+fig5
+
+# %% [markdown]
+# ## Transfer to HSC (Section 6, Table 6, Fig. 7)
+#
+# HSC is deeper and has sharper seeing than DES, and the viewer renders it with its own
+# colours: the DES model first classifies HSC cutouts as they are, then a copy of it is
+# fine-tuned (every layer; Adadelta, learning rate 0.005, 30 epochs, batches of 16) on a
+# few hundred HSC objects (320 in the paper) and tested on the rest.
+
+# %%
+hsc = pipeline.load_problem(stores["hsc"], classes=("lsbg", "artifact2"), seed=cfg.seed)
+hsc_report = cfg.reporter("02_deepshadows", data=stores["hsc"])
+transfer = studies.hsc_transfer(model, hsc.images, hsc.labels,
+                                n_finetune=cfg.profile.n_finetune,
+                                epochs=cfg.profile.finetune_epochs,
+                                batch_size=cfg.profile.finetune_batch_size,
+                                learning_rate=cfg.profile.finetune_learning_rate, seed=cfg.seed)
+table6 = hsc_report.table(paper.table6(transfer), "table6_hsc_transfer",
+                          caption="Table 6: HSC test objects before and after fine-tuning")
+table6
+
+# %%
+fig7 = hsc_report.figure(plots.hsc_transfer(transfer, simulated=hsc_report.simulated),
+                         "fig7_hsc_transfer",
+                         caption="Fig. 7: HSC confusion matrices before and after "
+                                 "fine-tuning, and ROC curves")
+fig7

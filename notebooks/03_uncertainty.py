@@ -1,0 +1,117 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/deepshadows/deepshadows/blob/main/notebooks/03_uncertainty.ipynb)
+#
+# # 3. Uncertainty: random splits and label noise
+#
+# *DeepShadows*, Section 7. How much do the CNN's numbers move with the choice of the
+# training, validation and test sets (six random splits, random states 1, 3, 18, 33, 42,
+# 96; Table 4), and how robust is it to wrong labels in the training set: flipped at
+# random (1%, 5%, 10% and 33%; Table 5) or in one direction only (LSBGs called artifacts,
+# artifacts called LSBGs)? Fig. 8 overlays the ROC curves; Fig. 9 shows the ratio of the
+# true-positive rates of the noisy models to the noise-free one.
+
+# %%
+# Colab only: install the project (with its pinned requirements) into the Colab runtime.
+import os
+import sys
+
+if "google.colab" in sys.modules and not os.path.exists("/content/deepshadows"):
+    import subprocess
+    subprocess.run(["git", "clone", "--depth", "1",
+                    "https://github.com/deepshadows/deepshadows", "/content/deepshadows"],
+                   check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-c",
+                    "/content/deepshadows/requirements/constraints.txt",
+                    "-e", "/content/deepshadows"], check=True)
+    sys.path.insert(0, "/content/deepshadows")
+    os.chdir("/content/deepshadows/notebooks")
+
+# %% tags=["parameters"]
+profile = "default"   # smoke, default or paper (deepshadows_lib/profiles.py)
+data = "synthetic"    # "synthetic", or the path of a store of real DES cutouts
+n_per_class = None    # objects per class; None: the profile's
+epochs = None         # CNN training epochs; None: the profile's
+seed = 42             # one seed reproduces the whole run
+build_dir = None      # where notebooks pass results on; None: ../build/<profile>
+figures_dir = None    # None: ../figures
+
+# %%
+from deepshadows_lib import paper, pipeline, plots, studies
+
+cfg = pipeline.configure(profile=profile, data=data, n_per_class=n_per_class, epochs=epochs,
+                         seed=seed, build_dir=build_dir, figures_dir=figures_dir)
+stores = pipeline.prepare_data(cfg, progress=False)
+des = pipeline.load_problem(stores["des"], classes=("lsbg", "artifact2"), seed=cfg.seed)
+report = cfg.reporter("03_uncertainty", data=stores["des"])
+prof = cfg.profile
+print(f"{len(des.labels)} objects; seeds {list(prof.seeds)}; {prof.epochs} epochs per run")
+
+# %% [markdown]
+# ## Random splits (Table 4)
+
+# %%
+seed_runs = studies.run_random_splits(des.images, des.labels, seeds=prof.seeds,
+                                      epochs=prof.epochs, batch_size=prof.batch_size,
+                                      learning_rate=prof.learning_rate)
+studies.save_results(seed_runs, cfg.path("random_splits.json"))
+table4 = report.table(paper.table4(seed_runs), "table4_random_seeds",
+                      caption="Table 4: the CNN on random splits (paper: accuracy "
+                              "0.912-0.920)")
+table4
+
+# %% [markdown]
+# ## Label noise (Table 5)
+#
+# The paper flips 300, 1,500, 3,000 and 10,000 of its 30,000 training labels at random,
+# and 300, 1,500 and 3,000 in one direction; here the same fractions of our training set.
+# Validation and test labels stay true.
+
+# %%
+noise_runs = studies.run_label_noise(des.images, des.labels, split=des.split,
+                                     epochs=prof.epochs, fractions=prof.noise_fractions,
+                                     biased_fractions=prof.biased_noise_fractions,
+                                     seed=cfg.seed, batch_size=prof.batch_size,
+                                     learning_rate=prof.learning_rate)
+studies.save_results(noise_runs, cfg.path("label_noise.json"))
+table5 = report.table(paper.table5(noise_runs), "table5_label_noise",
+                      caption="Table 5: the CNN trained with flipped labels")
+table5
+
+# %% [markdown]
+# ## Fig. 8: ROC curves of the random splits and of the noise levels
+
+# %%
+fig8 = report.figure(plots.roc_families({
+    "ROC curves - Different random seeds": paper.seed_curves(seed_runs),
+    "ROC curves - Different label noise levels": paper.noise_curves(noise_runs),
+    "ROC curves - Biased label noise": paper.noise_curves(noise_runs,
+                                                          directions=("1->0", "0->1")),
+}, simulated=report.simulated), "fig8_roc_uncertainty",
+    caption="Fig. 8: ROC curves for random splits and label noise")
+fig8
+
+# %% [markdown]
+# ## Fig. 9: ratio of true-positive rates, noisy over noise-free model
+
+# %%
+fpr, ratios = paper.noise_ratios(noise_runs)
+fig9 = report.figure(plots.tpr_ratio(fpr, ratios, xlim=(0, 0.5),
+                                     ylabel=r"TPR$_{\rm noise}$ / TPR$_{\rm no\ noise}$",
+                                     simulated=report.simulated),
+                     "fig9_tpr_ratio", caption="Fig. 9: ratio of true-positive rates")
+fig9

@@ -1,0 +1,229 @@
+"""Tests of deepshadows_lib.studies: label noise, splits, baselines, transfer, three-class."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from deepshadows_lib import evaluate, studies
+from deepshadows_lib.errors import InputError
+
+
+
+def easy_images(n, *, seed=0):
+    """Noise; LSBGs (label 1) get a broad central glow.  Returns uint8 images, labels."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    rng.shuffle(y)
+    img = rng.normal(40, 10, (n, 64, 64, 3))
+    yy, xx = np.mgrid[:64, :64]
+    blob = np.exp(-((xx - 32) ** 2 + (yy - 32) ** 2) / (2 * 6.0 ** 2))
+    img += 150 * y[:, None, None, None] * blob[None, :, :, None]
+    return np.clip(img, 0, 255).astype(np.uint8), y
+
+
+# --------------------------------------------------------------------------- label noise
+def test_flip_labels_both_directions():
+    y = np.array([0, 1] * 50)
+    noisy, idx = studies.flip_labels(y, n=30, direction="both", seed=1, return_indices=True)
+    assert (noisy != y).sum() == 30 and len(np.unique(idx)) == 30
+    np.testing.assert_array_equal(np.flatnonzero(noisy != y), idx)
+    np.testing.assert_array_equal(noisy[idx], 1 - y[idx])
+    assert y.sum() == 50  # the input is untouched
+    np.testing.assert_array_equal(studies.flip_labels(y, n=30, seed=1), noisy)
+    assert not np.array_equal(studies.flip_labels(y, n=30, seed=2), noisy)
+
+
+@pytest.mark.parametrize("direction, src", [("1->0", 1), ("0->1", 0)])
+def test_flip_labels_biased(direction, src):
+    y = np.array([0] * 70 + [1] * 30)
+    noisy = studies.flip_labels(y, n=20, direction=direction, seed=0)
+    changed = noisy != y
+    assert changed.sum() == 20
+    assert np.all(y[changed] == src) and np.all(noisy[changed] == 1 - src)
+
+
+def test_flip_labels_errors():
+    y = np.array([0] * 70 + [1] * 30)
+    with pytest.raises(ValueError, match="candidates"):
+        studies.flip_labels(y, n=31, direction="1->0")
+    with pytest.raises(ValueError, match="direction"):
+        studies.flip_labels(y, n=1, direction="up")
+    with pytest.raises(ValueError, match="binary"):
+        studies.flip_labels([0, 2], n=1)
+
+
+def test_scaled_count():
+    # the paper's counts on its own training set are unchanged
+    for c in (300, 1500, 3000, 10000):
+        assert studies.scaled_count(c, n_train=30000) == c
+    assert studies.scaled_count(3000, n_train=3750) == 375
+    assert studies.scaled_count(10000, n_train=240) == 80  # a third
+    with pytest.raises(ValueError):
+        studies.scaled_count(300, n_train=100, paper_n_train=0)
+
+
+def test_noise_conditions_use_the_papers_fractions():
+    conds = studies._noise_conditions(30000, (0.01, 0.05, 0.10, 1 / 3), (0.01, 0.05, 0.10))
+    assert [c[2] for c in conds if c[0] == "both"] == [300, 1500, 3000, 10000]
+    assert [c[2] for c in conds if c[0] == "1->0"] == [300, 1500, 3000]
+    assert [c[2] for c in conds if c[0] == "0->1"] == [300, 1500, 3000]
+
+
+# --------------------------------------------------------------------------- baselines
+def test_baseline_models_against_sklearn():
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 300)
+    X = pd.DataFrame(rng.normal(size=(300, 5)) + 1.2 * y[:, None],
+                     columns=[f"f{i}" for i in range(5)])
+    out = studies.baseline_models(X[:200], y[:200], X[200:], y[200:], seed=0)
+    assert set(out) == {"SVM", "Random forest"}
+    # an independent SVM with the paper's settings predicts the same labels
+    sc = StandardScaler().fit(X[:200])
+    ref = SVC(kernel="rbf", C=1e4, gamma=1e-3).fit(sc.transform(X[:200]), y[:200])
+    ref_acc = float(np.mean(ref.predict(sc.transform(X[200:])) == y[200:]))
+    assert out["SVM"]["metrics"]["accuracy"] == pytest.approx(ref_acc)
+    for res in out.values():
+        assert res["tpr"].shape == evaluate.FPR_GRID.shape
+        assert res["metrics"]["auc"] > 0.8
+    bad = X.copy()
+    bad.iloc[3, 2] = np.nan
+    with pytest.raises(InputError, match="f2"):
+        studies.baseline_models(bad, y, X, y)
+
+
+def test_hsc_feature_cv_on_real_data():
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    from deepshadows_lib import catalogs, models
+
+    table = studies.hsc_feature_cv(n_splits=5, seed=0, n_bootstrap=200)
+    assert list(table.index) == ["SVM", "Random forest"]
+    X, y = catalogs.load_hsc_features()
+    assert len(y) == 1422 and (table["n"] == 1422).all()
+    for name, row in table.iterrows():
+        assert row["accuracy_lo"] <= row["accuracy"] <= row["accuracy_hi"]
+        assert row["auc_lo"] <= row["auc"] <= row["auc_hi"]
+        assert 0.6 < row["accuracy"] < 1.0 and 0.6 < row["auc"] <= 1.0
+        # pooled out-of-fold accuracy, recomputed from the scores
+        oof = table.attrs["scores"][name]
+        assert row["accuracy"] == pytest.approx(np.mean((oof > 0.5) == y))
+    # per-fold accuracies agree with scikit-learn's own cross-validation of the pipeline
+    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
+    ref = cross_val_score(models.svm_pipeline(seed=0), X.to_numpy(float), y, cv=folds)
+    assert table.loc["SVM", "accuracy_fold_mean"] == pytest.approx(ref.mean())
+
+
+# --------------------------------------------------------------------------- CNN studies
+@pytest.fixture(scope="module")
+def small():
+    return easy_images(48, seed=1)
+
+
+def test_run_random_splits(small):
+    images, y = small
+    res = studies.run_random_splits(images, y, seeds=(1, 3), epochs=1, batch_size=16,
+                                    progress=False)
+    assert [r["seed"] for r in res] == [1, 3]
+    from deepshadows_lib import catalogs
+    for r in res:
+        split = catalogs.random_split(len(y), seed=r["seed"])
+        np.testing.assert_array_equal(r["test_idx"], split["test"])
+        np.testing.assert_array_equal(r["y_true"], y[split["test"]])
+        assert r["p"].shape == (len(split["test"]),)
+        assert r["metrics"]["accuracy"] == pytest.approx(
+            np.mean((r["p"] > 0.5) == r["y_true"]))
+        assert r["tpr"].shape == (200,) and "model" not in r
+    frame = studies.results_frame(res)
+    assert list(frame["seed"]) == [1, 3] and "auc" in frame
+
+
+def test_run_label_noise(small, monkeypatch):
+    images, y = small
+    from deepshadows_lib import catalogs, training
+
+    seen = []
+    real = training.train_cnn
+
+    def spy(images, labels, **kw):
+        seen.append(np.asarray(labels).copy())
+        return real(images, labels, **kw)
+
+    monkeypatch.setattr(training, "train_cnn", spy)
+    split = catalogs.random_split(len(y), seed=0)
+    res = studies.run_label_noise(images, y, split=split, epochs=1, batch_size=16,
+                                  fractions=(0.25,), biased_fractions=(0.1,),
+                                  progress=False)
+    n_train = len(split["train"])
+    assert [(r["direction"], r["n_flipped"]) for r in res] == [
+        ("none", 0), ("both", round(0.25 * n_train)), ("1->0", round(0.1 * n_train)),
+        ("0->1", round(0.1 * n_train))]
+    held_out = np.concatenate([split["validation"], split["test"]])
+    for r, labels in zip(res, seen):
+        diff = labels != y
+        assert diff.sum() == r["n_flipped"]
+        assert not diff[held_out].any()  # only training labels are noisy
+        if r["direction"] in ("1->0", "0->1"):
+            assert np.all(y[diff] == int(r["direction"][0]))
+        np.testing.assert_array_equal(r["y_true"], y[split["test"]])
+
+
+def test_hsc_transfer_leaves_the_model_untouched(small):
+    from deepshadows_lib.models import build_deepshadows
+
+    images, y = small
+    model = build_deepshadows()
+    before = [w.copy() for w in model.get_weights()]
+    out = studies.hsc_transfer(model, images, y, n_finetune=16, epochs=1, batch_size=16,
+                               progress=False)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    ft, test = out["finetune_idx"], out["test_idx"]
+    assert len(ft) == 16 and len(test) == 32
+    np.testing.assert_array_equal(np.sort(np.concatenate([ft, test])), np.arange(48))
+    assert abs(y[ft].sum() - 8) <= 1  # stratified
+    np.testing.assert_array_equal(out["before"]["p"], out["before_all"]["p"][test])
+    assert not np.allclose(out["before"]["p"], out["after"]["p"])
+    for key in ("before", "after"):
+        assert set(out[key]["metrics"]) >= {"accuracy", "precision", "recall", "auc"}
+    with pytest.raises(InputError, match="n_finetune"):
+        studies.hsc_transfer(model, images, y, n_finetune=48)
+
+
+def test_run_three_class(small, tmp_path):
+    from deepshadows_lib import catalogs
+
+    images, _ = small
+    cls = np.arange(len(images)) % 3
+    split = catalogs.random_split(len(cls), seed=0)
+    out = studies.run_three_class(images, cls, split=split, epochs=1, batch_size=16,
+                                  progress=False)
+    n_test = len(split["test"])
+    assert out["proba"].shape == (n_test, 3)
+    cm = out["confusion"]
+    assert cm.shape == (3, 3) and cm.sum() == n_test
+    # the reduced matrix, recomputed by hand: LSBG is class 1
+    pred = out["proba"].argmax(axis=1)
+    t = cls[split["test"]]
+    tp = np.sum((t == 1) & (pred == 1))
+    tn = np.sum((t != 1) & (pred != 1))
+    red = out["reduced_confusion"]
+    assert red[1, 1] == tp and red[0, 0] == tn and red.sum() == n_test
+    path = studies.save_results(out, tmp_path / "three.json")
+    back = json.loads(path.read_text())
+    assert back["confusion"] == cm.tolist() and "model" not in back
+
+
+def test_results_frame_and_save_for_baselines(tmp_path):
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 120)
+    X = rng.normal(size=(120, 3)) + y[:, None]
+    out = studies.baseline_models(X[:80], y[:80], X[80:], y[80:], models=("Random forest",))
+    frame = studies.results_frame(out)
+    assert list(frame["name"]) == ["Random forest"]
+    assert frame.loc[0, "accuracy"] == pytest.approx(out["Random forest"]["metrics"]["accuracy"])
+    back = json.loads(studies.save_results(out, tmp_path / "b.json").read_text())
+    assert back["Random forest"]["p"] == pytest.approx(list(out["Random forest"]["p"]))

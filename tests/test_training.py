@@ -1,0 +1,293 @@
+"""Tests of deepshadows_lib.training: tf.data from the store, fit, predict, save/load."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from deepshadows_lib import store, training
+from deepshadows_lib.errors import InputError
+from deepshadows_lib.models import build_deepshadows
+
+
+def easy_images(n, *, seed=0):
+    """Noise; LSBGs (label 1) get a broad central glow.  Returns uint8 images, labels."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    rng.shuffle(y)
+    img = rng.normal(40, 10, (n, 64, 64, 3))
+    yy, xx = np.mgrid[:64, :64]
+    blob = np.exp(-((xx - 32) ** 2 + (yy - 32) ** 2) / (2 * 6.0 ** 2))
+    img += 150 * y[:, None, None, None] * blob[None, :, :, None]
+    return np.clip(img, 0, 255).astype(np.uint8), y
+
+
+@pytest.fixture(scope="module")
+def data():
+    return easy_images(64)
+
+
+@pytest.fixture
+def lazy_store(tmp_path, data):
+    images, y = data
+    cat = pd.DataFrame({"ra": np.arange(len(y), dtype=float), "dec": 0.0, "label": y})
+    store.write_store(tmp_path / "s", images, cat, chunk_size=10)
+    return store.open_store(tmp_path / "s", lazy=True)
+
+
+def _weights_equal(a, b):
+    return all(np.array_equal(x, y) for x, y in zip(a.get_weights(), b.get_weights()))
+
+
+# --------------------------------------------------------------------------- input
+def test_read_images_lazy_equals_numpy(lazy_store, data):
+    images, _ = data
+    idx = np.array([33, 2, 2, 63, 10, 9, 0])  # unsorted, repeated, chunk edges
+    np.testing.assert_array_equal(training.read_images(lazy_store.images, idx), images[idx])
+    np.testing.assert_array_equal(training.read_images(lazy_store.images), images)
+    assert training.read_images(images) is images  # no copy of an in-memory set
+    with pytest.raises(ValueError, match="out of range"):
+        training.read_images(images, [64])
+    with pytest.raises(ValueError, match="uint8"):
+        training.read_images(images.astype(np.float64))
+
+
+def test_encode_labels():
+    np.testing.assert_array_equal(training.encode_labels([0, 1, 1]),
+                                  np.array([0, 1, 1], np.float32))
+    onehot = training.encode_labels([2, 0, 1], n_classes=3)
+    np.testing.assert_array_equal(onehot, [[0, 0, 1], [1, 0, 0], [0, 1, 0]])
+    assert onehot.dtype == np.float32
+    with pytest.raises(ValueError):
+        training.encode_labels([0, 2])
+    with pytest.raises(ValueError):
+        training.encode_labels([0, 3], n_classes=3)
+
+
+def test_make_dataset_scales_and_aligns(data):
+    images, y = data
+    idx = np.array([5, 1, 60, 7, 3])
+    ds = training.make_dataset(images, y, indices=idx, batch_size=2)
+    xs, ys = zip(*[(x.numpy(), t.numpy()) for x, t in ds])
+    assert [len(x) for x in xs] == [2, 2, 1]
+    x = np.concatenate(xs)
+    assert x.dtype == np.float32
+    np.testing.assert_array_equal(x, images[idx].astype(np.float32) / np.float32(255))
+    np.testing.assert_array_equal(np.concatenate(ys), y[idx])
+
+
+def test_make_dataset_shuffles_each_epoch_by_seed(data):
+    images, _ = data
+    ident = np.arange(len(images))
+    # tag each image with its row so the order can be read back
+    tagged = images.copy()
+    tagged[:, 0, 0, 0] = ident
+
+    def order(ds):
+        return np.concatenate([np.round(x.numpy()[:, 0, 0, 0] * 255).astype(int)
+                               for x, _ in ds])
+
+    ds = training.make_dataset(tagged, ident % 2, batch_size=16, shuffle=True, seed=7)
+    e1, e2 = order(ds), order(ds)
+    assert sorted(e1) == list(ident) and sorted(e2) == list(ident)  # each row once
+    assert not np.array_equal(e1, e2)                                # reshuffled
+    again = training.make_dataset(tagged, ident % 2, batch_size=16, shuffle=True, seed=7)
+    np.testing.assert_array_equal(order(again), e1)                  # seeded
+    other = training.make_dataset(tagged, ident % 2, batch_size=16, shuffle=True, seed=8)
+    assert not np.array_equal(order(other), e1)
+
+
+def test_make_dataset_three_class_onehot(data):
+    images, _ = data
+    cls = np.arange(len(images)) % 3
+    _, t = next(iter(training.make_dataset(images, cls, batch_size=6, n_classes=3)))
+    np.testing.assert_array_equal(t.numpy(), np.eye(3)[cls[:6]])
+
+
+# --------------------------------------------------------------------------- training
+def test_training_is_deterministic(data):
+    images, y = data
+    kw = dict(train_idx=np.arange(48), val_idx=np.arange(48, 64), epochs=1,
+              batch_size=16, progress=False)
+    m1, h1 = training.train_cnn(images, y, seed=3, **kw)
+    m2, h2 = training.train_cnn(images, y, seed=3, **kw)
+    m3, _ = training.train_cnn(images, y, seed=4, **kw)
+    assert _weights_equal(m1, m2)
+    assert h1["loss"] == h2["loss"]
+    assert not _weights_equal(m1, m3)
+    assert set(h1) >= {"loss", "accuracy", "val_loss", "val_accuracy", "epoch",
+                       "epoch_time_s"}
+    assert h1["epoch"] == [1] and all(isinstance(v, float) for v in h1["loss"])
+
+
+def test_training_learns_and_streams_from_lazy_store(lazy_store, data):
+    images, y = data
+    model, hist = training.train_cnn(lazy_store.images, y, epochs=3, batch_size=16,
+                                     seed=0, progress=False)
+    assert hist["accuracy"][-1] > 0.9  # the glow is obvious
+    assert len(hist["loss"]) == 3 and "val_loss" not in hist
+    # the same training from the in-memory array gives the same weights
+    ref, _ = training.train_cnn(images, y, epochs=3, batch_size=16, seed=0, progress=False)
+    assert _weights_equal(model, ref)
+
+
+# --------------------------------------------------------------------------- predict
+@pytest.fixture(scope="module")
+def untrained():
+    return build_deepshadows()
+
+
+def test_predict_matches_direct_call(untrained, data, lazy_store):
+    images, _ = data
+    idx = np.array([3, 40, 0, 63, 12])
+    p = training.predict(untrained, images, indices=idx, batch_size=2)
+    direct = np.asarray(untrained(images[idx].astype(np.float32) / 255.0, training=False))
+    assert p.shape == (5,) and p.dtype == np.float64
+    np.testing.assert_allclose(p, direct[:, 0], rtol=1e-5, atol=1e-7)
+    # lazy store, read block by block, gives the same numbers in the same order
+    p_all = training.predict(untrained, images, batch_size=8)
+    np.testing.assert_allclose(training.predict(untrained, lazy_store.images, batch_size=8),
+                               p_all, rtol=1e-6)
+    np.testing.assert_allclose(p_all[idx], p, rtol=1e-5, atol=1e-7)
+
+
+def test_predict_three_class(data):
+    images, _ = data
+    m = build_deepshadows(n_classes=3)
+    p = training.predict(m, images[:7])
+    assert p.shape == (7, 3)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-5)
+
+
+# --------------------------------------------------------------------------- save / load
+def test_save_load_roundtrip(tmp_path, untrained, data):
+    images, _ = data
+    path = training.save_model(untrained, tmp_path / "sub" / "m.keras")
+    assert path.is_file() and [p.name for p in path.parent.iterdir()] == ["m.keras"]
+    loaded = training.load_model(path)
+    assert _weights_equal(untrained, loaded)
+    assert [layer.name for layer in loaded.layers] == [layer.name for layer in untrained.layers]
+    np.testing.assert_allclose(training.predict(loaded, images[:4]),
+                               training.predict(untrained, images[:4]), rtol=1e-6)
+
+
+def test_load_model_bad_input(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        training.load_model(tmp_path / "missing.keras")
+    junk = tmp_path / "junk.keras"
+    junk.write_text("not a model")
+    with pytest.raises(InputError, match="not a Keras model"):
+        training.load_model(junk)
+    import zipfile
+    fake = tmp_path / "fake.keras"
+    with zipfile.ZipFile(fake, "w") as z:
+        z.writestr("hello.txt", "a zip, but no model")
+    with pytest.raises(InputError, match="Keras model"):
+        training.load_model(fake)
+    with pytest.raises(InputError, match=".keras"):
+        training.save_model(build_deepshadows(compile=False), tmp_path / "m.h5")
+
+
+# --------------------------------------------------------------------------- fine-tune
+def test_fine_tune_copies_and_recompiles(data):
+    images, y = data
+    base = build_deepshadows()
+    before = [w.copy() for w in base.get_weights()]
+    tuned, hist = training.fine_tune(base, images, y, indices=np.arange(32), epochs=1,
+                                     progress=False)
+    assert all(np.array_equal(a, b) for a, b in zip(before, base.get_weights()))
+    assert not _weights_equal(base, tuned)
+    assert float(np.asarray(tuned.optimizer.learning_rate)) == pytest.approx(0.005)
+    assert all(layer.trainable for layer in tuned.layers)
+    assert len(hist["loss"]) == 1
+    # batch 16 on 32 objects: two optimizer steps
+    assert int(np.asarray(tuned.optimizer.iterations)) == 2
+
+
+def test_configure_threads_returns_bool():
+    assert training.configure_threads() in (True, False)
+
+
+# --------------------------------------------------------------------------- command line
+@pytest.fixture
+def labelled_store(tmp_path):
+    images, y = easy_images(48, seed=2)
+    cls = np.where(y == 1, 1, np.where(np.arange(48) % 4 == 0, 2, 0))  # some type-1
+    cat = pd.DataFrame({"ra": np.linspace(10, 11, 48), "dec": np.linspace(-5, -4, 48),
+                        "label": y, "class_index": cls, "simulated": True})
+    return store.write_store(tmp_path / "labelled", images, cat, chunk_size=16)
+
+
+def test_cli_train_then_evaluate(labelled_store, tmp_path, capsys):
+    from deepshadows_lib import catalogs, cli, evaluate
+
+    out = tmp_path / "run"
+    rc = cli.main(["train", "--cutouts", str(labelled_store), "--out", str(out), "--profile",
+                   "smoke", "--epochs", "1", "--seed", "5", "--split", "random", "--quiet"])
+    assert rc == 0
+    assert {p.name for p in out.iterdir()} == {"model.keras", "history.json", "metrics.json",
+                                               "predictions.parquet"}
+    pred = pd.read_parquet(out / "predictions.parquet")
+    assert list(pred.columns[:3]) == ["ra", "dec", "label"] and "p_lsbg" in pred
+    split = catalogs.random_split(48, seed=5)
+    for name in ("train", "validation", "test"):
+        np.testing.assert_array_equal(np.flatnonzero(pred["split"] == name),
+                                      np.sort(split[name]))
+    import json
+    metrics = json.loads((out / "metrics.json").read_text())
+    test = pred[pred["split"] == "test"]
+    ref = evaluate.binary_metrics(test["label"], test["p_lsbg"])
+    assert metrics["splits"]["test"]["accuracy"] == pytest.approx(ref["accuracy"])
+    assert metrics["split"] == "random" and metrics["epochs"] == 1
+    assert metrics["n_params"] == 4_220_385
+    assert len(json.loads((out / "history.json").read_text())["loss"]) == 1
+
+    ev = tmp_path / "eval"
+    rc = cli.main(["evaluate", "--model", str(out / "model.keras"), "--cutouts",
+                   str(labelled_store), "--out", str(ev), "--n-bootstrap", "50", "--quiet"])
+    assert rc == 0
+    pred2 = pd.read_parquet(ev / "predictions.parquet")
+    np.testing.assert_allclose(pred2["p_lsbg"], pred["p_lsbg"], rtol=1e-5, atol=1e-7)
+    m2 = json.loads((ev / "metrics.json").read_text())
+    assert m2["accuracy"] == pytest.approx(
+        evaluate.binary_metrics(pred["label"], pred["p_lsbg"])["accuracy"])
+    lo, hi = m2["bootstrap"]["intervals"]["accuracy"]
+    assert lo <= m2["accuracy"] <= hi
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_cli_train_three_classes(labelled_store, tmp_path):
+    from deepshadows_lib import cli
+
+    out = tmp_path / "three"
+    assert cli.main(["train", "--cutouts", str(labelled_store), "--out", str(out),
+                     "--profile", "smoke", "--epochs", "1", "--classes", "3", "--quiet"]) == 0
+    pred = pd.read_parquet(out / "predictions.parquet")
+    probs = pred[["p_artifact2", "p_lsbg", "p_artifact1"]].to_numpy()
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    import json
+    m = json.loads((out / "metrics.json").read_text())
+    cm = np.array(m["splits"]["test"]["multiclass"]["confusion"])
+    assert cm.shape == (3, 3) and cm.sum() == (pred["split"] == "test").sum()
+
+
+def test_cli_bad_input_exits_2(labelled_store, tmp_path, capsys):
+    from deepshadows_lib import cli
+
+    rc = cli.main(["train", "--cutouts", str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and "nope" in err
+    # a store without labels
+    images, _ = easy_images(8)
+    bare = store.write_store(tmp_path / "bare", images,
+                             pd.DataFrame({"ra": np.arange(8.0), "dec": 0.0}))
+    rc = cli.main(["train", "--cutouts", str(bare), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "no labels" in err and len(err.splitlines()) == 1
+    # a model file that is not a model
+    junk = tmp_path / "junk.keras"
+    junk.write_bytes(b"\x00garbage")
+    rc = cli.main(["evaluate", "--model", str(junk), "--cutouts", str(labelled_store),
+                   "--out", str(tmp_path / "e")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "junk.keras" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "e").exists()
