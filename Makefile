@@ -62,8 +62,13 @@ NOTEBOOKS := $(patsubst notebooks/%.py,$(BUILD)/%.ipynb,$(wildcard notebooks/0*.
 paper-figures: $(STAMP) $(NOTEBOOKS)
 	$(PY) -m deepshadows_lib.cli figures --profile $(PROFILE) --data $(DATA) --build $(BUILD) --figures $(FIGURES) --check
 
+# jupytext's JupyterLab extension opens the .py notebooks as notebooks (default viewer
+# set for this environment only; edits keep the .py/.ipynb pair in sync).
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings
 lab: $(STAMP)
-	$(PY) -m jupyter lab --ContentsManager.preferred_jupytext_formats_read=py:percent notebooks/
+	@mkdir -p $(LAB_SETTINGS)
+	@echo '{"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"python": "Jupytext Notebook"}}}' > $(LAB_SETTINGS)/overrides.json
+	$(VENV)/bin/jupyter lab notebooks/
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py --out bench/results.json

@@ -13,9 +13,10 @@ The store is **random uint8 blocks**: one seeded pool of ``chunk_size`` random c
 rolled by a different amount in every chunk (so chunks differ and nothing is cached or
 compresses away).  It is built once under ``bench/results/`` (git-ignored) and reused.
 
-Throughput is objects per second of the classification itself (model loading on the
-workers included, cluster start-up not; the start-up is reported apart).  Peak memory is
-the peak resident set of the client process plus, on a cluster, the sum of the workers'
+Throughput is objects per second of the classification itself, from the first chunk to
+the joined table (cluster start-up and model loading are not in it; the start-up is
+reported apart as ``startup_s``, and ``wall_s`` has everything).  Peak memory is the peak
+resident set (VmHWM) of the client process plus, on a cluster, the sum of the workers'
 peaks.  The machine may be shared: ratios are more telling than absolute numbers.
 
 Prints one JSON object.
@@ -87,7 +88,20 @@ def build_model(path, *, n_classes=1, seed=0):
 
 
 def _peak_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    """Peak resident memory of this process, in MiB.
+
+    Linux's VmHWM, not ``ru_maxrss``: the latter survives ``fork`` + ``exec``, so a child
+    (and every Dask worker, spawned from it) would report its parent's peak.
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
 def run_config(config, *, model, store, out, batch_size):

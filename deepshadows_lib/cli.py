@@ -20,6 +20,13 @@ from .errors import InputError, PartialFailure
 EXIT_OK, EXIT_BAD_INPUT, EXIT_PARTIAL = 0, 2, 3
 
 
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (no usage block) and exit with 2."""
+
+    def error(self, message):
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _positive_int(text):
     try:
         value = int(text)
@@ -357,7 +364,7 @@ _COMMANDS = ["check", "simulate", "classify", "download", "figures", "features",
 def build_parser():
     """Return the ``deepshadows`` argument parser."""
     from . import __version__
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="deepshadows",
         description="Separate low-surface-brightness galaxies from artifacts in survey "
                     "cutouts (DeepShadows, Tanoglidis et al. 2021).",

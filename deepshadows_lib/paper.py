@@ -27,9 +27,7 @@ def roc_entry(y_true, p, *, n_bootstrap=1000, seed=0):
         The bootstrap itself (for Table 3).
     """
     boot = evaluate.bootstrap(y_true, p, n_resamples=n_bootstrap, seed=seed)
-    entry = {"fpr": boot.fpr_grid, "tpr": evaluate.roc_interp(y_true, p, zero_start=True),
-             "auc": boot.estimate["auc"], "band": boot.tpr_band()}
-    return entry, boot
+    return boot.curve(zero_start=True), boot
 
 
 def table2(scores):

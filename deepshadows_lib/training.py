@@ -339,8 +339,8 @@ def train_cnn(images, labels, *, train_idx=None, val_idx=None, epochs, batch_siz
     deterministic : bool, optional
         Turn on TensorFlow op determinism (see :func:`set_seed`).
     jit_compile : bool or "auto", optional
-        Compile the training step with XLA (off by default: see the benchmark note in
-        ``bench/bench_training.py``).
+        Compile the training step with XLA.  Keras turns XLA off whenever op
+        determinism is on, so this matters only with ``deterministic=False``.
     model : keras.Model, optional
         Train this (compiled) model instead of a new DeepShadows network.
 

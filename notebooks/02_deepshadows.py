@@ -84,8 +84,10 @@ X.describe().T[["mean", "std", "min", "max"]]
 # output: 4,220,385 parameters. The figure is drawn from the model itself.
 
 # %%
-fig2 = report.figure(plots.architecture(models.build_deepshadows(1)), "fig2_architecture",
-                     caption="Fig. 2: the DeepShadows architecture")
+arch_report = cfg.reporter("02_deepshadows", simulated=False,
+                           data={"source": "deepshadows_lib.models.build_deepshadows"})
+fig2 = arch_report.figure(plots.architecture(models.build_deepshadows(1)), "fig2_architecture",
+                          caption="Fig. 2: the DeepShadows architecture (no data involved)")
 fig2
 
 # %% [markdown]

@@ -1,0 +1,72 @@
+"""The `deepshadows` command line: one entry point, one style, the documented exit codes."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+SUBCOMMANDS = ["simulate", "download", "features", "train", "evaluate", "classify", "figures",
+               "check"]
+
+
+def _run(*args, timeout=180):
+    return subprocess.run([sys.executable, "-m", "deepshadows_lib.cli", *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_top_level_help_lists_every_subcommand():
+    out = _run("--help")
+    assert out.returncode == 0
+    for name in SUBCOMMANDS:
+        assert name in out.stdout
+    assert "Exit status" in out.stdout
+
+
+@pytest.mark.parametrize("name", SUBCOMMANDS)
+def test_subcommand_help(name):
+    out = _run(name, "--help")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"usage: deepshadows {name}")
+
+
+def test_console_script_is_installed():
+    import shutil
+    exe = shutil.which("deepshadows") or str(
+        __import__("pathlib").Path(sys.executable).parent / "deepshadows")
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "deepshadows" in out.stdout
+
+
+def test_no_command_is_bad_input():
+    assert _run().returncode == 2
+
+
+@pytest.mark.parametrize("args", [
+    ["train", "--cutouts", "/nonexistent/store", "--out", "OUT"],
+    ["evaluate", "--model", "/nonexistent/m.keras", "--cutouts", "/nonexistent/store",
+     "--out", "OUT"],
+    ["classify", "--model", "/nonexistent/m.keras", "--cutouts", "/nonexistent/store",
+     "--out", "OUT.parquet"],
+    ["download", "--catalog", "/nonexistent/cat.csv", "--out", "OUT"],
+    ["check", "/nonexistent/cat.csv"],
+    ["figures", "--profile", "enormous", "--check"],
+    ["simulate", "--n-per-class", "-3", "--out", "OUT"],
+])
+def test_bad_input_exit_2_one_line(args, tmp_path):
+    args = [a.replace("OUT", str(tmp_path / "out")) for a in args]
+    out = _run(*args)
+    assert out.returncode == 2, (out.stdout, out.stderr)
+    assert "Traceback" not in out.stderr
+    lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1
+    assert "error" in lines[-1]
+
+
+def test_not_a_store_is_named(tmp_path):
+    (tmp_path / "empty").mkdir()
+    out = _run("classify", "--model", str(tmp_path / "m.keras"), "--cutouts",
+               str(tmp_path / "empty"), "--out", str(tmp_path / "p.parquet"))
+    assert out.returncode == 2
+    assert str(tmp_path) in out.stderr
