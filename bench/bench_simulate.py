@@ -1,40 +1,107 @@
-"""Benchmark of the synthetic survey: cutouts per second, serial and parallel.
+"""Benchmark of the synthetic survey: cutouts per second, before/after, 1 and W workers.
 
-Run: ``.venv/bin/python bench/bench_simulate.py [--n-per-class N] [--workers W]``.
-Prints rates measured in this run (not a test; timings depend on the machine's load).
+Run: ``.venv/bin/python bench/bench_simulate.py [--n-per-class N] [--workers 1,2]
+[--baseline REV|none]``.
+
+Each measurement runs ``simulate.simulate_survey`` (process pool start-up, rendering,
+measuring, the store's chunk writes: what a user waits for) in a fresh Python process,
+after a short warm-up (imports, catalogs, GalSim tables).  With ``--baseline REV`` the
+same measurement also runs on the library as committed at git revision ``REV``
+(extracted read-only with ``git archive`` into a temporary directory), interleaved
+with the current tree, and the ratios are printed: the machine may be shared, so only
+rates measured in one run are compared.  Not a test; timings depend on the load.
 """
 
 import argparse
+import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
+from pathlib import Path
 
+ROOT = Path(__file__).resolve().parent.parent
+
+# runs in a fresh interpreter whose sys.path starts with the library to time
+_CHILD = r"""
+import json, os, sys, tempfile, time
 from deepshadows_lib import simulate
+n, workers, seed = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+simulate.simulate_objects(n_per_class=4, seed=99)          # warm caches, not timed
+with tempfile.TemporaryDirectory() as tmp:
+    cpu0 = time.process_time()
+    t0 = time.perf_counter()
+    store = simulate.simulate_survey(f"{tmp}/s", n_per_class=n, seed=seed, workers=workers,
+                                     chunk_size=512, progress=False)
+    wall = time.perf_counter() - t0
+    cat = store.catalog if hasattr(store, "catalog") else None
+    if cat is None:
+        from deepshadows_lib.store import open_store
+        cat = open_store(f"{tmp}/s")[1]
+    att = {c: float(v) for c, v in cat.groupby("class_name")["true_attempts"].mean().items()}
+print(json.dumps({"n": len(cat), "wall": wall, "parent_cpu": time.process_time() - cpu0,
+                  "attempts": att, "version": simulate.GENERATOR_VERSION,
+                  "load": os.getloadavg()[0]}))
+"""
+
+
+def _run(libdir, n, workers, seed):
+    env = dict(os.environ, PYTHONPATH=str(libdir))
+    out = subprocess.run([sys.executable, "-c", _CHILD, str(n), str(workers), str(seed)],
+                         env=env, capture_output=True, text=True, check=True, cwd=libdir)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _extract(rev, dest):
+    """The library as committed at ``rev`` (plus the data it reads), without touching git state."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "deepshadows_lib"],
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    data = ROOT / "Datasets"
+    if data.exists():
+        (Path(dest) / "Datasets").symlink_to(data)
+    return Path(dest)
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--n-per-class", type=int, default=500)
-    ap.add_argument("--workers", type=int, default=os.cpu_count())
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n-per-class", type=int, default=300)
+    ap.add_argument("--workers", default=f"1,{os.cpu_count()}",
+                    help="comma-separated worker counts (1 = in-process)")
+    ap.add_argument("--baseline", default="HEAD",
+                    help="git revision to compare with, or 'none'")
+    ap.add_argument("--repeat", type=int, default=1, help="interleaved repetitions")
     args = ap.parse_args()
-    # warm the caches (catalogs, GalSim Sersic tables) before timing the serial route
-    simulate.simulate_objects(n_per_class=20, seed=99)
-    n_serial = max(20, args.n_per_class // 5)
-    t = time.perf_counter()
-    _, cat = simulate.simulate_objects(n_per_class=n_serial, seed=1)
-    serial = len(cat) / (time.perf_counter() - t)
-    print(f"serial, 1 process:        {serial:7.1f} cutouts/s "
-          f"(mean redraws per object {cat.true_attempts.mean():.2f})")
+    workers = [int(w) for w in args.workers.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
-        t = time.perf_counter()
-        store = simulate.simulate_survey(f"{tmp}/s", n_per_class=args.n_per_class, seed=2,
-                                         workers=args.workers, chunk_size=512,
-                                         progress=False)
-        par = len(store) / (time.perf_counter() - t)
-    print(f"store, {args.workers} workers:          {par:7.1f} cutouts/s "
-          f"(speed-up {par / serial:.2f}x; target 500/s on 2 cores)")
-    print(f"paper-size 60,000 objects at this rate: {60000 / par / 60:.1f} min")
-    print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        libs = {"current": ROOT}
+        if args.baseline.lower() != "none":
+            libs = {f"baseline {args.baseline}": _extract(args.baseline, tmp), **libs}
+        rates = {}
+        for rep in range(args.repeat):
+            for w in workers:
+                for name, lib in libs.items():
+                    r = _run(lib, args.n_per_class, w, seed=2 + rep)
+                    rate = r["n"] / r["wall"]
+                    rates.setdefault((name, w), []).append(rate)
+                    att = ", ".join(f"{c} {a:.2f}" for c, a in sorted(r["attempts"].items()))
+                    print(f"{name:16s} v{r['version']:5s} workers={w}: {rate:7.1f} cutouts/s "
+                          f"({r['n']} in {r['wall']:.1f} s; attempts per object: {att}; "
+                          f"load {r['load']:.1f})", flush=True)
+    print("\nsummary (best of the repetitions; load average now "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores):")
+    for w in workers:
+        cur = max(rates[("current", w)])
+        line = f"  workers={w}: current {cur:7.1f} cutouts/s"
+        for name in libs:
+            if name != "current":
+                base = max(rates[(name, w)])
+                line += f", {name} {base:7.1f} cutouts/s, speed-up {cur / base:.2f}x"
+        print(line)
+    best = max(max(v) for k, v in rates.items() if k[0] == "current")
+    print(f"  target 500 cutouts/s on 2 cores; paper-size 60,000 objects at {best:.0f}/s: "
+          f"{60000 / best / 60:.1f} min")
 
 
 if __name__ == "__main__":

@@ -16,11 +16,16 @@ store      the chunked on-disk cutout store shared by every data source
 simulate   the synthetic DES-like / HSC-like survey (GalSim)
 features   SourceExtractor-like measurements (sep) with the paper's column names
 cutouts    the Legacy Survey viewer client
-models     the DeepShadows CNN and the SVM / random-forest baselines, training, studies
+models     the DeepShadows CNN and the SVM / random-forest baselines
+training   tf.data from the store, training, prediction, fine-tuning, saving
+studies    the paper's studies: random splits, label noise, HSC transfer, three classes
 evaluate   metrics, ROC curves, bootstrap intervals
 gradcam    Grad-CAM maps (tf-keras-vis)
+classify   survey-scale classification, one process or a Dask cluster
 plots      one function per figure of the paper
+paper      the paper's tables and figure inputs from the studies' results
 manifest   provenance of every figure and table
+pipeline   runs the five notebooks with papermill; data preparation for them
 cli        the ``deepshadows`` command line
 """
 

@@ -704,4 +704,20 @@ def _dask_client(scheduler, workers, tf_threads):
         if own:
             client.close()
             if cluster is not None:
-                cluster.close()
+                _close_quietly(cluster)
+
+
+def _close_quietly(cluster):
+    """Close a LocalCluster without the nannies' 'still alive, killing' warnings.
+
+    Workers that hold TensorFlow take a few seconds to exit; the nanny then kills them,
+    which is harmless at this point (every result is on disk).
+    """
+    import logging
+    log = logging.getLogger("distributed.nanny")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        cluster.close()
+    finally:
+        log.setLevel(level)

@@ -357,8 +357,8 @@ def _run_evaluate(args):
 
 
 # --------------------------------------------------------------------------- parser
-_COMMANDS = ["check", "simulate", "classify", "download", "figures", "features",
-             "train", "evaluate"]
+_COMMANDS = ["simulate", "download", "check", "features", "train", "evaluate", "classify",
+             "figures"]
 
 
 def build_parser():
