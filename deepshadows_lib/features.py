@@ -313,7 +313,7 @@ def passes_cuts(row, cuts=None):
     Returns
     -------
     bool or numpy.ndarray of bool
-        False where a needed value is missing (NaN).
+        False where any measured value is missing (NaN) or the cuts fail.
     """
     cuts = SELECTION_CUTS if cuts is None else cuts
     get = (lambda k: np.asarray(row[k], dtype=float))
@@ -330,4 +330,8 @@ def passes_cuts(row, cuts=None):
     ok &= (g_i > lo) & (g_i < hi)
     ok &= np.abs(g_r - 0.7 * g_i) <= cuts["gri_locus"]
     ok &= ell < cuts["ellipticity"]
+    # A catalog entry with an unmeasured feature is not a usable candidate: the feature
+    # models (Section 4) need all 16 features, so such objects are redrawn, not stored.
+    for col in SEXTRACTOR_COLUMNS:
+        ok &= np.isfinite(get(col))
     return bool(ok) if np.ndim(ok) == 0 else ok
