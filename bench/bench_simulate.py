@@ -18,19 +18,26 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
 # runs in a fresh interpreter whose sys.path starts with the library to time
 _CHILD = r"""
-import json, os, sys, tempfile, time
+import json, os, resource, sys, tempfile, time
 from deepshadows_lib import simulate
+
+
+def cpu():
+    # this process and its (finished) worker processes: user + system seconds
+    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+
+
 n, workers, seed = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 simulate.simulate_objects(n_per_class=4, seed=99)          # warm caches, not timed
 with tempfile.TemporaryDirectory() as tmp:
-    cpu0 = time.process_time()
+    cpu0 = cpu()
     t0 = time.perf_counter()
     store = simulate.simulate_survey(f"{tmp}/s", n_per_class=n, seed=seed, workers=workers,
                                      chunk_size=512, progress=False)
@@ -40,7 +47,7 @@ with tempfile.TemporaryDirectory() as tmp:
         from deepshadows_lib.store import open_store
         cat = open_store(f"{tmp}/s")[1]
     att = {c: float(v) for c, v in cat.groupby("class_name")["true_attempts"].mean().items()}
-print(json.dumps({"n": len(cat), "wall": wall, "parent_cpu": time.process_time() - cpu0,
+print(json.dumps({"n": len(cat), "wall": wall, "cpu": cpu() - cpu0,
                   "attempts": att, "version": simulate.GENERATOR_VERSION,
                   "load": os.getloadavg()[0]}))
 """
@@ -78,17 +85,19 @@ def main():
         libs = {"current": ROOT}
         if args.baseline.lower() != "none":
             libs = {f"baseline {args.baseline}": _extract(args.baseline, tmp), **libs}
-        rates = {}
+        rates, cpus = {}, {}
         for rep in range(args.repeat):
             for w in workers:
                 for name, lib in libs.items():
                     r = _run(lib, args.n_per_class, w, seed=2 + rep)
                     rate = r["n"] / r["wall"]
+                    cpu_ms = 1e3 * r["cpu"] / r["n"]
                     rates.setdefault((name, w), []).append(rate)
+                    cpus.setdefault(name, []).append(cpu_ms)
                     att = ", ".join(f"{c} {a:.2f}" for c, a in sorted(r["attempts"].items()))
-                    print(f"{name:16s} v{r['version']:5s} workers={w}: {rate:7.1f} cutouts/s "
-                          f"({r['n']} in {r['wall']:.1f} s; attempts per object: {att}; "
-                          f"load {r['load']:.1f})", flush=True)
+                    print(f"{name:16s} v{r['version']:5s} workers={w}: {rate:7.1f} cutouts/s, "
+                          f"{cpu_ms:.2f} CPU-ms/cutout ({r['n']} in {r['wall']:.1f} s; "
+                          f"attempts per object: {att}; load {r['load']:.1f})", flush=True)
     print("\nsummary (best of the repetitions; load average now "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores):")
     for w in workers:
@@ -98,6 +107,16 @@ def main():
             if name != "current":
                 base = max(rates[(name, w)])
                 line += f", {name} {base:7.1f} cutouts/s, speed-up {cur / base:.2f}x"
+        print(line)
+    # CPU time per cutout is much less sensitive to other users of a shared machine
+    # than wall-clock rates: 2 / (CPU s per cutout) is the rate 2 idle cores would give
+    # with perfect scaling
+    for name in libs:
+        c = min(cpus[name])
+        line = (f"  CPU per cutout, {name}: {c:.2f} ms (best run) -> "
+                f"{2000 / c:.0f} cutouts/s on 2 idle cores at perfect scaling")
+        if name != "current":
+            line += f"; CPU speed-up of current {c / min(cpus['current']):.2f}x"
         print(line)
     best = max(max(v) for k, v in rates.items() if k[0] == "current")
     print(f"  target 500 cutouts/s on 2 cores; paper-size 60,000 objects at {best:.0f}/s: "

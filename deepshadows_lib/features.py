@@ -139,29 +139,29 @@ def _grid(ny, nx):
 def _box3_max(stack, mask):
     """Per-band maximum of the 3x3 running mean over the pixels of ``mask``.
 
-    Equivalent to ``scipy.ndimage.uniform_filter(stack, (1, 3, 3), mode="nearest")``
-    restricted to ``mask``, computed on the mask's bounding box only.
+    The same as ``scipy.ndimage.uniform_filter(stack, (1, 3, 3), mode="nearest")``
+    restricted to ``mask`` (to rounding), computed separably on the mask's bounding box.
     """
     rows = np.flatnonzero(mask.any(axis=1))
     cols = np.flatnonzero(mask.any(axis=0))
     ny, nx = mask.shape
-    y0, y1 = rows[0], rows[-1] + 1
-    x0, x1 = cols[0], cols[-1] + 1
-    # one pixel of context around the box; "nearest" (edge) padding at the image border
-    ya, yb = max(y0 - 1, 0), min(y1 + 1, ny)
-    xa, xb = max(x0 - 1, 0), min(x1 + 1, nx)
-    crop = stack[:, ya:yb, xa:xb]
-    crop = np.pad(crop, ((0, 0), (int(y0 == 0), int(y1 == ny)), (int(x0 == 0), int(x1 == nx))),
-                  mode="edge")
-    h, w = y1 - y0, x1 - x0
-    box = sum(crop[:, dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3)) / 9.0
+    y0, y1 = int(rows[0]), int(rows[-1]) + 1
+    x0, x1 = int(cols[0]), int(cols[-1]) + 1
+    # one pixel of context around the box; at the image border the edge repeats
+    if y0 >= 1 and x0 >= 1 and y1 < ny and x1 < nx:
+        crop = stack[:, y0 - 1:y1 + 1, x0 - 1:x1 + 1]
+    else:
+        crop = np.pad(stack, ((0, 0), (1, 1), (1, 1)), mode="edge")[:, y0:y1 + 2, x0:x1 + 2]
+    rsum = crop[:, :, :-2] + crop[:, :, 1:-1] + crop[:, :, 2:]
+    box = (rsum[:, :-2] + rsum[:, 1:-1] + rsum[:, 2:]) / 9.0
     return box[:, mask[y0:y1, x0:x1]].max(axis=1)
 
 
 def _pixstack(npix):
     """Size sep's pixel stack to the image (its default, 300,000, costs ~0.5 ms a call)."""
     import sep
-    need = max(16384, 2 * int(npix))
+    # one entry per pixel that can be part of an object: the image itself, and a margin
+    need = max(4096, int(npix) + 1024)
     if sep.get_extract_pixstack() != need:
         sep.set_extract_pixstack(need)
 
@@ -262,10 +262,11 @@ def measure(images, *, rms, pixel_scale, zeropoint=22.5, center=None, thresh=1.5
     inseg = segmap == i + 1
     # curve of growth over the unmasked pixels within 6 A (sep's flux_radius, but
     # one sort shared by the three bands)
-    sel = keep & (rr < 6.0 * a[0])
-    r_sel = rr[sel]
+    idx = np.flatnonzero(keep & (rr < 6.0 * a[0]))
+    r_sel = rr.ravel()[idx]
     order = np.argsort(r_sel, kind="stable")
     radii = r_sel[order]
+    idx = idx[order]
     have_seg = bool(inseg.any())
     peaks = None
     for j, band in enumerate(bands):
@@ -274,7 +275,7 @@ def measure(images, *, rms, pixel_scale, zeropoint=22.5, center=None, thresh=1.5
                                      seg_id=seg_id, segmap=segmap)
         f = float(flux[0])
         mag = _mag(f, zeropoint)
-        r_half = _half_light_radius(radii, img[sel][order], f)
+        r_half = _half_light_radius(radii, img.ravel()[idx], f)
         r_arc = r_half * pixel_scale
         mu_mean = mag + 2.5 * np.log10(2.0 * np.pi * r_arc ** 2) if r_arc > 0 else float("nan")
         row[f"mag_auto_{band}"] = float(mag)

@@ -24,7 +24,8 @@ TensorFlow and Keras are imported inside the functions that need them.
 import numpy as np
 
 __all__ = ["PAPER_N_PARAMS", "CLASS_NAMES", "LAYER_NAMES", "LAST_CONV_LAYER",
-           "build_deepshadows", "compile_deepshadows", "svm_pipeline",
+           "build_deepshadows", "compile_deepshadows", "fuse_adadelta",
+           "fuse_batch_norm", "svm_pipeline",
            "random_forest_pipeline", "baseline_pipelines", "baseline_scores"]
 
 #: trainable + non-trainable parameters of the paper's binary model (Section 5)
@@ -103,7 +104,7 @@ def build_deepshadows(n_classes=1, *, input_shape=(64, 64, 3), learning_rate=0.1
     return model
 
 
-def compile_deepshadows(model, *, learning_rate=0.1, jit_compile="auto"):
+def compile_deepshadows(model, *, learning_rate=0.1, jit_compile="auto", fused=True):
     """Compile ``model`` as in the paper: Adadelta, cross-entropy, accuracy.
 
     The loss follows the output: binary cross-entropy for one unit, categorical
@@ -117,6 +118,12 @@ def compile_deepshadows(model, *, learning_rate=0.1, jit_compile="auto"):
         Adadelta learning rate: 0.1 for training, 0.005 for the HSC fine-tuning.
     jit_compile : bool or "auto", optional
         Passed to :meth:`keras.Model.compile` (XLA).
+    fused : bool, optional
+        Train with TensorFlow's fused kernels: Adadelta in one pass over memory instead
+        of ~15 (:func:`fuse_adadelta`) and batch normalisation in one op instead of ~20
+        (:func:`fuse_batch_norm`).  Same arithmetic, to float32 rounding; together
+        about 2.5x faster training on a CPU.  Saved models are unaffected (plain Keras
+        layers and optimizer).
 
     Returns
     -------
@@ -127,8 +134,135 @@ def compile_deepshadows(model, *, learning_rate=0.1, jit_compile="auto"):
 
     n_out = int(model.output_shape[-1])
     loss = "binary_crossentropy" if n_out == 1 else "categorical_crossentropy"
-    model.compile(optimizer=keras.optimizers.Adadelta(learning_rate=float(learning_rate)),
-                  loss=loss, metrics=["accuracy"], jit_compile=jit_compile)
+    optimizer = keras.optimizers.Adadelta(learning_rate=float(learning_rate))
+    if fused:
+        fuse_adadelta(optimizer)
+        fuse_batch_norm(model)
+    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"],
+                  jit_compile=jit_compile)
+    return model
+
+
+def fuse_adadelta(optimizer):
+    """Make a Keras Adadelta optimizer update each variable with one fused kernel.
+
+    Keras 3 writes the Adadelta update as about fifteen separate element-wise ops per
+    variable (square, multiply, add, sqrt, divide, ...), each a full pass over memory;
+    for the 4.2 million weights of dense1 that is ~15 passes over 17 MB per step, a
+    sixth of the training step on a CPU.  TensorFlow's ``ResourceApplyAdadelta`` kernel
+    does the same arithmetic in one pass::
+
+        accum        = rho * accum + (1 - rho) * grad**2
+        update       = sqrt(accum_update + eps) / sqrt(accum + eps) * grad
+        var         -= lr * update
+        accum_update = rho * accum_update + (1 - rho) * update**2
+
+    which is Keras' ``Adadelta.update_step`` term by term (results agree to float32
+    rounding, and the kernel is deterministic).  Only the instance's ``update_step`` is
+    replaced: the optimizer is still a ``keras.optimizers.Adadelta`` and saves and loads
+    as one.  Other backends than TensorFlow keep Keras' update.
+
+    Parameters
+    ----------
+    optimizer : keras.optimizers.Adadelta
+
+    Returns
+    -------
+    keras.optimizers.Adadelta
+        The same optimizer.
+    """
+    import types
+
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return optimizer
+    import tensorflow as tf
+
+    def update_step(self, grad, variable, learning_rate):
+        if isinstance(grad, tf.IndexedSlices):  # sparse gradients: Keras' own update
+            return type(self).update_step(self, grad, variable, learning_rate)
+        index = self._get_variable_index(variable)
+        dtype = variable.dtype
+        tf.raw_ops.ResourceApplyAdadelta(
+            var=variable.handle,
+            accum=self._accumulated_grads[index].handle,
+            accum_update=self._accumulated_delta_vars[index].handle,
+            lr=tf.cast(learning_rate, dtype), rho=tf.cast(self.rho, dtype),
+            epsilon=tf.cast(self.epsilon, dtype), grad=tf.cast(grad, dtype),
+            use_locking=False)
+
+    optimizer.update_step = types.MethodType(update_step, optimizer)
+    return optimizer
+
+
+def fuse_batch_norm(model):
+    """Make the batch-normalisation layers of ``model`` train with TensorFlow's fused op.
+
+    Keras 3 computes a training-mode batch normalisation from separate ops (moments
+    through mean, squared difference and mean, then scale and shift), and its gradient
+    from as many more (sums, tiles, multiplies): on a CPU these memory-bound passes
+    over the 64x64x16 activations cost more than the convolutions themselves.
+    ``FusedBatchNormV3`` (oneDNN on x86) does the forward pass in one op and the
+    backward pass in one more; training runs about twice as fast.
+
+    The arithmetic is Keras': the batch mean and the biased batch variance normalise the
+    batch, and the moving statistics are updated with Keras' momentum formula and the
+    biased variance (the fused op returns the unbiased one; it is rescaled by
+    (n - 1) / n).  Results agree to float32 rounding and stay deterministic on a CPU.
+    Inference (``training=False``), frozen layers, masks and layouts other than
+    channels-last rank 4 take Keras' own path.  On a GPU with op determinism on,
+    nothing is changed (the fused gradient is not guaranteed deterministic there).
+
+    Only the layer instances' ``call`` is replaced: the model still holds plain
+    ``keras.layers.BatchNormalization`` layers and saves, loads and clones as such
+    (a loaded or cloned model is fused again when compiled with
+    :func:`compile_deepshadows`).
+
+    Parameters
+    ----------
+    model : keras.Model
+
+    Returns
+    -------
+    keras.Model
+        The same model.
+    """
+    import types
+
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return model
+    import tensorflow as tf
+
+    if (tf.config.list_physical_devices("GPU")
+            and tf.config.experimental.is_op_determinism_enabled()):
+        return model
+    keras_call = keras.layers.BatchNormalization.call
+
+    def call(self, inputs, training=None, mask=None):
+        if (not (training and self.trainable) or mask is not None or self.renorm
+                or self.synchronized or not (self.center and self.scale)
+                or len(inputs.shape) != 4 or self.axis not in (-1, 3)):
+            return keras_call(self, inputs, training=training, mask=mask)
+        x = tf.cast(inputs, tf.float32)
+        empty = tf.constant([], tf.float32)
+        y, mean, var_unbiased, _, _, _ = tf.raw_ops.FusedBatchNormV3(
+            x=x, scale=tf.cast(self.gamma, tf.float32), offset=tf.cast(self.beta, tf.float32),
+            mean=empty, variance=empty, epsilon=float(self.epsilon),
+            exponential_avg_factor=1.0, data_format="NHWC", is_training=True)
+        n = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), tf.float32)
+        variance = var_unbiased * ((n - 1.0) / tf.maximum(n, 1.0))
+        m = float(self.momentum)
+        self.moving_mean.assign(self.moving_mean * m + tf.stop_gradient(mean) * (1.0 - m))
+        self.moving_variance.assign(self.moving_variance * m
+                                    + tf.stop_gradient(variance) * (1.0 - m))
+        return tf.cast(y, self.compute_dtype)
+
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.call = types.MethodType(call, layer)
     return model
 
 

@@ -37,7 +37,7 @@ from .errors import InputError
 
 __all__ = ["configure_threads", "set_seed", "read_images", "encode_labels", "make_dataset",
            "train_cnn", "fit", "predict", "fine_tune", "copy_model", "save_model",
-           "load_model", "train_store", "evaluate_store"]
+           "load_model", "train_store", "evaluate_store", "inference_function"]
 
 _READ_BLOCK = 4096  # images read from a lazy store at a time when predicting
 
@@ -310,7 +310,7 @@ def fit(model, train_ds, *, val_ds=None, epochs, progress=True, desc="training",
 
 def train_cnn(images, labels, *, train_idx=None, val_idx=None, epochs, batch_size=64,
               learning_rate=0.1, seed=0, n_classes=1, progress=True, deterministic=True,
-              jit_compile=False, model=None):
+              jit_compile=False, model=None, mixed_precision="auto"):
     """Train the DeepShadows CNN as in the paper.
 
     Adadelta (learning rate 0.1), cross-entropy, batch 64, a fixed number of epochs, no
@@ -343,6 +343,11 @@ def train_cnn(images, labels, *, train_idx=None, val_idx=None, epochs, batch_siz
         determinism is on, so this matters only with ``deterministic=False``.
     model : keras.Model, optional
         Train this (compiled) model instead of a new DeepShadows network.
+    mixed_precision : bool or "auto", optional
+        Build the new network with Keras' ``mixed_bfloat16`` policy (bfloat16 compute,
+        float32 weights).  "auto": only when TensorFlow sees a GPU; on this CPU it
+        gained nothing (and TensorFlow's bfloat16 CPU kernels round more than the
+        1e-3 tolerance of the predictions).
 
     Returns
     -------
@@ -357,7 +362,16 @@ def train_cnn(images, labels, *, train_idx=None, val_idx=None, epochs, batch_siz
     configure_threads()
     set_seed(seed, deterministic=deterministic)
     if model is None:
-        model = build_deepshadows(n_classes, learning_rate=learning_rate, compile=False)
+        if mixed_precision == "auto":
+            mixed_precision = bool(_tf().config.list_physical_devices("GPU"))
+        import keras
+        previous = keras.mixed_precision.global_policy().name
+        keras.mixed_precision.set_global_policy("mixed_bfloat16" if mixed_precision
+                                                else previous)
+        try:
+            model = build_deepshadows(n_classes, learning_rate=learning_rate, compile=False)
+        finally:
+            keras.mixed_precision.set_global_policy(previous)
     compile_deepshadows(model, learning_rate=learning_rate, jit_compile=jit_compile)
     n_out = int(model.output_shape[-1])
     n_classes = 1 if n_out == 1 else n_out
@@ -371,7 +385,8 @@ def train_cnn(images, labels, *, train_idx=None, val_idx=None, epochs, batch_siz
     return model, history
 
 
-def predict(model, images, *, indices=None, batch_size=256, progress=False):
+def predict(model, images, *, indices=None, batch_size=256, progress=False, fast=True,
+            jit_compile="auto"):
     """Class probabilities of a model for uint8 cutouts.
 
     A lazy store is read one block at a time, so memory stays bounded whatever its size.
@@ -388,23 +403,23 @@ def predict(model, images, *, indices=None, batch_size=256, progress=False):
         Images per forward pass.
     progress : bool, optional
         A progress bar.
+    fast, jit_compile : optional
+        Passed to :func:`inference_function` (batch normalisation folded; XLA on a GPU).
 
     Returns
     -------
     numpy.ndarray
         float64, (n,) LSBG probabilities for a binary model, (n, K) for a softmax head.
     """
-    tf = _tf()
+    _tf()
     from tqdm.auto import tqdm
 
     n_total = images.shape[0]
     rows = np.arange(n_total) if indices is None else np.asarray(indices, np.int64).ravel()
     n_out = int(model.output_shape[-1])
 
-    @tf.function(input_signature=[tf.TensorSpec((None, *images.shape[1:]), tf.uint8)],
-                 reduce_retracing=True)
-    def forward(x):
-        return model(tf.cast(x, tf.float32) / 255.0, training=False)
+    forward = inference_function(model, fast=fast, jit_compile=jit_compile,
+                                 input_shape=tuple(images.shape[1:]))
 
     out = np.empty((rows.size, n_out), dtype=np.float64)
     block = max(int(batch_size), _READ_BLOCK // int(batch_size) * int(batch_size))
@@ -421,6 +436,123 @@ def predict(model, images, *, indices=None, batch_size=256, progress=False):
                     forward(x[b:b + int(batch_size)]).numpy()
             bar.update(len(sel))
     return out[:, 0] if n_out == 1 else out
+
+
+def _folded_deepshadows(model):
+    """The inference arithmetic of a DeepShadows model with batch norm folded, or None.
+
+    At inference a batch normalisation is a per-channel affine map ``a * x + c``.  In
+    each block it follows the ReLU and precedes the 2x2 max-pooling; with ``a > 0`` the
+    map is monotonic, so it commutes with the max and is applied to the pooled tensor,
+    a quarter of the size (exactly: float rounding is monotonic too).  The third one is
+    folded into dense1's weights (exact algebra, float32 rounding), the 1/255 scaling
+    into conv1's, and dropout is the identity.  Returns None for any other model, or
+    when a scale is not positive, and the caller then uses the Keras model itself.
+    """
+    import keras
+    tf = _tf()
+
+    names = ("conv1", "bn1", "pool1", "drop1", "conv2", "bn2", "pool2", "drop2", "conv3",
+             "bn3", "pool3", "drop3", "flatten", "dense1", "output")
+    try:
+        got = [model.get_layer(n) for n in names]
+    except ValueError:
+        return None
+    if [layer.name for layer in model.layers[1:]] != list(names):
+        return None
+    kinds = ((keras.layers.Conv2D, keras.layers.BatchNormalization,
+              keras.layers.MaxPooling2D, keras.layers.Dropout) * 3
+             + (keras.layers.Flatten, keras.layers.Dense, keras.layers.Dense))
+    if not all(isinstance(layer, kind) for layer, kind in zip(got, kinds)):
+        return None
+    if len(model.inputs[0].shape) != 4 or model.inputs[0].shape[-1] is None:
+        return None
+    blocks = []
+    for k in (1, 2, 3):
+        conv, bn, pool = (model.get_layer(f"{n}{k}") for n in ("conv", "bn", "pool"))
+        ok = (conv.get_config()["activation"] == "relu" and conv.use_bias
+              and tuple(conv.strides) == (1, 1) and tuple(conv.dilation_rate) == (1, 1)
+              and conv.data_format == "channels_last" and conv.groups == 1
+              and bn.axis in (-1, 3) and bn.center and bn.scale
+              and tuple(pool.pool_size) == (2, 2) and tuple(pool.strides) == (2, 2)
+              and pool.padding == "valid")
+        if not ok:
+            return None
+        w, b = (np.asarray(v, np.float64) for v in conv.get_weights())
+        gamma, beta, mean, var = (np.asarray(v, np.float64) for v in bn.get_weights())
+        a = gamma / np.sqrt(var + bn.epsilon)
+        if not np.all(a > 0):
+            return None
+        if k == 1:
+            w = w / 255.0
+        blocks.append((w, b, a, beta - mean * a, conv.padding.upper()))
+    dense, out = model.get_layer("dense1"), model.get_layer("output")
+    if (dense.get_config()["activation"] != "relu"
+            or out.get_config()["activation"] not in ("sigmoid", "softmax")):
+        return None
+    w1, b1 = (np.asarray(v, np.float64) for v in dense.get_weights())
+    a3, c3 = blocks[2][2], blocks[2][3]
+    reps = w1.shape[0] // a3.size
+    if reps * a3.size != w1.shape[0]:
+        return None
+    # channels-last flatten: the channel index runs fastest
+    w1, b1 = w1 * np.tile(a3, reps)[:, None], b1 + np.tile(c3, reps) @ w1
+    w2, b2 = out.get_weights()
+    f32 = lambda v: tf.constant(np.asarray(v, np.float32))  # noqa: E731
+    convs = [(f32(w), f32(b), f32(a), f32(c), pad) for w, b, a, c, pad in blocks]
+    w1, b1, w2, b2 = f32(w1), f32(b1), f32(w2), f32(b2)
+    softmax = out.get_config()["activation"] == "softmax"
+
+    def forward(x):
+        h = tf.cast(x, tf.float32)
+        for k, (w, b, a, c, pad) in enumerate(convs):
+            h = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(h, w, 1, pad), b))
+            h = tf.nn.max_pool2d(h, 2, 2, "VALID")
+            if k < 2:
+                h = h * a + c
+        h = tf.reshape(h, (tf.shape(h)[0], -1))
+        h = tf.nn.relu(tf.matmul(h, w1) + b1)
+        z = tf.matmul(h, w2) + b2
+        return tf.nn.softmax(z) if softmax else tf.sigmoid(z)
+
+    return forward
+
+
+def inference_function(model, *, fast=True, jit_compile="auto", input_shape=(64, 64, 3)):
+    """A compiled function from a uint8 batch to the model's probabilities.
+
+    The cutouts are cast and scaled inside the graph, so the caller never makes a float
+    copy.  With ``fast`` a DeepShadows model runs a folded inference graph (batch
+    normalisation folded away or applied after pooling, 1/255 folded into conv1; see
+    :func:`_folded_deepshadows`): about 1.3x faster than calling the Keras model and
+    2x faster than ``model.predict``, equal to float32 rounding (< 1e-6).  Any other
+    model runs as itself.
+
+    Parameters
+    ----------
+    model : keras.Model
+    fast : bool, optional
+        Fold batch normalisation when the model is a DeepShadows network.
+    jit_compile : bool or "auto", optional
+        Compile with XLA.  "auto": only on a GPU; on a CPU XLA's convolutions are
+        slower than oneDNN's (measured: about half the throughput).
+    input_shape : tuple of int, optional
+        Shape of one cutout.
+
+    Returns
+    -------
+    callable
+        ``f(uint8 array (B, H, W, C)) -> tf.Tensor (B, n_outputs)``.
+    """
+    tf = _tf()
+    if jit_compile == "auto":
+        jit_compile = bool(tf.config.list_physical_devices("GPU"))
+    folded = _folded_deepshadows(model) if fast else None
+    if folded is None:
+        def folded(x):
+            return model(tf.cast(x, tf.float32) / 255.0, training=False)
+    return tf.function(folded, jit_compile=bool(jit_compile), reduce_retracing=True,
+                       input_signature=[tf.TensorSpec((None, *input_shape), tf.uint8)])
 
 
 def copy_model(model):

@@ -79,3 +79,49 @@ def test_measure_empty_sky_is_nan():
     bands = {b: rng.normal(0, 1.0, (64, 64)) for b in "gri"}
     row = features.measure(bands, rms={b: 1.0 for b in "gri"}, pixel_scale=1.0)
     assert np.isnan(row["mag_auto_g"]) and not features.passes_cuts(row)
+
+
+def _sky_and_galaxy(*, hlr, flux, seed):
+    import galsim
+    gal = galsim.Convolve(galsim.Sersic(n=0.8, half_light_radius=hlr, flux=flux),
+                          galsim.Moffat(beta=2.8, fwhm=1.0))
+    img = gal.drawImage(nx=64, ny=64, scale=1.048).array
+    rng = np.random.default_rng(seed)
+    rms = 0.02
+    stack = np.stack([img * f + rng.normal(0, rms, (64, 64)) for f in (1.0, 1.6, 2.0)])
+    return stack, {b: rms for b in "gri"}
+
+
+def test_measure_with_cuts_stops_early_but_agrees():
+    # an LSB galaxy that passes and a compact one that fails the selection
+    for hlr, flux, passes in [(5.0, 10.0, True), (1.0, 10.0, False)]:
+        stack, rms = _sky_and_galaxy(hlr=hlr, flux=flux, seed=3)
+        full = features.measure(stack, rms=rms, pixel_scale=1.048)
+        quick = features.measure(stack, rms=rms, pixel_scale=1.048,
+                                 cuts=features.SELECTION_CUTS)
+        # array input is the same as a dict of bands
+        as_dict = features.measure({b: stack[j] for j, b in enumerate("gri")}, rms=rms,
+                                   pixel_scale=1.048)
+        assert as_dict == pytest.approx(full, nan_ok=True)
+        assert features.passes_cuts(full) == passes == features.passes_cuts(quick)
+        measured = {k: v for k, v in quick.items() if not np.isnan(v)}
+        assert measured and measured == pytest.approx({k: full[k] for k in measured})
+        if passes:
+            assert quick == pytest.approx(full, nan_ok=True)
+        else:
+            assert len(measured) < len(full)       # it did stop early
+
+
+def test_box3_max_equals_scipy_uniform_filter():
+    from scipy.ndimage import uniform_filter
+    rng = np.random.default_rng(4)
+    for _ in range(50):
+        stack = rng.normal(size=(3, 64, 64))
+        mask = np.zeros((64, 64), bool)
+        y0, x0 = rng.integers(0, 62, 2)           # boxes touching the border included
+        h, w = rng.integers(1, 30, 2)
+        mask[y0:y0 + h, x0:x0 + w] = rng.random((64, 64))[y0:y0 + h, x0:x0 + w] < 0.7
+        if not mask.any():
+            continue
+        ref = uniform_filter(stack, size=(1, 3, 3), mode="nearest")[:, mask].max(axis=1)
+        np.testing.assert_allclose(features._box3_max(stack, mask), ref, rtol=1e-12)

@@ -128,3 +128,56 @@ def test_random_forest_pipeline_is_the_papers():
 
 def test_baseline_pipelines_names():
     assert set(models.baseline_pipelines()) == {"SVM", "Random forest"}
+
+
+def test_fused_batch_norm_gradients_match_keras():
+    # the fused batch norm against Keras' own ops: same loss, same gradients, same stats.
+    # (Whole training runs are not compared: Adadelta's first steps normalise each
+    # gradient element, so float32 rounding of near-zero elements is amplified.)
+    import keras
+    import tensorflow as tf
+    from deepshadows_lib.models import build_deepshadows, fuse_batch_norm
+
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.random((8, 64, 64, 3)).astype(np.float32))
+    y = tf.constant((rng.random((8, 1)) > 0.5).astype(np.float32))
+    out = {}
+    for fused in (False, True):
+        keras.utils.set_random_seed(3)
+        m = build_deepshadows(compile=False)
+        if fused:
+            fuse_batch_norm(m)
+        keras.utils.set_random_seed(4)  # same dropout masks
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(keras.losses.binary_crossentropy(y, m(x, training=True)))
+        grads = tape.gradient(loss, m.trainable_variables)
+        out[fused] = (float(loss), [g.numpy() for g in grads],
+                      [m.get_layer(f"bn{k}").moving_variance.numpy() for k in (1, 2, 3)])
+    assert out[True][0] == pytest.approx(out[False][0], rel=1e-5)
+    for a, b in zip(out[False][1], out[True][1]):
+        assert np.linalg.norm(a) > 0
+        assert np.linalg.norm(b - a) / np.linalg.norm(a) < 3e-3  # float32 sums
+    for a, b in zip(out[False][2], out[True][2]):
+        assert not np.allclose(a, 1.0)  # the moving variance was updated
+        np.testing.assert_allclose(b, a, rtol=1e-5)  # Keras' formula, biased variance
+
+
+def test_fused_adadelta_matches_keras():
+    import keras
+    from deepshadows_lib.models import fuse_adadelta
+
+    rng = np.random.default_rng(1)
+    w0 = rng.normal(size=(50, 20)).astype(np.float32)
+    grads = [rng.normal(scale=s, size=w0.shape).astype(np.float32) for s in (1, 1e-3, 0.1)]
+    result = {}
+    for fused in (False, True):
+        v = keras.Variable(w0)
+        opt = keras.optimizers.Adadelta(learning_rate=0.1)
+        if fused:
+            fuse_adadelta(opt)
+        for g in grads:
+            opt.apply_gradients([(g, v)])
+        result[fused] = v.numpy()
+        assert type(opt) is keras.optimizers.Adadelta  # saves and loads as one
+    assert not np.allclose(result[False], w0)
+    np.testing.assert_allclose(result[True], result[False], rtol=1e-6, atol=1e-7)

@@ -255,3 +255,73 @@ def _small_cnn_accuracy(images, y, idx_tr, idx_te):
     xt = np.concatenate([xt, xt[:, ::-1], xt[:, :, ::-1], np.rot90(xt, axes=(1, 2))])
     model.fit(xt, np.tile(yt, 4), epochs=12, batch_size=32, verbose=0)
     return float(model.evaluate(x[idx_te], y[idx_te], verbose=0)[1])
+
+
+def test_psf_convolution_equals_scipy_fftconvolve():
+    from scipy.signal import fftconvolve
+    rng = np.random.default_rng(0)
+    images = rng.random((2, 64, 64))
+    kernel = simulate._psf_kernel("des", simulate.SCALE)
+    ref = fftconvolve(images, kernel[None], mode="same", axes=(1, 2))
+    np.testing.assert_allclose(simulate._convolve_psf(images, "des", simulate.SCALE), ref,
+                               atol=1e-12)
+
+
+def test_jpeg_round_trip_equals_pillow_open():
+    import io
+
+    from PIL import Image
+    rgb = np.random.default_rng(1).integers(20, 120, (64, 64, 3)).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="JPEG", quality=90, subsampling=0)
+    ref = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+    out = simulate._jpeg(rgb, 90)
+    np.testing.assert_array_equal(out, ref)
+    assert not np.array_equal(out, rgb)            # lossy: the compression artifacts stay
+
+
+def test_prescreen_keeps_what_passes_and_drops_what_fails():
+    # raw draws (no pre-screen), rendered and measured: the pre-screen must keep nearly
+    # all that pass the measured cuts and reject mostly draws that fail them
+    cfg = simulate.SURVEYS["des"]
+    sig = simulate._sky_sigmas(cfg, simulate.SCALE)
+    rms = dict(zip("gri", sig[:3]))
+    kept_pass = kept_fail = dropped_pass = dropped_fail = 0
+    for cls in ("artifact2", "artifact1"):
+        for k in range(70):
+            rng = np.random.default_rng([5, k, len(cls)])
+            sub = simulate.draw_subtype(cls, rng)
+            _, comps, truth = simulate._DRAW[cls](rng, "des", sub)
+            params = {"components": simulate._field(rng, "des") + comps}
+            scene = simulate.render_scene(params)
+            flux = scene[:3] + rng.standard_normal((3, 64, 64)) * sig[:3, None, None]
+            ok = features.passes_cuts(features.measure(flux, rms=rms,
+                                                       pixel_scale=simulate.SCALE))
+            keep = simulate._likely_passes(sub, comps, truth, "des")
+            kept_pass += keep and ok
+            kept_fail += keep and not ok
+            dropped_pass += (not keep) and ok
+            dropped_fail += (not keep) and not ok
+    assert dropped_fail >= 15                       # it does save renderings
+    assert dropped_pass <= 0.06 * (kept_pass + dropped_pass) + 1
+    assert dropped_pass / max(dropped_pass + dropped_fail, 1) < 0.15
+
+
+def test_sersic_drawing_equals_galsim_draw_image():
+    # the direct GalSim call of _draw_sersic against the public drawImage route
+    import galsim
+    cases = [dict(n=0.5, hlr=6.0, q=0.6, beta=0.3, x=1.7, y=-2.2),
+             dict(n=1.0, hlr=3.0, q=1.0, beta=0.0, x=-12.0, y=5.5),
+             dict(n=2.5, hlr=2.0, q=0.4, beta=2.0, x=0.3, y=0.1)]      # oversampled
+    for c in cases:
+        for npix, scale in [(64, simulate.SCALE), (256, simulate.NATIVE_SCALE)]:
+            gal = galsim.Sersic(n=c["n"], half_light_radius=c["hlr"], flux=1.0)
+            if c["q"] < 1:
+                gal = gal.shear(q=c["q"], beta=c["beta"] * galsim.radians)
+            over = 3 if c["n"] >= 2 else 1
+            ref = gal.drawImage(nx=npix * over, ny=npix * over, scale=scale / over,
+                                method="no_pixel", dtype=np.float64,
+                                offset=(c["x"] * over / scale, c["y"] * over / scale)).array
+            ref = ref.reshape(npix, over, npix, over).sum(axis=(1, 3))
+            out = simulate._draw_sersic(c, npix, scale)
+            np.testing.assert_allclose(out, ref, rtol=1e-9, atol=1e-12 * ref.max())

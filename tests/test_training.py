@@ -291,3 +291,54 @@ def test_cli_bad_input_exits_2(labelled_store, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "junk.keras" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "e").exists()
+
+
+# --------------------------------------------------------------------------- fast paths
+def _with_batch_norm_stats(model, *, seed, negative_gamma=False):
+    """Give the batch-norm layers non-trivial statistics (an untrained model's are 0/1)."""
+    rng = np.random.default_rng(seed)
+    for k in (1, 2, 3):
+        bn = model.get_layer(f"bn{k}")
+        c = bn.gamma.shape[0]
+        gamma = rng.uniform(0.5, 1.5, c)
+        if negative_gamma and k == 2:
+            gamma[3] = -0.7
+        bn.set_weights([gamma.astype(np.float32), rng.normal(0, 0.2, c).astype(np.float32),
+                        rng.normal(0, 0.2, c).astype(np.float32),
+                        rng.uniform(0.3, 3.0, c).astype(np.float32)])
+    return model
+
+
+@pytest.mark.parametrize("n_classes,negative_gamma", [(1, False), (3, False), (1, True)])
+def test_fast_predict_equals_keras(data, n_classes, negative_gamma):
+    # the folded inference graph against Keras' own forward pass (the reference)
+    images, _ = data
+    m = _with_batch_norm_stats(build_deepshadows(n_classes=n_classes), seed=n_classes,
+                               negative_gamma=negative_gamma)
+    direct = np.asarray(m(images.astype(np.float32) / 255.0, training=False))
+    fast = training.predict(m, images, batch_size=16)
+    slow = training.predict(m, images, batch_size=16, fast=False)
+    direct = direct[:, 0] if n_classes == 1 else direct
+    np.testing.assert_allclose(fast, direct, atol=1e-5)
+    np.testing.assert_allclose(slow, direct, atol=1e-6)
+    # folding must change the arithmetic, not the answer, and is used when it applies
+    assert (training._folded_deepshadows(m) is None) == negative_gamma
+
+
+def test_fast_predict_with_xla_equals_keras(data):
+    images, _ = data
+    m = _with_batch_norm_stats(build_deepshadows(), seed=5)
+    direct = np.asarray(m(images[:20].astype(np.float32) / 255.0, training=False))[:, 0]
+    p = training.predict(m, images[:20], batch_size=8, jit_compile=True)
+    np.testing.assert_allclose(p, direct, atol=1e-3)
+
+
+def test_folding_skips_other_models():
+    import keras
+    inp = keras.Input((8, 8, 3))
+    other = keras.Model(inp, keras.layers.Dense(1)(keras.layers.Flatten()(inp)))
+    assert training._folded_deepshadows(other) is None
+    f = training.inference_function(other, input_shape=(8, 8, 3))
+    x = np.full((2, 8, 8, 3), 255, np.uint8)
+    np.testing.assert_allclose(f(x).numpy(), other(np.ones((2, 8, 8, 3), np.float32)).numpy(),
+                               rtol=1e-6)
