@@ -125,10 +125,16 @@ def three_class_table(result):
 
 
 def seed_curves(results, *, reference_seed=None):
-    """Fig. 8 (left): ``(reference name, reference curve, {name: curve})`` for the seeds."""
+    """Fig. 8 (left): ``(reference name, reference curve, {name: curve})`` for the seeds.
+
+    The reference is the run with ``reference_seed`` (the notebook's own split, the
+    paper's "baseline split"), or the first run when that seed was not run.
+    """
     curves = {f"seed {r['seed']}": {"fpr": evaluate.FPR_GRID, "tpr": r["tpr"]}
               for r in results}
-    ref_key = f"seed {reference_seed}" if reference_seed is not None else next(iter(curves))
+    ref_key = f"seed {reference_seed}"
+    if ref_key not in curves:  # the run's own split is not among the seeds
+        ref_key = next(iter(curves))
     ref = curves.pop(ref_key)
     return (f"Reference split ({ref_key})", ref, curves)
 

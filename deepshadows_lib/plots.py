@@ -419,8 +419,13 @@ def _roc_family(ax, reference, others, title, inset):
         for k, (name, c) in enumerate(others.items()):
             ins.plot(c["fpr"], c["tpr"], color=shades[k % len(shades)], ls=lss[k % len(lss)],
                      lw=1)
+        # Zoom on the top-left corner as the paper does (TPR 0.8-1 at FPR < 0.2), widened
+        # downwards when a curve lies lower there, so that no curve leaves the inset.
+        at = [np.interp(0.05, np.asarray(c["fpr"]), np.asarray(c["tpr"]))
+              for c in [reference[1], *others.values()]]
+        low = min(0.8, np.floor(10 * min(at)) / 10)
         ins.set_xlim(0, 0.2)
-        ins.set_ylim(0.8, 1.0)
+        ins.set_ylim(low, 1.0)
         ins.tick_params(labelsize=7)
         ax.indicate_inset_zoom(ins, edgecolor="gray")
 

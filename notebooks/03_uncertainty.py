@@ -97,7 +97,8 @@ table5
 
 # %%
 fig8 = report.figure(plots.roc_families({
-    "ROC curves - Different random seeds": paper.seed_curves(seed_runs),
+    "ROC curves - Different random seeds": paper.seed_curves(seed_runs,
+                                                             reference_seed=cfg.seed),
     "ROC curves - Different label noise levels": paper.noise_curves(noise_runs),
     "ROC curves - Biased label noise": paper.noise_curves(noise_runs,
                                                           directions=("1->0", "0->1")),
