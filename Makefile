@@ -71,7 +71,7 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
 
 bench: $(STAMP)
-	$(PY) bench/run_all.py --out bench/results.json
+	$(PY) bench/run_all.py --out bench/results.json --run-smoke
 
 sync: $(STAMP)
 	$(PY) -m jupytext --sync notebooks/0*.py

@@ -48,12 +48,19 @@ def library_versions():
 
 
 def git_commit(path=None):
-    """The git commit of the project (with ``-dirty`` when the tree has changes), or None."""
+    """The git commit of the project, or None outside a git checkout.
+
+    ``-dirty`` is appended when tracked files outside ``figures/`` have uncommitted
+    changes.
+    """
     cwd = Path(path or Path(__file__).resolve().parent)
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
                                 text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+        # Regenerating the committed figures modifies figures/ itself: that is output,
+        # not a change to the code that made it.
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no",
+                                "--", ":/", ":(exclude,top)figures"],
                                cwd=cwd, capture_output=True, text=True, timeout=10).stdout
         return commit + ("-dirty" if dirty.strip() else "")
     except (OSError, subprocess.SubprocessError):
