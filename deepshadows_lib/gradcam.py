@@ -268,3 +268,8 @@ def gradcam_examples(model, images, y_true, p, *, n=4, high=0.8, low=0.2, seed=0
                 if len(idx) else np.zeros(imgs.shape[:3], np.float32))
         out[name] = {"index": idx, "image": imgs, "map": maps, "p": q[idx]}
     return out
+
+
+def count_examples(examples):
+    """Number of examples per category of :func:`gradcam_examples`' result."""
+    return {name: int(len(v["index"])) for name, v in examples.items()}

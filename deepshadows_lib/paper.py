@@ -11,7 +11,7 @@ import pandas as pd
 
 from . import evaluate
 
-__all__ = ["roc_entry", "table2", "table3", "table4", "table5", "table6", "three_class_table",
+__all__ = ["roc_entry", "roc_curves_with_bands", "ROC_NAMES", "table2", "table3", "table4", "table5", "table6", "three_class_table",
            "seed_curves", "noise_curves", "noise_ratios", "save_predictions",
            "load_predictions", "NOISE_LABELS"]
 
@@ -28,6 +28,34 @@ def roc_entry(y_true, p, *, n_bootstrap=1000, seed=0):
     """
     boot = evaluate.bootstrap(y_true, p, n_resamples=n_bootstrap, seed=seed)
     return boot.curve(zero_start=True), boot
+
+
+#: Legend names of Fig. 4 for the models of Table 2.
+ROC_NAMES = {"DeepShadows": "CNN", "SVM": "SVM", "Random forest": "RF"}
+
+
+def roc_curves_with_bands(scores, *, n_bootstrap=1000, seed=0):
+    """Fig. 4 and Table 3 inputs for several models at once.
+
+    Parameters
+    ----------
+    scores : dict
+        ``{model: (y_true, p)}`` as for :func:`table2`.
+
+    Returns
+    -------
+    curves : dict
+        ``{legend name: entry}`` (DeepShadows first, as "CNN") for
+        :func:`deepshadows_lib.plots.roc_curves`.
+    boots : dict
+        ``{model: BootstrapResult}`` for :func:`table3`.
+    """
+    order = sorted(scores, key=lambda m: list(ROC_NAMES).index(m) if m in ROC_NAMES else 99)
+    curves, boots = {}, {}
+    for model in order:
+        curves[ROC_NAMES.get(model, model)], boots[model] = roc_entry(
+            *scores[model], n_bootstrap=n_bootstrap, seed=seed)
+    return curves, boots
 
 
 def table2(scores):

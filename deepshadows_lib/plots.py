@@ -347,7 +347,8 @@ _CATEGORY_TITLES = {"TN": r"True Negatives, $P_{out} < 0.2$",
                     "TP": r"True Positives, $P_{out} > 0.8$"}
 
 
-def gradcam_grid(images, maps, *, probabilities=None, ncols=3, simulated=False, size=1.25):
+def gradcam_grid(images, maps=None, *, probabilities=None, ncols=3, simulated=False,
+                 size=1.25):
     """Fig. 6: cutouts and their Grad-CAM maps for TN, FN, FP and TP.
 
     Parameters
@@ -355,12 +356,20 @@ def gradcam_grid(images, maps, *, probabilities=None, ncols=3, simulated=False, 
     images, maps : dict
         ``{"TP": (n, 64, 64, 3), ...}`` and ``{"TP": (n, 64, 64), ...}`` for the categories
         TN, FN, FP, TP (a missing or empty category leaves its panels blank, with a note).
+        Or ``images`` alone as returned by
+        :func:`deepshadows_lib.gradcam.gradcam_examples` (``{"TP": {"image", "map", "p"}}``).
     probabilities : dict, optional
         ``{"TP": p, ...}`` printed on each cutout.
     ncols : int
         Cutouts per row within a category block (3 x 3 in the paper).
     """
     cats = ["TN", "FN", "FP", "TP"]
+    if maps is None:
+        examples = images
+        images = {k: v["image"] for k, v in examples.items()}
+        maps = {k: v["map"] for k, v in examples.items()}
+        if probabilities is None:
+            probabilities = {k: v["p"] for k, v in examples.items()}
     n = max([len(images.get(c, [])) for c in cats] + [1])
     nrows = max(1, -(-n // ncols))
     with style() as plt:

@@ -126,10 +126,8 @@ table2
 # intervals of the metrics).
 
 # %%
-roc, boots = {}, {}
-for name, key in (("CNN", "DeepShadows"), ("SVM", "SVM"), ("RF", "Random forest")):
-    roc[name], boots[key] = paper.roc_entry(*scores[key], n_bootstrap=cfg.profile.n_bootstrap,
-                                            seed=cfg.seed)
+roc, boots = paper.roc_curves_with_bands(scores, n_bootstrap=cfg.profile.n_bootstrap,
+                                         seed=cfg.seed)
 fig4 = report.figure(plots.roc_curves(roc, simulated=report.simulated), "fig4_roc",
                      caption="Fig. 4: ROC curves of the CNN, SVM and RF with bootstrap bands")
 fig4

@@ -66,15 +66,12 @@ examples = gradcam.gradcam_examples(model, des.images[pred["row"].to_numpy()],
                                     pred["label"].to_numpy(), pred["p_lsbg"].to_numpy(),
                                     n=cfg.profile.n_gradcam,
                                     seed=cfg.seed)
-{k: len(v["index"]) for k, v in examples.items()}
+gradcam.count_examples(examples)
 
 # %% [markdown]
 # ## Fig. 6: high-confidence hits and misses with their Grad-CAM maps
 
 # %%
-fig6 = report.figure(plots.gradcam_grid({k: v["image"] for k, v in examples.items()},
-                                        {k: v["map"] for k, v in examples.items()},
-                                        probabilities={k: v["p"] for k, v in examples.items()},
-                                        simulated=report.simulated),
+fig6 = report.figure(plots.gradcam_grid(examples, simulated=report.simulated),
                      "fig6_gradcam", caption="Fig. 6: Grad-CAM maps of TN, FN, FP and TP")
 fig6

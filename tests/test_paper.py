@@ -69,3 +69,12 @@ def test_seed_and_noise_curves_shapes():
     assert name == "Reference split (seed 3)" and set(others) == {"seed 1", "seed 18"}
     name, ref, others = paper.noise_curves(_noise_runs(), directions=("1->0",))
     assert name == "No noise" and list(others) == ["LSBG->artifact 10%"]
+
+
+def test_roc_curves_with_bands_names_and_order():
+    y, p = _scores(seed=4)
+    curves, boots = paper.roc_curves_with_bands(
+        {"SVM": (y, p), "Random forest": (y, p), "DeepShadows": (y, p)}, n_bootstrap=50)
+    assert list(curves) == ["CNN", "SVM", "RF"]
+    assert set(boots) == {"SVM", "Random forest", "DeepShadows"}
+    assert boots["SVM"].n_resamples == 50

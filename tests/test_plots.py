@@ -68,6 +68,11 @@ def test_grids_and_families_draw(curves):
     maps = {"TP": np.random.default_rng(2).uniform(size=(2, 64, 64))}
     fig = plots.gradcam_grid({"TP": imgs[:2]}, maps, probabilities={"TP": [0.9, 0.95]})
     assert sum(1 for ax in fig.axes if ax.images) == 4
+    ex = {"TP": {"image": imgs[:2], "map": maps["TP"], "p": np.array([0.9, 0.95])},
+          "FN": {"image": imgs[:0], "map": maps["TP"][:0], "p": np.array([])}}
+    fig = plots.gradcam_grid(ex)
+    assert sum(1 for ax in fig.axes if ax.images) == 4
+    assert any("no FN" in t for t in _texts(fig))
     ref = {"fpr": curves["CNN"]["fpr"], "tpr": curves["CNN"]["tpr"]}
     fig = plots.roc_families({"seeds": ("Reference", ref, {"seed 3": ref})})
     assert len(fig.axes[0].lines) >= 3
