@@ -43,6 +43,7 @@ import pandas as pd
 from ._io import atomic_path, atomic_write_json, sha256_file
 from .errors import InputError, PartialFailure
 from .store import IMAGE_SHAPE, Store, _open_array, store_info
+from .training import available_cpus
 
 __all__ = ["classify_store", "probability_columns", "predict_images", "parts_dir",
            "summarize_predictions", "PASSTHROUGH_COLUMNS", "last_run"]
@@ -456,12 +457,6 @@ def _run_single(store, parts, pending, columns, *, model_path, batch_size, bar):
     return failures
 
 
-def _n_cpus():
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # macOS, Windows
-        return max(1, os.cpu_count() or 1)
-
 
 def _start_local_cluster(workers):
     from distributed import Client, LocalCluster
@@ -681,9 +676,9 @@ def _dask_client(scheduler, workers, tf_threads):
     cluster = None
     own = True
     if isinstance(scheduler, str) and scheduler == "local":
-        workers = int(workers or _n_cpus())
+        workers = int(workers or available_cpus())
         if tf_threads is None:
-            tf_threads = max(1, _n_cpus() // workers)
+            tf_threads = max(1, available_cpus() // workers)
         cluster, client = _start_local_cluster(workers)
     elif isinstance(scheduler, str):
         if tf_threads is None:

@@ -284,29 +284,22 @@ def check_outputs(figures_dir, *, notebooks=NOTEBOOKS):
     manifest_path = figures_dir / "MANIFEST.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"items": {}}
     for nb in notebooks:
-        for fig in EXPECTED[nb]["figures"]:
-            for ext in ("png", "pdf"):
-                p = figures_dir / f"{fig}.{ext}"
-                checked.append(p)
-                if not p.exists() or p.stat().st_size == 0:
-                    problems.append(f"{p.name} (from {nb}) is missing")
-                elif ext == "png":
-                    try:
-                        bad = _image_ok(p)
-                    except Exception as exc:  # PIL raises several types
-                        bad = f"does not open as an image ({type(exc).__name__})"
-                    if bad:
-                        problems.append(f"{p.name} (from {nb}) {bad}")
-            if fig not in manifest["items"]:
-                problems.append(f"{fig} (from {nb}) is not in MANIFEST.json")
-        for tab in EXPECTED[nb]["tables"]:
-            for ext in ("csv", "md"):
-                p = figures_dir / f"{tab}.{ext}"
-                checked.append(p)
-                if not p.exists() or p.stat().st_size == 0:
-                    problems.append(f"{p.name} (from {nb}) is missing")
-            if tab not in manifest["items"]:
-                problems.append(f"{tab} (from {nb}) is not in MANIFEST.json")
+        for kind, exts in (("figures", ("png", "pdf")), ("tables", ("csv", "md"))):
+            for item in EXPECTED[nb][kind]:
+                for ext in exts:
+                    p = figures_dir / f"{item}.{ext}"
+                    checked.append(p)
+                    if not p.exists() or p.stat().st_size == 0:
+                        problems.append(f"{p.name} (from {nb}) is missing")
+                    elif ext == "png":
+                        try:
+                            bad = _image_ok(p)
+                        except Exception as exc:  # PIL raises several types
+                            bad = f"does not open as an image ({type(exc).__name__})"
+                        if bad:
+                            problems.append(f"{p.name} (from {nb}) {bad}")
+                if item not in manifest["items"]:
+                    problems.append(f"{item} (from {nb}) is not in MANIFEST.json")
     if problems:
         raise InputError("; ".join(problems), path=figures_dir)
     return checked

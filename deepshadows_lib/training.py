@@ -49,7 +49,8 @@ def _tf():
     return tf
 
 
-def _n_cpus():
+def available_cpus():
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # macOS, Windows
@@ -79,7 +80,8 @@ def configure_threads(*, intra_op=None, inter_op=None):
     """
     tf = _tf()
     try:
-        tf.config.threading.set_intra_op_parallelism_threads(int(intra_op or _n_cpus()))
+        tf.config.threading.set_intra_op_parallelism_threads(
+            int(intra_op or available_cpus()))
         tf.config.threading.set_inter_op_parallelism_threads(int(inter_op or 2))
     except RuntimeError:
         return False

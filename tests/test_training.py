@@ -7,18 +7,7 @@ import pytest
 from deepshadows_lib import store, training
 from deepshadows_lib.errors import InputError
 from deepshadows_lib.models import build_deepshadows
-
-
-def easy_images(n, *, seed=0):
-    """Noise; LSBGs (label 1) get a broad central glow.  Returns uint8 images, labels."""
-    rng = np.random.default_rng(seed)
-    y = np.arange(n) % 2
-    rng.shuffle(y)
-    img = rng.normal(40, 10, (n, 64, 64, 3))
-    yy, xx = np.mgrid[:64, :64]
-    blob = np.exp(-((xx - 32) ** 2 + (yy - 32) ** 2) / (2 * 6.0 ** 2))
-    img += 150 * y[:, None, None, None] * blob[None, :, :, None]
-    return np.clip(img, 0, 255).astype(np.uint8), y
+from synthetic_images import easy_images  # noqa: E402  (tests/ is on sys.path)
 
 
 @pytest.fixture(scope="module")
