@@ -8,7 +8,7 @@ rate (``bench_simulate``), the other benchmarks' outputs, the wall time of
 ``make paper-figures`` per profile read from the executed notebooks under
 ``build/PROFILE/`` (``metadata.deepshadows.seconds``), and whether a GPU was lent.
 
-    python bench/run_all.py --out bench/results.json [--only cpu,simulate] [--run-smoke]
+    python bench/run_all.py --out bench/results.json [--only cpu,simulate] [--merge] [--run-smoke]
 
 ``--run-smoke`` also runs the smoke profile end to end into a temporary directory (never
 into the repository's ``figures/``) and records its wall time.
@@ -30,7 +30,8 @@ PY = sys.executable
 #: name -> (command line, time limit in seconds)
 BENCHES = {
     "cpu": ([PY, "bench/bench_cpu.py"], 240),
-    "simulate": ([PY, "bench/bench_simulate.py", "--n-per-class", "200"], 180),
+    "simulate": ([PY, "bench/bench_simulate.py", "--n-per-class", "2500", "--workers", "1,2",
+                  "--baseline", "none", "--paper-size"], 600),
     "bootstrap": ([PY, "bench/bench_bootstrap.py"], 120),
     "classify": ([PY, "bench/bench_classify.py", "--n", "20000", "--configs", "single,local2"],
                  240),
@@ -93,13 +94,18 @@ def run_bench(name):
                            env=env)
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {limit} s", "wall_s": limit}
-    out = {"wall_s": round(time.perf_counter() - t, 1), "returncode": r.returncode}
+    out = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "load_average_1min": os.getloadavg()[0],
+           "wall_s": round(time.perf_counter() - t, 1), "returncode": r.returncode}
     text = r.stdout.strip()
-    start = text.find("{")
-    try:
-        out["result"] = json.loads(text[start:]) if start >= 0 else None
-    except json.JSONDecodeError:
-        out["result"] = None
+    out["result"] = None
+    # the result is the last line that is a JSON object, or everything from the first "{"
+    lines = [ln for ln in text.splitlines() if ln.startswith("{")]
+    for candidate in ([lines[-1]] if lines else []) + [text[text.find("{"):]]:
+        try:
+            out["result"] = json.loads(candidate)
+            break
+        except json.JSONDecodeError:
+            continue
     if out["result"] is None:
         out["output"] = text.splitlines()[-20:]
     if r.returncode:
@@ -135,7 +141,8 @@ def run_smoke(limit=900):
             r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=limit)
         except subprocess.TimeoutExpired:
             return {"error": f"timed out after {limit} s"}
-        out = {"wall_s": round(time.perf_counter() - t, 1), "returncode": r.returncode}
+        out = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "load_average_1min": os.getloadavg()[0],
+           "wall_s": round(time.perf_counter() - t, 1), "returncode": r.returncode}
         try:
             out["notebooks_s"] = json.loads(r.stdout.strip().splitlines()[-1])
         except (ValueError, IndexError):
@@ -150,15 +157,25 @@ def main(argv=None):
                     help=f"comma-separated subset of {', '.join(BENCHES)}")
     ap.add_argument("--run-smoke", action="store_true",
                     help="also time the smoke profile end to end (temporary directory)")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the other benchmarks already recorded in --out (each entry "
+                         "carries its own date and load)")
     a = ap.parse_args(argv)
     results = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine(),
                "versions": versions(), "gpu": gpu(), "benchmarks": {}}
+    if a.merge and Path(a.out).exists():
+        old = json.loads(Path(a.out).read_text())
+        results["benchmarks"] = dict(old.get("benchmarks", {}))
+        for key in ("paper_figures_wall_time",):
+            if key in old:
+                results[key] = old[key]
     for name in [n.strip() for n in a.only.split(",") if n.strip()]:
         if name not in BENCHES:
             ap.error(f"unknown benchmark {name!r}")
         print(f"running {name} ...", flush=True)
         results["benchmarks"][name] = run_bench(name)
-    results["paper_figures_wall_time"] = notebook_times()
+    results["paper_figures_wall_time"] = {**results.get("paper_figures_wall_time", {}),
+                                          **notebook_times()}
     if a.run_smoke:
         print("running the smoke profile ...", flush=True)
         results["paper_figures_wall_time"]["smoke_run_now"] = run_smoke()

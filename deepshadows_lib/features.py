@@ -7,7 +7,8 @@ on its own images (with sep, SourceExtractor as a library), so the SVM and rando
 code never asks where a catalog came from.
 """
 
-import functools
+
+import math
 
 import numpy as np
 import pandas as pd
@@ -129,13 +130,6 @@ def _half_light_radius(radii, values, total):
     return float(max(radii[k] - 0.5 + frac, 0.1))
 
 
-@functools.lru_cache(maxsize=8)
-def _grid(ny, nx):
-    """Pixel coordinates (y, x) of an image shape, shared by every measurement."""
-    yy, xx = np.mgrid[0:ny, 0:nx]
-    return yy.astype(np.float64), xx.astype(np.float64)
-
-
 def _box3_max(stack, mask):
     """Per-band maximum of the 3x3 running mean over the pixels of ``mask``.
 
@@ -151,10 +145,26 @@ def _box3_max(stack, mask):
     if y0 >= 1 and x0 >= 1 and y1 < ny and x1 < nx:
         crop = stack[:, y0 - 1:y1 + 1, x0 - 1:x1 + 1]
     else:
-        crop = np.pad(stack, ((0, 0), (1, 1), (1, 1)), mode="edge")[:, y0:y1 + 2, x0:x1 + 2]
+        # edge rows and columns repeated by clipped indices (np.pad of the whole
+        # stack costs several times more)
+        rr = np.clip(np.arange(y0 - 1, y1 + 1), 0, ny - 1)
+        cc = np.clip(np.arange(x0 - 1, x1 + 1), 0, nx - 1)
+        crop = stack[:, rr[:, None], cc[None, :]]
     rsum = crop[:, :, :-2] + crop[:, :, 1:-1] + crop[:, :, 2:]
     box = (rsum[:, :-2] + rsum[:, 1:-1] + rsum[:, 2:]) / 9.0
     return box[:, mask[y0:y1, x0:x1]].max(axis=1)
+
+
+def _argsort_exact(values):
+    """``numpy.argsort(values, kind="stable")``, several times faster when there are no ties.
+
+    Without ties every sort gives the same permutation, so the fast (unstable) sort is
+    used and checked; with ties (a centroid on a pixel's symmetry axis) the stable one.
+    """
+    order = np.argsort(values)
+    if values.size > 1 and not np.all(np.diff(values[order]) > 0):
+        order = np.argsort(values, kind="stable")
+    return order
 
 
 def _pixstack(npix):
@@ -212,11 +222,12 @@ def measure(images, *, rms, pixel_scale, zeropoint=22.5, center=None, thresh=1.5
 
     if isinstance(images, np.ndarray):
         bands = list(BANDS[:images.shape[0]])
-        data = {b: np.ascontiguousarray(images[j], dtype=np.float64)
-                for j, b in enumerate(bands)}
+        stack = np.ascontiguousarray(images, dtype=np.float64)
+        data = dict(zip(bands, stack))
     else:
         bands = list(images)
         data = {b: np.ascontiguousarray(images[b], dtype=np.float64) for b in bands}
+        stack = None
     detect_bands = list(detect_bands or bands)
     det = data[detect_bands[0]].copy()
     for b in detect_bands[1:]:
@@ -252,19 +263,22 @@ def measure(images, *, rms, pixel_scale, zeropoint=22.5, center=None, thresh=1.5
     seg_id = np.array([i + 1], dtype=np.int32)
     segmap = seg.astype(np.int32)
     kr, _ = sep.kron_radius(det, x, y, a, b, th, 6.0, seg_id=seg_id, segmap=segmap)
-    kr = np.where(np.isfinite(kr) & (kr > 0), kr, 3.5)
+    kr = float(kr[0])
+    if not (math.isfinite(kr) and kr > 0):
+        kr = 3.5
     # SourceExtractor's PHOT_AUTOPARAMS 2.5, 3.5: a minimum aperture of 3.5 radii
-    r_aper = np.maximum(2.5 * kr, 3.5)
+    r_aper = np.array([max(2.5 * kr, 3.5)])
     pix_area = pixel_scale ** 2
-    yy, xx = _grid(ny, nx)
-    rr = np.hypot(xx - x[0], yy - y[0])
+    # distances from the centroid, broadcast from one row and one column
+    rr = np.hypot(np.arange(nx, dtype=np.float64)[None, :] - x[0],
+                  np.arange(ny, dtype=np.float64)[:, None] - y[0])
     keep = (segmap == 0) | (segmap == i + 1)
     inseg = segmap == i + 1
     # curve of growth over the unmasked pixels within 6 A (sep's flux_radius, but
     # one sort shared by the three bands)
     idx = np.flatnonzero(keep & (rr < 6.0 * a[0]))
     r_sel = rr.ravel()[idx]
-    order = np.argsort(r_sel, kind="stable")
+    order = _argsort_exact(r_sel)
     radii = r_sel[order]
     idx = idx[order]
     have_seg = bool(inseg.any())
@@ -295,7 +309,9 @@ def measure(images, *, rms, pixel_scale, zeropoint=22.5, center=None, thresh=1.5
         row[f"mu_eff_model_{band}"] = _mag(sb, zeropoint) if sb == sb else float("nan")
         if have_seg:
             if peaks is None:
-                peaks = _box3_max(np.stack([data[bd] for bd in bands]), inseg)
+                if stack is None:
+                    stack = np.stack([data[bd] for bd in bands])
+                peaks = _box3_max(stack, inseg)
             peak = float(peaks[j]) / pix_area
             row[f"mu_max_model_{band}"] = _mag(peak, zeropoint) if peak == peak else float("nan")
     return row
@@ -317,6 +333,9 @@ def passes_cuts(row, cuts=None):
         False where any measured value is missing (NaN) or the cuts fail.
     """
     cuts = SELECTION_CUTS if cuts is None else cuts
+    if isinstance(row, dict) and all(isinstance(row.get(c), (float, int))
+                                     for c in SEXTRACTOR_COLUMNS):
+        return _passes_cuts_row(row, cuts)
     get = (lambda k: np.asarray(row[k], dtype=float))
     g, r, i = get("mag_auto_g"), get("mag_auto_r"), get("mag_auto_i")
     g_i, g_r = g - i, g - r
@@ -336,3 +355,19 @@ def passes_cuts(row, cuts=None):
     for col in SEXTRACTOR_COLUMNS:
         ok &= np.isfinite(get(col))
     return bool(ok) if np.ndim(ok) == 0 else ok
+
+
+def _passes_cuts_row(row, cuts):
+    """:func:`passes_cuts` of one measured row (a dict), in plain floats: the redraw
+    loop calls it for every attempt."""
+    vals = {c: float(row[c]) for c in SEXTRACTOR_COLUMNS}
+    if not all(math.isfinite(v) for v in vals.values()):
+        return False
+    g_i = vals["mag_auto_g"] - vals["mag_auto_i"]
+    g_r = vals["mag_auto_g"] - vals["mag_auto_r"]
+    ell = 1.0 - vals["B_IMAGE"] / vals["A_IMAGE"]
+    (r_lo, r_hi), (m_lo, m_hi) = cuts["flux_radius_g"], cuts["mu_mean_model_g"]
+    c_lo, c_hi = cuts["g_i"]
+    return bool(r_lo < vals["flux_radius_g"] < r_hi and m_lo < vals["mu_mean_model_g"] < m_hi
+                and c_lo < g_i < c_hi and abs(g_r - 0.7 * g_i) <= cuts["gri_locus"]
+                and ell < cuts["ellipticity"])

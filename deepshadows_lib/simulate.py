@@ -26,7 +26,7 @@ How an object is made
    cheap pre-screen of the drawn parameters (:func:`_likely_passes`) redraws, before
    rendering, the draws that would almost surely fail (bright stars or host galaxies
    dominating the centre, colours or predicted sizes far outside the cuts), and the
-   measurement stops at the first failed cut: about 1.1 renderings per LSBG and 2.2
+   measurement stops at the first failed cut: about 1.1 renderings per LSBG and 2.1
    per type-2 artifact (2.9 without the pre-screen), with the measured features
    distributed as without it.
 4. **Cutout.**  The viewer's colour JPEG: g, r, z mapped to RGB with the Legacy
@@ -71,8 +71,9 @@ __all__ = ["GENERATOR_VERSION", "CLASSES", "CLASS_INDEX", "SURVEYS", "SurveyConf
 
 #: bump when the output for a given seed changes; recorded in every store
 #: (1.0.1: an object with an unmeasured feature is redrawn; 1.1: parameter pre-screen
-#: before rendering, z-band noise drawn only once an object is kept)
-GENERATOR_VERSION = "1.1"
+#: before rendering, z-band noise drawn only once an object is kept; 1.2: cuspy Sersic
+#: profiles oversampled around their centre only, star_halo pre-screen)
+GENERATOR_VERSION = "1.2"
 
 #: class names in the order of their three-class index (artifact2 = 0, lsbg = 1, artifact1 = 2)
 CLASSES = ("artifact2", "lsbg", "artifact1")
@@ -217,7 +218,7 @@ def _quantize_n(n):
 def _sersic(rng, *, mu_0, r_e, n, ell, g_r, g_i, x=0.0, y=0.0, beta=None):
     """A Sersic component from catalog-like parameters (r_e along the major axis)."""
     n = _quantize_n(n)
-    q = float(np.clip(1.0 - ell, 0.15, 1.0))
+    q = min(max(1.0 - float(ell), 0.15), 1.0)
     hlr = float(r_e) * math.sqrt(q)        # GalSim's half_light_radius is circularised
     flux_g = 10.0 ** (-0.4 * (mu_0 - ZEROPOINT)) / _sersic_norm(n, hlr, 1.0)
     mag_g = ZEROPOINT - 2.5 * math.log10(flux_g)
@@ -263,7 +264,7 @@ def _lsbg_like(rng, *, source="lsbg", faint=0.0):
 def _predicted(p, psf_fwhm=1.0):
     """Rough catalog values of a diffuse component: (flux radius ", mean SB in g)."""
     n = _quantize_n(p["n"])
-    q = float(np.clip(1.0 - p["ell"], 0.15, 1.0))
+    q = min(max(1.0 - float(p["ell"]), 0.15), 1.0)
     hlr = p["r_e"] * math.sqrt(q)
     flux_g = 10.0 ** (-0.4 * (p["mu_0"] - ZEROPOINT)) / _sersic_norm(n, hlr, 1.0)
     r_half = math.hypot(hlr, 0.5 * psf_fwhm)
@@ -301,16 +302,25 @@ def _star_colours(rng, size):
     return g_r, g_i
 
 
+def _band_mags(mag_r, g_r, g_i, i_z_per_r_i):
+    """(4, n) magnitudes in g, r, i, z from r and colours (i - z = k (r - i))."""
+    r_i = g_i - g_r
+    mags = np.empty((4,) + np.shape(mag_r))
+    mags[0] = mag_r + g_r
+    mags[1] = mag_r
+    mags[2] = mag_r - r_i
+    mags[3] = mags[2] - i_z_per_r_i * r_i
+    return mags
+
+
 def _points(rng, *, x, y, mag_r, g_r, g_i, halo=None):
-    i_z = 0.4 * (g_i - g_r)
-    mags = np.stack([mag_r + g_r, mag_r, mag_r - (g_i - g_r), mag_r - (g_i - g_r) - i_z])
+    mags = _band_mags(mag_r, g_r, g_i, 0.4)
     return {"kind": "stars", "x": np.asarray(x, float), "y": np.asarray(y, float),
             "mags": mags}
 
 
 def _blobs(*, x, y, sigma, q, beta, mag_r, g_r, g_i):
-    i_z = 0.45 * (g_i - g_r)
-    mags = np.stack([mag_r + g_r, mag_r, mag_r - (g_i - g_r), mag_r - (g_i - g_r) - i_z])
+    mags = _band_mags(mag_r, g_r, g_i, 0.45)
     return {"kind": "blobs", "x": np.asarray(x, float), "y": np.asarray(y, float),
             "sigma": np.asarray(sigma, float), "q": np.asarray(q, float),
             "beta": np.asarray(beta, float), "mags": mags}
@@ -501,6 +511,9 @@ def draw_subtype(class_name, rng):
 
 #: parameter draws per rendering that :func:`_likely_passes` may reject
 PRESCREEN_TRIES = 12
+#: mag/arcsec^2 by which a star_halo's diffuse light may be fainter (mu_0) than the
+#: star's scattered light at the centre (mag_r + 7.5 log10 d) before a redraw
+STAR_HALO_CONTRAST = 2.5
 
 
 def _likely_passes(subtype, comps, truth, survey):
@@ -521,6 +534,13 @@ def _likely_passes(subtype, comps, truth, survey):
     - a bright star of the scene whose scattered light would dominate the centre
       (``mag_r + 7.5 log10(d / arcsec) < 22.5``, 23 for ``star_halo``: the star, not
       the diffuse light, is then the central detection);
+    - for ``star_halo``, diffuse light fainter at its centre than that measure of the
+      star's scattered light by more than :data:`STAR_HALO_CONTRAST` mag: the centre
+      then lies in the star's segment and the measured size is the star's (~1").
+      ~97% of such draws fail the cuts; dropping them cuts the renderings per
+      ``star_halo`` artifact from 3.0 to 2.4, and the 16 measured features of
+      2,811 star_halo objects made with the rule and 2,734 without it agree (two-sample
+      KS: all p > 0.09, D <= 0.033);
     - a host galaxy brighter than 25.3 mag/arcsec^2 (r) at the cutout centre, or,
       for ``galaxy_outskirts``, brighter there than the predicted mean surface
       brightness of the diffuse light minus 0.75 mag (the measured light is then
@@ -541,7 +561,10 @@ def _likely_passes(subtype, comps, truth, survey):
     for c in comps[:-1]:
         if c["kind"] == "bright_star":
             d = max(math.hypot(c["x"], c["y"]), 1.0)
-            if c["mag_r"] + 7.5 * math.log10(d) < star_limit:
+            halo = c["mag_r"] + 7.5 * math.log10(d)
+            if halo < star_limit:
+                return False
+            if subtype == "star_halo" and truth["true_mu_0"] - halo > STAR_HALO_CONTRAST:
                 return False
         elif c["kind"] == "sersic" and _host_sb_at_centre(c) < host_limit:
             return False
@@ -613,13 +636,21 @@ def _sersic_canvas(npix, scale):
     return canvas
 
 
+#: Sersic profiles with n >= CUSP_N are integrated over the pixels near their centre
+#: on a grid OVERSAMPLE times finer, within CUSP_HALF pixels of the centre pixel
+CUSP_N, OVERSAMPLE, CUSP_HALF = 2.0, 3, 6
+
+
 def _draw_sersic(c, npix, scale):
     """A unit-flux Sersic profile (before the PSF), sampled on the (N, N) grid.
 
     GalSim samples the profile at pixel centres (``no_pixel``); the PSF and the pixel
     response are applied afterwards to the unit images of all extended components at
     once (:func:`_convolve_psf`), which is much cheaper than one FFT draw per
-    component.  Cuspy profiles (n >= 2) are sampled on a finer grid and binned.
+    component.  Cuspy profiles (n >= 2) are sampled on a finer grid and binned where
+    that matters, in the pixels around their centre; elsewhere pixel-centre sampling
+    agrees with the pixel average to 1-2% per pixel and 0.2% of the total flux
+    (``tests/test_simulate.py``), as for every other Sersic profile here.
     """
     import galsim
     gal = galsim.Sersic(n=c["n"], half_light_radius=c["hlr"], flux=1.0)
@@ -628,17 +659,40 @@ def _draw_sersic(c, npix, scale):
         g = (1.0 - c["q"]) / (1.0 + c["q"]) * complex(math.cos(2 * c["beta"]),
                                                      math.sin(2 * c["beta"]))
         gal = gal._shear(galsim._Shear(g))
-    over = 3 if c["n"] >= 2.0 else 1
-    fine = scale / over
-    # drawImage(method="no_pixel", offset=(x, y) / fine) without its ~0.1 ms of
+    # drawImage(method="no_pixel", offset=(x, y) / scale) without its ~0.1 ms of
     # argument handling: GalSim centres the profile on the true centre of the even
     # image, half a pixel below the pixel that the canvas has at (0, 0)
-    canvas = _sersic_canvas(npix * over, fine)
-    gal._drawReal(canvas, None, (c["x"] - 0.5 * fine, c["y"] - 0.5 * fine), 1.0)
+    canvas = _sersic_canvas(npix, scale)
+    gal._drawReal(canvas, None, (c["x"] - 0.5 * scale, c["y"] - 0.5 * scale), 1.0)
     im = canvas.array.copy()
-    if over > 1:
-        im = im.reshape(npix, over, npix, over).sum(axis=(1, 3))
+    if c["n"] >= CUSP_N:
+        _oversample_centre(gal, c, im, scale)
     return im
+
+
+def _oversample_centre(gal, c, im, scale, *, over=OVERSAMPLE, half=CUSP_HALF):
+    """Replace the pixels around a profile's centre by their average over a finer grid.
+
+    The patch is drawn on a canvas whose pixels are exactly the fine sub-pixels that
+    drawing the whole image ``over`` times finer and binning would give there (the
+    same numbers; ``tests/test_simulate.py`` checks it), at a fraction of the cost.
+    """
+    npix = im.shape[-1]
+    fine = scale / over
+    # the pixel nearest the centre, kept far enough inside for a whole patch
+    jc = min(max(int(math.floor(npix / 2 + c["x"] / scale + 0.5)), half), npix - half)
+    ic = min(max(int(math.floor(npix / 2 + c["y"] / scale + 0.5)), half), npix - half)
+    big, small = npix * over, 2 * half * over
+    # the fine canvas of the whole image would put the profile at c["x"] - fine / 2
+    # from its centre; the patch starts (jc - half) * over fine pixels into it
+    shift_x = (big / 2 - (jc - half) * over - small / 2) * fine
+    shift_y = (big / 2 - (ic - half) * over - small / 2) * fine
+    patch = _sersic_canvas(small, fine)
+    gal._drawReal(patch, None, (c["x"] - 0.5 * fine + shift_x,
+                                c["y"] - 0.5 * fine + shift_y), 1.0)
+    binned = patch.array.reshape(2 * half, over, 2 * half, over).sum(axis=(1, 3))
+    # fine pixels carry a ninth of the area each: their sum is the coarse pixel
+    im[ic - half:ic + half, jc - half:jc + half] = binned
 
 
 @functools.lru_cache(maxsize=8)
@@ -679,18 +733,29 @@ def _moffat_r(cfg, scale):
     return fwhm / (2.0 * math.sqrt(2.0 ** (1.0 / beta) - 1.0)), beta
 
 
-def _stamp_add(out, flux, stamps, x0, y0, half):
-    """Add per-source stamps (n, S, S) with corner pixels (x0, y0) into out (B, N, N)."""
-    n = out.shape[-1]
-    size = 2 * half + 1
-    # plain ints: numpy scalars make every slice bound several times slower
-    for k, (xa, ya) in enumerate(zip(np.asarray(x0).tolist(), np.asarray(y0).tolist())):
-        xs, ys = max(xa, 0), max(ya, 0)
-        xe, ye = min(xa + size, n), min(ya + size, n)
-        if xs >= xe or ys >= ye:
-            continue
-        out[:, ys:ye, xs:xe] += (flux[:, k, None, None]
-                                 * stamps[k, ys - ya:ye - ya, xs - xa:xe - xa])
+def _stamp_add(out, stamps, flux, x0, y0):
+    """Add per-source stamps (n, S, S) with corner pixels (x0, y0) into out (B, N, N).
+
+    One ``numpy.bincount`` over a padded canvas for all sources and bands: a Python
+    loop over sources with a slice per stamp costs several times more.
+    """
+    nb, n = out.shape[0], out.shape[-1]
+    size = stamps.shape[-1]
+    x0, y0 = np.asarray(x0), np.asarray(y0)
+    # stamps entirely off the image are dropped; the rest fit a canvas padded by a stamp
+    on = (x0 > -size) & (x0 < n) & (y0 > -size) & (y0 < n)
+    if not on.all():
+        flux, stamps, x0, y0 = flux[:, on], stamps[on], x0[on], y0[on]
+    if not stamps.shape[0]:
+        return
+    side = n + 2 * size
+    off = (np.arange(size)[:, None] * side + np.arange(size)[None, :]).ravel()
+    base = (y0 + size) * side + (x0 + size)                        # (n,)
+    idx = (np.arange(nb)[:, None, None] * side * side + base[None, :, None]
+           + off[None, None, :])                                   # (B, n, S*S)
+    weights = flux[:, :, None] * stamps.reshape(1, len(base), -1)
+    canvas = np.bincount(idx.ravel(), weights.ravel(), minlength=nb * side * side)
+    out += canvas.reshape(nb, side, side)[:, size:size + n, size:size + n]
 
 
 def _pixel_coords(x, y, npix, scale):
@@ -699,8 +764,18 @@ def _pixel_coords(x, y, npix, scale):
     return npix / 2 + np.asarray(x) / scale, npix / 2 + np.asarray(y) / scale
 
 
-def _draw_compact(c, cfg, npix, scale, out):
-    """Stars (Moffat) and small galaxies (Gaussian x PSF), vectorised in stamps."""
+def _compact_stamps(c, cfg, npix, scale):
+    """Stars (Moffat) and small galaxies (Gaussian x PSF) as normalised stamps.
+
+    Returns
+    -------
+    stamps : numpy.ndarray
+        (n, S, S) unit-flux stamps.
+    flux : numpy.ndarray
+        (B, n) fluxes per band.
+    x0, y0 : numpy.ndarray
+        (n,) pixel of each stamp's corner.
+    """
     px, py = _pixel_coords(c["x"], c["y"], npix, scale)
     half = int(math.ceil(6.0 / scale))
     ix, iy = np.floor(px + 0.5).astype(int), np.floor(py + 0.5).astype(int)
@@ -728,7 +803,7 @@ def _draw_compact(c, cfg, npix, scale, out):
         prof = np.exp(-0.5 * quad)
     prof /= prof.sum(axis=(1, 2), keepdims=True)
     flux = 10.0 ** (-0.4 * (np.asarray(c["mags"]) - ZEROPOINT))     # (B, n)
-    _stamp_add(out, flux, prof, ix - half, iy - half, half)
+    return prof, flux, ix - half, iy - half
 
 
 def _draw_bright_star(c, cfg, npix, scale, out):
@@ -814,6 +889,7 @@ def render_scene(params, *, survey="des", npix=SIZE, scale=SCALE):
     cfg = SURVEYS[survey]
     out = np.zeros((len(RENDER_BANDS), npix, npix))
     units, fluxes = [], []
+    stamps = []
     for c in params["components"]:
         kind = c["kind"]
         if kind == "sersic":
@@ -822,13 +898,17 @@ def render_scene(params, *, survey="des", npix=SIZE, scale=SCALE):
             fluxes.append(_fluxes(c["mags"]))
         elif kind in ("stars", "blobs"):
             if np.size(c["x"]):
-                _draw_compact(c, cfg, npix, scale, out)
+                stamps.append(_compact_stamps(c, cfg, npix, scale))
         elif kind == "bright_star":
             _draw_bright_star(c, cfg, npix, scale, out)
         elif kind == "cirrus":
             _draw_cirrus(c, cfg, npix, scale, out)
         else:  # pragma: no cover - a programming error, not user input
             raise ValueError(f"unknown component {kind!r}")
+    if stamps:
+        # stars and small galaxies of the scene in one scatter-add
+        _stamp_add(out, *(np.concatenate(p, axis=-1 if j == 1 else 0)
+                          for j, p in enumerate(zip(*stamps))))
     if units:
         conv = _convolve_psf(np.stack(units), survey, scale)
         out += np.einsum("mb,myx->byx", np.array(fluxes), conv)
@@ -909,11 +989,23 @@ def _noise_kernel():
 
 
 def _correlate(noise):
-    """Apply the separable 3-tap kernel along the last two axes (edges reflected)."""
+    """Apply the separable 3-tap kernel along the last two axes (edges reflected).
+
+    The same as padding with ``numpy.pad(mode="reflect")`` and correlating, without
+    the padded copy.
+    """
     a, b, _ = _noise_kernel()[1]
-    p = np.pad(noise, [(0, 0)] * (noise.ndim - 2) + [(1, 1), (1, 1)], mode="reflect")
-    t = b * p[..., 1:-1] + a * (p[..., :-2] + p[..., 2:])
-    return b * t[..., 1:-1, :] + a * (t[..., :-2, :] + t[..., 2:, :])
+    t = b * noise
+    t[..., 1:] += a * noise[..., :-1]
+    t[..., :-1] += a * noise[..., 1:]
+    t[..., 0] += a * noise[..., 1]
+    t[..., -1] += a * noise[..., -2]
+    out = b * t
+    out[..., 1:, :] += a * t[..., :-1, :]
+    out[..., :-1, :] += a * t[..., 1:, :]
+    out[..., 0, :] += a * t[..., 1, :]
+    out[..., -1, :] += a * t[..., -2, :]
+    return out
 
 
 def _sky_sigmas(cfg, scale):
@@ -947,47 +1039,86 @@ def simulate_one(class_name, k, *, seed=0, survey="des", return_scene=False):
     row : dict
         Catalog row: measured SourceExtractor-like columns, ``true_*`` columns, ...
     """
-    cfg = SURVEYS[survey]
-    rng = _rng(seed, class_name, k)
-    sig_bin = _sky_sigmas(cfg, SCALE)
-    rms = dict(zip(RENDER_BANDS, sig_bin))
-    rms = {b: rms[b] for b in FEATURE_BANDS}
-    feat_idx = [RENDER_BANDS.index(b) for b in FEATURE_BANDS]      # g, r, i: 0, 1, 2
-    subtype = draw_subtype(class_name, rng)
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        params = draw_params(class_name, rng, survey=survey, subtype=subtype)
-        scene = render_scene(params, survey=survey)
-        # sky noise of the catalog bands; the z band's only once an object is kept
-        white = rng.standard_normal((len(feat_idx),) + scene.shape[1:])
-        flux = scene[feat_idx] + white * sig_bin[feat_idx, None, None]
-        # a failing object is dropped as soon as one cut fails (no full photometry)
-        feats = measure(flux, rms=rms, pixel_scale=SCALE, zeropoint=ZEROPOINT,
-                        cuts=SELECTION_CUTS)
-        ok = passes_cuts(feats)
-        if ok:
-            break
-    if not ok:
-        # kept despite failing: its full measurement goes to the catalog
-        feats = measure(flux, rms=rms, pixel_scale=SCALE, zeropoint=ZEROPOINT)
-    white_all = np.empty_like(scene)
-    white_all[feat_idx] = white
-    rest = [j for j in range(len(RENDER_BANDS)) if j not in feat_idx]
-    white_all[rest] = rng.standard_normal((len(rest),) + scene.shape[1:])
-    image = _cutout(scene, white_all, cfg, rng)
-    row = {"class_name": class_name, "class_index": CLASS_INDEX[class_name],
-           "label": int(class_name == "lsbg"), "survey": survey, "simulated": True,
-           "sim_index": int(k)}
-    row.update({c: float(feats[c]) for c in SEXTRACTOR_COLUMNS})
-    row.update(params["truth"])
-    row.update({"true_subtype": params["subtype"], "true_attempts": attempt,
-                "true_pass_cuts": bool(ok)})
-    pos = _footprint(survey)
-    ra, dec = pos[int(rng.integers(len(pos)))]
-    row["ra"] = float((ra + rng.normal(0, 0.02)) % 360.0)
-    row["dec"] = float(np.clip(dec + rng.normal(0, 0.02), -90, 90))
+    images, rows, objs = _simulate_batch([(class_name, k)], seed, survey)
     if return_scene:
-        return image, row, params, scene
-    return image, row
+        return images[0], rows[0], objs[0].params, objs[0].scene
+    return images[0], rows[0]
+
+
+class _Candidate:
+    """One object on its way through the redraw loop (its stream and latest attempt)."""
+
+    __slots__ = ("class_name", "k", "rng", "subtype", "attempt", "params", "scene",
+                 "white", "feats", "ok")
+
+    def __init__(self, class_name, k, seed):
+        self.class_name, self.k = class_name, int(k)
+        self.rng = _rng(seed, class_name, k)
+        self.subtype = draw_subtype(class_name, self.rng)
+        self.attempt = 0
+
+
+#: objects taken through each stage together (code and tables stay in the CPU caches:
+#: ~10% faster than one object at a time); results do not depend on it
+BATCH = 64
+
+
+def _simulate_batch(items, seed, survey):
+    """Images, catalog rows and candidates of objects ``(class_name, k)``.
+
+    The stages (draw, render, noise, measure; then the cutout) run over all pending
+    objects in turn.  Each object draws only from its own stream, in the same order
+    whatever else is in the batch, so its result does not depend on the batch.
+    """
+    cfg = SURVEYS[survey]
+    sig_bin = _sky_sigmas(cfg, SCALE)
+    feat_idx = [RENDER_BANDS.index(b) for b in FEATURE_BANDS]
+    # the catalog bands come first, so a slice (a view) selects them
+    assert feat_idx == list(range(len(feat_idx)))
+    rms = {b: sig_bin[j] for b, j in zip(FEATURE_BANDS, feat_idx)}
+    objs = [_Candidate(c, k, seed) for c, k in items]
+    pending = objs
+    while pending:
+        for o in pending:
+            o.attempt += 1
+            o.params = draw_params(o.class_name, o.rng, survey=survey, subtype=o.subtype)
+        for o in pending:
+            o.scene = render_scene(o.params, survey=survey)
+        for o in pending:
+            # sky noise of the catalog bands; the z band's only once an object is kept
+            o.white = o.rng.standard_normal((len(feat_idx),) + o.scene.shape[1:])
+        for o in pending:
+            flux = o.scene[:len(feat_idx)] + o.white * sig_bin[:len(feat_idx), None, None]
+            # a failing object is dropped as soon as one cut fails (no full photometry)
+            o.feats = measure(flux, rms=rms, pixel_scale=SCALE, zeropoint=ZEROPOINT,
+                              cuts=SELECTION_CUTS)
+            o.ok = passes_cuts(o.feats)
+            if not o.ok and o.attempt == MAX_ATTEMPTS:
+                # kept despite failing: its full measurement goes to the catalog
+                o.feats = measure(flux, rms=rms, pixel_scale=SCALE, zeropoint=ZEROPOINT)
+        pending = [o for o in pending if not o.ok and o.attempt < MAX_ATTEMPTS]
+    images = np.empty((len(objs), SIZE, SIZE, 3), np.uint8)
+    rows = []
+    rest = [j for j in range(len(RENDER_BANDS)) if j not in feat_idx]
+    pos = _footprint(survey)
+    for j, o in enumerate(objs):
+        white_all = np.empty_like(o.scene)
+        white_all[feat_idx] = o.white
+        white_all[rest] = o.rng.standard_normal((len(rest),) + o.scene.shape[1:])
+        images[j] = _cutout(o.scene, white_all, cfg, o.rng)
+        row = {"class_name": o.class_name, "class_index": CLASS_INDEX[o.class_name],
+               "label": int(o.class_name == "lsbg"), "survey": survey, "simulated": True,
+               "sim_index": o.k}
+        row.update({c: float(o.feats[c]) for c in SEXTRACTOR_COLUMNS})
+        row.update(o.params["truth"])
+        row.update({"true_subtype": o.params["subtype"], "true_attempts": o.attempt,
+                    "true_pass_cuts": bool(o.ok)})
+        ra, dec = pos[int(o.rng.integers(len(pos)))]
+        row["ra"] = float((ra + o.rng.normal(0, 0.02)) % 360.0)
+        row["dec"] = min(max(float(dec + o.rng.normal(0, 0.02)), -90.0), 90.0)
+        rows.append(row)
+        o.white = o.feats = None         # the scene and parameters stay for callers
+    return images, rows, objs
 
 
 def _cutout(scene, white, cfg, rng):
@@ -1073,12 +1204,14 @@ def object_order(*, n_per_class, classes, seed=0):
 
 
 def _render_block(items, seed, survey):
-    images = np.empty((len(items), SIZE, SIZE, 3), np.uint8)
-    rows = []
-    for j, (c, k) in enumerate(items):
-        images[j], row = simulate_one(c, k, seed=seed, survey=survey)
-        rows.append(row)
-    return images, rows
+    images, rows = [], []
+    for i in range(0, len(items), BATCH):
+        imgs, r, _ = _simulate_batch(items[i:i + BATCH], seed, survey)
+        images.append(imgs)
+        rows.extend(r)
+    if not images:
+        return np.empty((0, SIZE, SIZE, 3), np.uint8), rows
+    return np.concatenate(images), rows
 
 
 _COLUMN_ORDER = (["ra", "dec", "label", "class_name", "class_index", "survey", "simulated",

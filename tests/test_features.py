@@ -125,3 +125,31 @@ def test_box3_max_equals_scipy_uniform_filter():
             continue
         ref = uniform_filter(stack, size=(1, 3, 3), mode="nearest")[:, mask].max(axis=1)
         np.testing.assert_allclose(features._box3_max(stack, mask), ref, rtol=1e-12)
+
+
+def test_argsort_exact_is_the_stable_sort():
+    rng = np.random.default_rng(2)
+    for values in (rng.random(500), np.repeat(rng.random(50), 3), np.array([1.0]),
+                   np.array([]), np.array([2.0, 1.0, 2.0, 1.0])):
+        np.testing.assert_array_equal(features._argsort_exact(values),
+                                      np.argsort(values, kind="stable"))
+
+
+def test_passes_cuts_of_a_row_equals_the_vectorised_cuts():
+    rng = np.random.default_rng(3)
+    rows = []
+    for _ in range(3000):
+        row = {c: float(v) for c, v in zip(features.SEXTRACTOR_COLUMNS,
+                                            rng.normal(25, 1, len(features.SEXTRACTOR_COLUMNS)))}
+        row.update(A_IMAGE=rng.uniform(1, 5), B_IMAGE=rng.uniform(0.3, 5),
+                   flux_radius_g=rng.uniform(1, 22), mu_mean_model_g=rng.uniform(23, 30),
+                   mag_auto_g=rng.uniform(18, 22))
+        row["mag_auto_r"] = row["mag_auto_g"] - rng.uniform(-0.3, 1.2)
+        row["mag_auto_i"] = row["mag_auto_g"] - rng.uniform(-0.3, 1.6)
+        if rng.random() < 0.05:
+            row["mu_eff_model_r"] = float("nan")
+        rows.append(row)
+    fast = np.array([features.passes_cuts(r) for r in rows])
+    table = np.asarray(features.passes_cuts(pd.DataFrame(rows)))
+    np.testing.assert_array_equal(fast, table)
+    assert 0 < fast.sum() < len(fast)               # both outcomes are exercised
