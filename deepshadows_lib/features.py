@@ -335,39 +335,29 @@ def passes_cuts(row, cuts=None):
     cuts = SELECTION_CUTS if cuts is None else cuts
     if isinstance(row, dict) and all(isinstance(row.get(c), (float, int))
                                      for c in SEXTRACTOR_COLUMNS):
-        return _passes_cuts_row(row, cuts)
-    get = (lambda k: np.asarray(row[k], dtype=float))
-    g, r, i = get("mag_auto_g"), get("mag_auto_r"), get("mag_auto_i")
-    g_i, g_r = g - i, g - r
-    ell = 1.0 - get("B_IMAGE") / get("A_IMAGE")
-    lo, hi = cuts["flux_radius_g"]
-    rad = get("flux_radius_g")
-    ok = (rad > lo) & (rad < hi)
-    lo, hi = cuts["mu_mean_model_g"]
-    mu = get("mu_mean_model_g")
-    ok &= (mu > lo) & (mu < hi)
-    lo, hi = cuts["g_i"]
-    ok &= (g_i > lo) & (g_i < hi)
-    ok &= np.abs(g_r - 0.7 * g_i) <= cuts["gri_locus"]
-    ok &= ell < cuts["ellipticity"]
+        # one measured row in plain floats: the redraw loop calls this for every attempt
+        vals = {c: float(row[c]) for c in SEXTRACTOR_COLUMNS}
+        if vals["A_IMAGE"] != 0.0:       # (0 would raise here; numpy gives +-inf below)
+            return all(math.isfinite(v) for v in vals.values()) and bool(
+                _within_cuts(vals, cuts))
+    vals = {c: np.asarray(row[c], dtype=float) for c in SEXTRACTOR_COLUMNS}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ok = _within_cuts(vals, cuts)
     # A catalog entry with an unmeasured feature is not a usable candidate: the feature
     # models (Section 4) need all 16 features, so such objects are redrawn, not stored.
-    for col in SEXTRACTOR_COLUMNS:
-        ok &= np.isfinite(get(col))
+    for v in vals.values():
+        ok = ok & np.isfinite(v)
     return bool(ok) if np.ndim(ok) == 0 else ok
 
 
-def _passes_cuts_row(row, cuts):
-    """:func:`passes_cuts` of one measured row (a dict), in plain floats: the redraw
-    loop calls it for every attempt."""
-    vals = {c: float(row[c]) for c in SEXTRACTOR_COLUMNS}
-    if not all(math.isfinite(v) for v in vals.values()):
-        return False
+def _within_cuts(vals, cuts):
+    """The selection cuts on measured values, floats or arrays alike (NaN fails them)."""
     g_i = vals["mag_auto_g"] - vals["mag_auto_i"]
     g_r = vals["mag_auto_g"] - vals["mag_auto_r"]
     ell = 1.0 - vals["B_IMAGE"] / vals["A_IMAGE"]
-    (r_lo, r_hi), (m_lo, m_hi) = cuts["flux_radius_g"], cuts["mu_mean_model_g"]
-    c_lo, c_hi = cuts["g_i"]
-    return bool(r_lo < vals["flux_radius_g"] < r_hi and m_lo < vals["mu_mean_model_g"] < m_hi
-                and c_lo < g_i < c_hi and abs(g_r - 0.7 * g_i) <= cuts["gri_locus"]
-                and ell < cuts["ellipticity"])
+    rad, mu = vals["flux_radius_g"], vals["mu_mean_model_g"]
+    (r_lo, r_hi), (m_lo, m_hi), (c_lo, c_hi) = (cuts["flux_radius_g"], cuts["mu_mean_model_g"],
+                                                cuts["g_i"])
+    return ((rad > r_lo) & (rad < r_hi) & (mu > m_lo) & (mu < m_hi) & (g_i > c_lo)
+            & (g_i < c_hi) & (abs(g_r - 0.7 * g_i) <= cuts["gri_locus"])
+            & (ell < cuts["ellipticity"]))

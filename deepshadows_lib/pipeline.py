@@ -15,6 +15,7 @@ provenance.
 import dataclasses
 import json
 import time
+import typing
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +23,8 @@ import numpy as np
 from . import profiles as _profiles
 from .errors import InputError
 
-__all__ = ["NOTEBOOKS", "EXPECTED", "NOTEBOOK_DIR", "RunConfig", "configure", "run_notebook",
-           "run_all", "check_outputs", "NotebookFailed"]
+__all__ = ["NOTEBOOKS", "EXPECTED", "NOTEBOOK_DIR", "RunConfig", "configure", "start",
+           "NotebookStart", "run_notebook", "run_all", "check_outputs", "NotebookFailed"]
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = ("01_file_creation", "02_deepshadows", "03_uncertainty", "04_gradcam",
@@ -447,6 +448,43 @@ def load_problem(store, *, classes=("lsbg", "artifact2"), seed=42):
     split = paper_split(sub, seed=seed)
     return Problem(images=images, catalog=sub, labels=labels, split=split,
                    classes=tuple(classes), store=store)
+
+
+class NotebookStart(typing.NamedTuple):
+    """What a paper notebook starts from (:func:`start`)."""
+
+    cfg: RunConfig
+    stores: dict
+    problem: Problem
+    report: object
+
+
+def start(notebook, *, classes=("lsbg", "artifact2"), progress=False, **parameters):
+    """The set-up of a paper notebook: configuration, data, problem and reporter.
+
+    Parameters
+    ----------
+    notebook : str
+        The notebook's name (``"02_deepshadows"``), under which its outputs are recorded.
+    classes : tuple of str
+        The classes of the notebook's problem (:func:`load_problem`).
+    progress : bool
+        Progress bars while the stores are simulated.
+    **parameters
+        The notebook's parameter cell (``profile``, ``data``, ``n_per_class``, ``epochs``,
+        ``seed``, ``build_dir``, ``figures_dir``), passed to :func:`configure`.
+
+    Returns
+    -------
+    NotebookStart
+        ``(cfg, stores, problem, report)``: the :class:`RunConfig`, the stores of
+        :func:`prepare_data`, the DES problem of ``classes`` split as the paper did, and
+        the notebook's :class:`~deepshadows_lib.manifest.Reporter` (data: the DES store).
+    """
+    cfg = configure(**parameters)
+    stores = prepare_data(cfg, progress=progress)
+    problem = load_problem(stores["des"], classes=classes, seed=cfg.seed)
+    return NotebookStart(cfg, stores, problem, cfg.reporter(notebook, data=stores["des"]))
 
 
 def data_table(problems):

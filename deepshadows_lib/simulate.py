@@ -85,6 +85,9 @@ SIZE = 64                # pixels of the stored cutouts
 SCALE = NATIVE_SCALE * NATIVE_SIZE / SIZE   # 1.048 arcsec per stored pixel
 ZEROPOINT = 22.5         # nanomaggies
 RENDER_BANDS = ("g", "r", "i", "z")   # g, r, z make the colour image; g, r, i the catalog
+# the catalog bands lead RENDER_BANDS, so that a slice (a view) selects them
+_N_CAT = len(FEATURE_BANDS)
+assert RENDER_BANDS[:_N_CAT] == tuple(FEATURE_BANDS)
 MAX_ATTEMPTS = 40        # redraws before an object is kept despite failing the cuts
 
 _DATA_DIR = Path(__file__).resolve().parent.parent / "Datasets"
@@ -1072,10 +1075,7 @@ def _simulate_batch(items, seed, survey):
     """
     cfg = SURVEYS[survey]
     sig_bin = _sky_sigmas(cfg, SCALE)
-    feat_idx = [RENDER_BANDS.index(b) for b in FEATURE_BANDS]
-    # the catalog bands come first, so a slice (a view) selects them
-    assert feat_idx == list(range(len(feat_idx)))
-    rms = {b: sig_bin[j] for b, j in zip(FEATURE_BANDS, feat_idx)}
+    rms = dict(zip(FEATURE_BANDS, sig_bin))
     objs = [_Candidate(c, k, seed) for c, k in items]
     pending = objs
     while pending:
@@ -1086,9 +1086,9 @@ def _simulate_batch(items, seed, survey):
             o.scene = render_scene(o.params, survey=survey)
         for o in pending:
             # sky noise of the catalog bands; the z band's only once an object is kept
-            o.white = o.rng.standard_normal((len(feat_idx),) + o.scene.shape[1:])
+            o.white = o.rng.standard_normal((_N_CAT,) + o.scene.shape[1:])
         for o in pending:
-            flux = o.scene[:len(feat_idx)] + o.white * sig_bin[:len(feat_idx), None, None]
+            flux = o.scene[:_N_CAT] + o.white * sig_bin[:_N_CAT, None, None]
             # a failing object is dropped as soon as one cut fails (no full photometry)
             o.feats = measure(flux, rms=rms, pixel_scale=SCALE, zeropoint=ZEROPOINT,
                               cuts=SELECTION_CUTS)
@@ -1099,13 +1099,13 @@ def _simulate_batch(items, seed, survey):
         pending = [o for o in pending if not o.ok and o.attempt < MAX_ATTEMPTS]
     images = np.empty((len(objs), SIZE, SIZE, 3), np.uint8)
     rows = []
-    rest = [j for j in range(len(RENDER_BANDS)) if j not in feat_idx]
     pos = _footprint(survey)
     for j, o in enumerate(objs):
         white_all = np.empty_like(o.scene)
-        white_all[feat_idx] = o.white
-        white_all[rest] = o.rng.standard_normal((len(rest),) + o.scene.shape[1:])
-        images[j] = _cutout(o.scene, white_all, cfg, o.rng)
+        white_all[:_N_CAT] = o.white
+        white_all[_N_CAT:] = o.rng.standard_normal((len(RENDER_BANDS) - _N_CAT,)
+                                                   + o.scene.shape[1:])
+        images[j] = _cutout(o.scene, white_all, cfg)
         row = {"class_name": o.class_name, "class_index": CLASS_INDEX[o.class_name],
                "label": int(o.class_name == "lsbg"), "survey": survey, "simulated": True,
                "sim_index": o.k}
@@ -1121,7 +1121,7 @@ def _simulate_batch(items, seed, survey):
     return images, rows, objs
 
 
-def _cutout(scene, white, cfg, rng):
+def _cutout(scene, white, cfg):
     """The stored colour cutout from the 64x64 scene and its sky noise.
 
     The scene is in nanomaggies per 1.048" pixel; the viewer's images are per 0.262"
@@ -1171,7 +1171,7 @@ def render_fast_noiseless(params, *, survey="des"):
     cfg = SURVEYS[survey]
     scene = render_scene(params, survey=survey)
     white = np.zeros_like(scene)
-    return _cutout(scene, white, cfg, None)
+    return _cutout(scene, white, cfg)
 
 
 # --------------------------------------------------------------------------- many objects

@@ -52,11 +52,9 @@ figures_dir = None    # None: ../figures
 # %%
 from deepshadows_lib import evaluate, features, models, paper, pipeline, plots, studies, training
 
-cfg = pipeline.configure(profile=profile, data=data, n_per_class=n_per_class, epochs=epochs,
-                         seed=seed, build_dir=build_dir, figures_dir=figures_dir)
-stores = pipeline.prepare_data(cfg, progress=False)
-des = pipeline.load_problem(stores["des"], classes=("lsbg", "artifact2"), seed=cfg.seed)
-report = cfg.reporter("02_deepshadows", data=stores["des"])
+cfg, stores, des, report = pipeline.start(
+    "02_deepshadows", profile=profile, data=data, n_per_class=n_per_class, epochs=epochs,
+    seed=seed, build_dir=build_dir, figures_dir=figures_dir)
 train_rows, y_train = des.subset("train")
 val_rows, y_val = des.subset("validation")
 test_rows, y_test = des.subset("test")

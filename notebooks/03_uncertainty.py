@@ -53,11 +53,9 @@ figures_dir = None    # None: ../figures
 # %%
 from deepshadows_lib import paper, pipeline, plots, studies
 
-cfg = pipeline.configure(profile=profile, data=data, n_per_class=n_per_class, epochs=epochs,
-                         seed=seed, build_dir=build_dir, figures_dir=figures_dir)
-stores = pipeline.prepare_data(cfg, progress=False)
-des = pipeline.load_problem(stores["des"], classes=("lsbg", "artifact2"), seed=cfg.seed)
-report = cfg.reporter("03_uncertainty", data=stores["des"])
+cfg, stores, des, report = pipeline.start(
+    "03_uncertainty", profile=profile, data=data, n_per_class=n_per_class, epochs=epochs,
+    seed=seed, build_dir=build_dir, figures_dir=figures_dir)
 prof = cfg.profile
 print(f"{len(des.labels)} objects; seeds {list(prof.seeds)}; {prof.epochs} epochs per run")
 

@@ -52,11 +52,9 @@ figures_dir = None    # None: ../figures
 # %%
 from deepshadows_lib import gradcam, paper, pipeline, plots, training
 
-cfg = pipeline.configure(profile=profile, data=data, n_per_class=n_per_class, epochs=epochs,
-                         seed=seed, build_dir=build_dir, figures_dir=figures_dir)
-stores = pipeline.prepare_data(cfg, progress=False)
-des = pipeline.load_problem(stores["des"], classes=("lsbg", "artifact2"), seed=cfg.seed)
-report = cfg.reporter("04_gradcam", data=stores["des"])
+cfg, stores, des, report = pipeline.start(
+    "04_gradcam", profile=profile, data=data, n_per_class=n_per_class, epochs=epochs,
+    seed=seed, build_dir=build_dir, figures_dir=figures_dir)
 model = training.load_model(cfg.path("deepshadows.keras"))
 pred = paper.load_predictions(cfg.path("predictions_test.parquet"))
 pred.groupby("label")["p_lsbg"].describe()

@@ -52,12 +52,10 @@ figures_dir = None    # None: ../figures
 # %%
 from deepshadows_lib import paper, pipeline, plots, studies
 
-cfg = pipeline.configure(profile=profile, data=data, n_per_class=n_per_class, epochs=epochs,
-                         seed=seed, build_dir=build_dir, figures_dir=figures_dir)
-stores = pipeline.prepare_data(cfg, progress=False)
-three = pipeline.load_problem(stores["des"], classes=("lsbg", "artifact2", "artifact1"),
-                              seed=cfg.seed)
-report = cfg.reporter("05_three_class", data=stores["des"])
+cfg, stores, three, report = pipeline.start(
+    "05_three_class", classes=("lsbg", "artifact2", "artifact1"), profile=profile, data=data,
+    n_per_class=n_per_class, epochs=epochs, seed=seed, build_dir=build_dir,
+    figures_dir=figures_dir)
 print({k: len(v) for k, v in three.split.items() if k != "kind"})
 
 # %% [markdown]

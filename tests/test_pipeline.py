@@ -49,6 +49,21 @@ def test_load_problem_binary_and_three_class(tmp_path):
     assert set(ex) == {0, 1} and ex[1].shape == (3, 64, 64, 3)
 
 
+def test_start_sets_up_a_notebook(tmp_path):
+    cfg, stores, three, report = pipeline.start(
+        "05_three_class", classes=("lsbg", "artifact2", "artifact1"), profile="smoke",
+        n_per_class=6, n_hsc_per_class=3, seed=4, build_dir=tmp_path / "b",
+        figures_dir=tmp_path / "f")
+    assert cfg.seed == 4 and cfg.profile.n_per_class == 6
+    assert set(stores) == {"des", "hsc"} and len(stores["hsc"].catalog) == 6
+    # the problem is load_problem's on the DES store, the reporter the notebook's
+    ref = pipeline.load_problem(stores["des"], classes=("lsbg", "artifact2", "artifact1"),
+                                seed=4)
+    assert np.array_equal(three.images, ref.images) and np.array_equal(three.labels, ref.labels)
+    assert sorted(np.unique(three.labels)) == [0, 1, 2]
+    assert report.notebook == "05_three_class" and report.simulated
+
+
 def test_check_outputs_reports_missing_and_blank(tmp_path):
     with pytest.raises(InputError, match="fig1_examples.png .*is missing"):
         pipeline.check_outputs(tmp_path, notebooks=("01_file_creation",))

@@ -116,7 +116,7 @@ def test_fast_route_matches_viewer_route_noise_statistics():
     fast = []
     for _ in range(6):
         white = rng.standard_normal((4, 64, 64))
-        fast.append(simulate._cutout(np.zeros((4, 64, 64)), white, cfg, rng).astype(float))
+        fast.append(simulate._cutout(np.zeros((4, 64, 64)), white, cfg).astype(float))
     fast = np.stack(fast)
     inner = (slice(None), slice(4, -4), slice(4, -4))
     for ch in range(3):
