@@ -294,11 +294,14 @@ def classifier_auc(real, synthetic, *, folds=5, repeats=5, seed=0):
 
 
 #: the figure's drawing of a cutout: nearest-neighbour blocks at FIGURE_OVERSAMPLE times
-#: the panel size, reduced with a Lanczos filter to FIGURE_PANEL pixels (the published PNG)
-FIGURE_PANEL, FIGURE_OVERSAMPLE = 131, 4
+#: the panel size, reduced with a Lanczos filter to the panel's pixels in the published
+#: PNG (130 to 132 px, taken in turn)
+FIGURE_PANELS, FIGURE_OVERSAMPLE = (131, 130, 132), 4
+#: sub-pixel positions (in figure pixels) of a panel on the figure's grid, in turn
+FIGURE_PHASES = (0.0, 0.2, -0.2)
 
 
-def figure_round_trip(images, *, panel=FIGURE_PANEL, oversample=FIGURE_OVERSAMPLE):
+def figure_round_trip(images, *, panels=FIGURE_PANELS, oversample=FIGURE_OVERSAMPLE):
     """Pass cutouts through the paper's figure and back, as the real ones were.
 
     The real cutouts are known only as drawn in Fig. 6 (~131 px per 64-px cutout).  Its
@@ -314,7 +317,10 @@ def figure_round_trip(images, *, panel=FIGURE_PANEL, oversample=FIGURE_OVERSAMPL
     ----------
     images : numpy.ndarray
         (N, 64, 64, 3) uint8.
-    panel, oversample : int
+    panels : sequence of int
+        Panel sizes in the figure, used in turn (image k gets ``panels[k % len]``),
+        each at the sub-pixel phases :data:`FIGURE_PHASES` in turn.
+    oversample : int
 
     Returns
     -------
@@ -324,8 +330,14 @@ def figure_round_trip(images, *, panel=FIGURE_PANEL, oversample=FIGURE_OVERSAMPL
     from PIL import Image
     out = np.empty_like(np.asarray(images))
     for k, im in enumerate(images):
-        x = Image.fromarray(np.asarray(im)).resize((panel * oversample,) * 2, Image.NEAREST)
-        x = x.resize((panel, panel), Image.LANCZOS)
+        panel = panels[k % len(panels)]
+        big = panel * oversample
+        x = np.asarray(Image.fromarray(np.asarray(im)).resize((big, big), Image.NEAREST))
+        # where the panel falls on the figure's pixel grid: a sub-pixel phase, in turn
+        pad = oversample
+        x = Image.fromarray(np.pad(x, ((pad, pad), (pad, pad), (0, 0)), mode="edge"))
+        d = pad + FIGURE_PHASES[(k // len(panels)) % len(FIGURE_PHASES)] * oversample
+        x = x.resize((panel, panel), Image.LANCZOS, box=(d, d, d + big, d + big))
         out[k] = np.asarray(x.resize((SIZE, SIZE), Image.NEAREST))
     return out
 
