@@ -398,3 +398,39 @@ def test_cli_classify(tmp_path, models, small_store, capsys):
     assert main(bad) == 2
     err = capsys.readouterr().err
     assert "nope.keras" in err and len(err.strip().splitlines()) == 1
+
+
+# --------------------------------------------------------------------------- fuzzed catalogs
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+
+from catalog_strategies import parquet_cases  # noqa: E402  (tests/ is on sys.path)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(case=parquet_cases())
+def test_fuzzed_store_catalogs_exit_2_before_anything_is_written(case, tmp_path_factory,
+                                                                  models):
+    import contextlib
+    import io
+    import warnings
+
+    data, _, expect = case
+    base = tmp_path_factory.mktemp("fuzz")
+    catalog = pd.read_parquet(io.BytesIO(data))
+    write_store(base / "s", np.zeros((len(catalog), 64, 64, 3), np.uint8), catalog,
+                chunk_size=4)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rc = main(["classify", "--model", str(models[1]), "--cutouts", str(base / "s"),
+                   "--out", str(base / "p.parquet"), "--quiet"])
+    if expect is None:
+        assert rc == 0, err.getvalue()
+        return
+    msg = err.getvalue().strip()
+    assert rc == 2 and "\n" not in msg, msg
+    assert str(base / "s" / "catalog.parquet") in msg
+    assert f"line {expect['line']}" in msg and f"column '{expect['column']}'" in msg, msg
+    assert not list(base.glob("p.parquet*"))  # neither the output nor its parts
