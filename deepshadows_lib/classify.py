@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._io import atomic_path, atomic_write_json, sha256_file
+from ._io import atomic_path, atomic_write_json, remove_stale_temporaries, sha256_file
 from .errors import InputError, PartialFailure
 from .store import IMAGE_SHAPE, Store, _open_array, store_info
 from .training import available_cpus
@@ -642,6 +642,7 @@ def _classify(model_path, store, out, *, client, n_out, batch_size, tf_threads, 
     n, cs = store.n, store.chunk_size
     n_chunks = -(-n // cs)
     parts = parts_dir(out)
+    remove_stale_temporaries(out)  # a killed join's half-written output
     _prepare_parts(parts, _job_signature(model_path, store, batch_size, columns),
                    overwrite=overwrite)
     done = _done_chunks(parts, n_chunks)

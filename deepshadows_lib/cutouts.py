@@ -59,7 +59,7 @@ from urllib.parse import urlencode
 import numpy as np
 import pandas as pd
 
-from ._io import atomic_path, atomic_write_json
+from ._io import atomic_path, atomic_write_json, remove_stale_temporaries
 from .errors import InputError
 from .store import DEFAULT_CHUNK, StoreWriter, iter_chunks, open_store, store_info
 
@@ -486,6 +486,8 @@ _IDENTITY = ("layer", "zoom", "cutout_pixels", "size", "resize_filter", "blank_s
 def _prepare(out, job, *, overwrite):
     """Create ``out`` or check that it holds the same job; return True if it was reset."""
     meta = out / _JOB
+    for name in (_JOB, _STATUS):  # a killed run's half-written temporaries
+        remove_stale_temporaries(out / name)
     if out.exists():
         old = None
         if meta.is_file():

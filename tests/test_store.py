@@ -144,6 +144,7 @@ def test_kill_9_then_resume_gives_the_same_store(tmp_path):
 # complete objects equal to those of an uninterrupted run; the run after the last kill
 # must finish and give exactly the uninterrupted run's output.
 import json as _json  # noqa: E402
+import shutil  # noqa: E402
 import signal  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -234,14 +235,22 @@ def _check_store(path, ref_images, ref_catalog, *, key=("ra", "dec")):
     return "incomplete"
 
 
-def _kill_repeatedly(harness, argv, check, *, seconds, seed):
-    """Kill ``argv`` N_KILLS times at random moments within ``seconds``; check each time."""
+def _kill_repeatedly(harness, argv, check, *, seconds, seed, output):
+    """Kill ``argv`` N_KILLS times at random moments within ``seconds``; check each time.
+
+    A run that finished before its kill is checked, then its output is deleted, so that
+    every one of the N_KILLS runs has work to be killed in.
+    """
     rng = np.random.default_rng(seed)
     seen = []
     for _ in range(N_KILLS):
         code = harness.kill_after(argv, float(rng.uniform(0.0, seconds)))
         assert code in (0, 3, -signal.SIGKILL), f"the writer failed: exit {code}"
         seen.append(check())
+        if seen[-1] == "complete":
+            for path in output:
+                shutil.rmtree(path, ignore_errors=True) if Path(path).is_dir() else \
+                    Path(path).unlink(missing_ok=True)
     return seen
 
 
@@ -255,7 +264,8 @@ def test_simulate_survives_kills_at_random_points(harness, tmp_path):
     out = tmp_path / "run"
     states = _kill_repeatedly(
         harness, common + ["--out", out],
-        lambda: _check_store(out, ref_images, ref_catalog), seconds=seconds, seed=1)
+        lambda: _check_store(out, ref_images, ref_catalog), seconds=seconds, seed=1,
+        output=[out])
     assert "incomplete" in states  # some kills did land while chunks were being written
     assert harness.run(common + ["--out", out])[0] == 0
     assert _check_store(out, ref_images, ref_catalog) == "complete"
@@ -291,7 +301,7 @@ def test_download_survives_kills_at_random_points(harness, tmp_path):
             return state
 
         states = _kill_repeatedly(harness, common + ["--out", out], check, seconds=seconds,
-                                  seed=2)
+                                  seed=2, output=[out])
         assert harness.run(common + ["--out", out])[0] == 0
     assert "absent" in states or "incomplete" in states
     assert _check_store(out, ref.images, ref.catalog) == "complete"
@@ -327,7 +337,7 @@ def test_classify_survives_kills_at_random_points(harness, tmp_path):
         return "partial" if parts.is_dir() else "absent"
 
     states = _kill_repeatedly(harness, common + ["--out", out], check, seconds=seconds,
-                              seed=3)
+                              seed=3, output=[out])
     assert "partial" in states
     if not out.exists():
         assert harness.run(common + ["--out", out])[0] == 0
