@@ -144,14 +144,24 @@ def _figure_cells(name):
                                        (c.source.strip().splitlines() or [""])[-1].strip())]
 
 
+# JupyterLab shows errors as stderr text, like warnings: a traceback is what tells them apart.
 _STATE_JS = """() => {
-  const cells = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell')];
+  const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
+  const cells = panel ? [...panel.querySelectorAll('.jp-CodeCell')] : [];
   return cells.map(c => ({
     prompt: (c.querySelector('.jp-InputArea-prompt') || {}).textContent || '',
-    errors: [...c.querySelectorAll('[data-mime-type="%s"]')].map(e => e.textContent),
+    errors: [...c.querySelectorAll('.jp-OutputArea-output')].map(e => e.textContent)
+              .filter(t => t.includes('Traceback (most recent call last)')),
     images: c.querySelectorAll('.jp-OutputArea-output img').length,
   }));
-}""" % ERROR_MIME
+}"""
+
+
+def _accept_dialogs(page):
+    """Accept JupyterLab's dialogs (the kernel choice for a file opened afresh)."""
+    while page.locator(".jp-Dialog .jp-mod-accept").count():
+        page.locator(".jp-Dialog .jp-mod-accept").first.click()
+        page.wait_for_timeout(500)
 
 
 def _shutdown_kernels(url, token):
@@ -166,9 +176,15 @@ def test_notebook_runs_in_jupyterlab_without_errors(name, lab, browser):
     url, token, log = lab
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        page.goto(f"{url}/lab/tree/{name}.py?token={token}")
+        # a workspace of its own, reset: no tab of an earlier notebook comes back
+        page.goto(f"{url}/lab/workspaces/{name}/tree/{name}.py?reset&token={token}")
         # jupytext's viewer: the .py is open as a notebook with a kernel
-        page.wait_for_selector(".jp-NotebookPanel .jp-CodeCell", timeout=120_000)
+        page.wait_for_selector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell",
+                               timeout=120_000)
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
+                               timeout=120_000)
+        page.wait_for_timeout(3000)  # the kernel dialog, when there is one, comes late
+        _accept_dialogs(page)
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
                                timeout=120_000)
         page.locator(".lm-MenuBar-item", has_text="Run").first.click()
@@ -176,6 +192,7 @@ def test_notebook_runs_in_jupyterlab_without_errors(name, lab, browser):
         deadline = time.monotonic() + NOTEBOOK_TIMEOUT_S
         started = False
         while True:
+            _accept_dialogs(page)
             cells = page.evaluate(_STATE_JS)
             prompts = [c["prompt"].strip() for c in cells]
             busy = any("*" in p for p in prompts)
