@@ -34,7 +34,6 @@ import json
 import os
 import shutil
 import time
-import warnings
 import weakref
 from pathlib import Path
 
