@@ -11,6 +11,14 @@ Training is deterministic on the CPU for a given seed: :func:`set_seed` seeds Py
 NumPy and TensorFlow and turns on TensorFlow's op determinism; the shuffling of the
 input uses the same seed.
 
+Training survives a kill: with a checkpoint (``train_cnn(..., checkpoint=DIR)``, always
+for ``deepshadows train``, and for every training of the notebooks, which set
+:func:`set_checkpoint_root`) the whole state is saved after each epoch
+(:class:`TrainingCheckpoint`: weights, Adadelta's accumulators, the dropout layers'
+random state, the position of the shuffle, the history).  The same call run again
+resumes from the last finished epoch, says so on standard error, and ends with the
+weights of an uninterrupted run.
+
 TensorFlow is imported inside the functions.
 
 Examples
