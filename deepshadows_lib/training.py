@@ -363,8 +363,8 @@ def fit(model, train_ds, *, val_ds=None, epochs, progress=True, desc="training",
                   flush=True)
     cbs = [_recorder_callback(record, checkpoint)] + list(callbacks or [])
     if start:
-        # Restored once Keras has built the model and optimizer at the start of fit (it
-        # draws one batch for that, as the uninterrupted run did).
+        # restored once Keras has built the optimizer at the start of fit, so that the
+        # model is built exactly as in an uninterrupted run before the state goes in
         cbs.insert(0, _restore_callback(checkpoint, state))
         if start == epochs:
             checkpoint.restore(model, state)
