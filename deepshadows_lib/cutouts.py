@@ -730,7 +730,11 @@ def download(catalog, out, *, layer="des-dr1", base_url=DEFAULT_BASE_URL, worker
     ------
     InputError
         Bad catalog (one line naming file, line and column), unknown layer, bad base URL,
-        or an ``out`` that holds something else.
+        or an ``out`` that holds something else; and, early, a base URL that is not a
+        cutout service: when the first :data:`WRONG_ENDPOINT_ANSWERS` objects all get a
+        404 or an HTML page and none a cutout, the run stops with one line naming the
+        base URL and showing what a viewer cutout URL looks like (rather than marking
+        every object failed).
     """
     t0 = time.monotonic()
     if layer not in LAYERS:
