@@ -63,12 +63,18 @@ paper-figures: $(STAMP) $(NOTEBOOKS)
 	$(PY) -m deepshadows_lib.cli figures --profile $(PROFILE) --data $(DATA) --build $(BUILD) --figures $(FIGURES) --check
 
 # jupytext's JupyterLab extension opens the .py notebooks as notebooks (default viewer
-# set for this environment only; edits keep the .py/.ipynb pair in sync).
+# set for this environment only; edits keep the .py/.ipynb pair in sync).  Run as root
+# (containers, Colab-like machines) JupyterLab needs --allow-root: added, with a note.
+# LAB_ARGS passes options (e.g. --no-browser --ip=127.0.0.1 --port=8899); LAB_DIR the
+# directory served (tests/test_lab.py serves copies of the notebooks).
 LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings
+LAB_DIR ?= notebooks/
+LAB_ARGS ?=
 lab: $(STAMP)
 	@mkdir -p $(LAB_SETTINGS)
 	@echo '{"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"python": "Jupytext Notebook"}}}' > $(LAB_SETTINGS)/overrides.json
-	$(VENV)/bin/jupyter lab notebooks/
+	@if [ "$$(id -u)" = 0 ]; then echo "note: running as root (a container?): starting JupyterLab with --allow-root; on a shared machine run it as an ordinary user"; fi
+	$(VENV)/bin/jupyter lab $(LAB_DIR) $(LAB_ARGS) $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py --out bench/results.json --run-smoke

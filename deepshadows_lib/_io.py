@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 __all__ = ["atomic_path", "atomic_write_text", "atomic_write_json", "atomic_dir",
-           "sha256_file"]
+           "sha256_file", "remove_stale_temporaries"]
 
 
 @contextlib.contextmanager
@@ -78,6 +78,28 @@ def atomic_dir(path):
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def remove_stale_temporaries(path):
+    """Delete what killed atomic writes of ``path`` left beside it (``.NAME.*``).
+
+    Call it only where no other process writes ``path`` at the same time.
+
+    Returns
+    -------
+    list of pathlib.Path
+        What was removed.
+    """
+    path = Path(path)
+    removed = []
+    if path.parent.is_dir():
+        for stale in path.parent.glob(f".{path.name}.*"):
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
+            removed.append(stale)
+    return removed
 
 
 def sha256_file(path, *, block=1 << 20):

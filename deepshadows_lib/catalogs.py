@@ -176,7 +176,9 @@ def read_catalog(path, *, kind=None, validate=True):
         if len(numbers) <= header_lines:
             raise InputError("header only, no data rows", path=path, row=numbers[-1])
         line_of = np.asarray(numbers[header_lines:])
-        df = _parse_text(path, raw, spec, first_line=numbers[0])
+        df, rows_at = _parse_text(path, raw, spec, first_line=numbers[0])
+        if rows_at is not None:
+            line_of = rows_at
     df.attrs.update(path=str(path), kind=kind)
     if validate:
         validate_catalog(df, required=spec["required"], path=path, line_of=line_of)
@@ -198,25 +200,73 @@ def _parse_text(path, raw, spec, *, first_line):
                              f"({', '.join(names[:4])}, ...), found {df.shape[1]}",
                              path=path, row=first_line)
         df.columns = names
-        return df
+        return df, None
+    rows_at = _scan_csv(path, raw)
     try:
-        df = pd.read_csv(BytesIO(raw), index_col=spec.get("index_col"))
-    except pd.errors.ParserError as exc:
-        msg = str(exc).strip().splitlines()[-1]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # mixed-type columns: validated below
+            df = pd.read_csv(BytesIO(raw), index_col=spec.get("index_col", False),
+                             low_memory=False, encoding="utf-8-sig")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError,
+            OverflowError) as exc:
+        msg = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
         raise InputError(f"cannot parse as comma-separated values: {msg}", path=path) from None
     df.columns = [str(c).strip() for c in df.columns]
     if df.index.name is not None or spec.get("index_col") is not None:
         df.index.name = None
-    header = raw.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
-    if len(df.columns) <= 1 and "," not in header:
-        for sep, label in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes"), (" ", "spaces")):
-            if sep in header:
-                raise InputError(f"header {header[:60]!r} is separated by {label}, expected "
-                                 "commas (wrong delimiter)", path=path, row=first_line)
-    return df
+    if len(df) != len(rows_at):  # lines pandas reads otherwise than the csv module
+        rows_at = None
+    return df, rows_at
 
 
-def validate_catalog(df, *, required=("ra", "dec"), path=None, line_of=None):
+def _scan_csv(path, raw):
+    """Check a CSV file's structure; return the line where each data row starts.
+
+    One line naming the file and line for what pandas would silently misread or report
+    without a line: a row with more or fewer fields than the header (pandas turns one
+    extra field into the index), an unterminated quote, a header separated by something
+    else than commas.
+    """
+    import csv
+    import io
+
+    text = raw.decode("utf-8-sig")
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    starts, n_header, end = [], None, 0
+    try:
+        for record in reader:
+            start, end = end + 1, reader.line_num
+            if not record or (len(record) == 1 and not record[0].strip()):
+                continue  # blank line (pandas skips it too)
+            if n_header is None:
+                n_header, header = len(record), ",".join(record).strip()
+                names = [c.strip() for c in record]
+                twice = [c for c in names if c and names.count(c) > 1]
+                if twice:
+                    raise InputError(f"column {twice[0]!r} appears more than once in the "
+                                     "header", path=path, row=start, column=twice[0])
+                if n_header == 1:
+                    for sep, label in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes"),
+                                       (" ", "spaces")):
+                        if sep in header:
+                            raise InputError(f"header {header[:60]!r} is separated by "
+                                             f"{label}, expected commas (wrong delimiter)",
+                                             path=path, row=start)
+                continue
+            if len(record) != n_header:
+                raise InputError(f"row has {len(record)} fields, the header has {n_header}",
+                                 path=path, row=start)
+            starts.append(start)
+    except csv.Error as exc:
+        raise InputError(f"cannot parse as comma-separated values: {exc}", path=path,
+                         row=reader.line_num) from None
+    if n_header is not None and not starts:
+        raise InputError("header only, no data rows", path=path, row=end)
+    return np.asarray(starts, dtype=np.int64)
+
+
+def validate_catalog(df, *, required=("ra", "dec"), path=None, line_of=None,
+                     duplicates=True):
     """Check a catalog's schema in place; raise :class:`InputError` at the first problem.
 
     Parameters
@@ -230,6 +280,8 @@ def validate_catalog(df, *, required=("ra", "dec"), path=None, line_of=None):
     line_of : array_like of int, optional
         Line number in the file of each row (for messages); by default row ``i`` is
         reported as line ``i + 2`` (one header line).
+    duplicates : bool, optional
+        Count (and warn about) repeated positions.
 
     Returns
     -------
@@ -248,19 +300,20 @@ def validate_catalog(df, *, required=("ra", "dec"), path=None, line_of=None):
                          column=missing[0])
     if len(df) == 0:
         raise InputError("no data rows", path=path)
+    dup_cols = [c for c in required if list(df.columns).count(c) > 1]
+    if dup_cols:
+        raise InputError(f"column {dup_cols[0]!r} appears more than once", path=path,
+                         column=dup_cols[0])
     for col in required:
-        values = pd.to_numeric(df[col], errors="coerce")
-        bad = values.isna() & df[col].notna()
-        if bad.any():
-            i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputError(f"value {df[col].iloc[i]!r} is not a number", path=path,
-                             row=int(line_of[i]), column=col)
-        finite = np.isfinite(values.to_numpy(dtype=float))
+        values = _numbers(df[col], path=path, line_of=line_of, column=col)
+        finite = np.isfinite(values)
         if not finite.all():
             i = int(np.flatnonzero(~finite)[0])
-            raise InputError(f"value is {values.iloc[i]} (must be finite)", path=path,
+            what = "missing" if pd.isna(df[col].iloc[i]) else values[i]
+            raise InputError(f"value is {what} (must be finite)", path=path,
                              row=int(line_of[i]), column=col)
-        df[col] = values.astype(float) if values.dtype == object else values
+        if df[col].dtype.kind != "f" or df[col].dtype != np.float64:
+            df[col] = values
     for col, lo, hi, rule in (("ra", 0.0, 360.0, "0 <= ra < 360"),
                               ("dec", -90.0, 90.0, "-90 <= dec <= 90")):
         if col not in df.columns:
@@ -271,7 +324,7 @@ def validate_catalog(df, *, required=("ra", "dec"), path=None, line_of=None):
             i = int(np.flatnonzero(out)[0])
             raise InputError(f"value {v[i]} out of range ({rule})", path=path,
                              row=int(line_of[i]), column=col)
-    if {"ra", "dec"} <= set(df.columns):
+    if duplicates and {"ra", "dec"} <= set(df.columns):
         dup = _duplicate_positions(df["ra"].to_numpy(float), df["dec"].to_numpy(float))
         df.attrs["duplicates"] = int(dup.sum())
         if dup.any():
@@ -280,6 +333,77 @@ def validate_catalog(df, *, required=("ra", "dec"), path=None, line_of=None):
                           f"(within {DUPLICATE_TOLERANCE_ARCSEC}\"), first at line "
                           f"{int(line_of[first])}", stacklevel=2)
     return df
+
+
+def _numbers(series, *, path, line_of, column):
+    """The float64 values of a column that must hold numbers.
+
+    Integers and floats pass (pandas' nullable ones too, a missing value becoming NaN);
+    text passes where every non-missing value reads as a number.  Anything else is
+    refused at its first value, whatever pandas or Parquet made of it: booleans
+    (``True`` is not a coordinate, although ``pd.to_numeric`` turns it into 1), dates
+    and durations (``pd.to_numeric`` turns them into nanoseconds), complex numbers,
+    bytes, lists.
+    """
+    def fail(i, why):
+        raise InputError(f"value {_short(series.iloc[i])} is {why}", path=path,
+                         row=int(line_of[i]), column=column)
+
+    dtype = series.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        series = series.astype(object)
+        dtype = series.dtype
+    kind = getattr(dtype, "kind", "O")
+    if kind in "iuf":
+        return series.to_numpy(dtype=float, na_value=np.nan)
+    if kind != "O":  # bool, datetime, timedelta, complex, bytes, ...
+        present = np.flatnonzero(series.notna().to_numpy())
+        i = int(present[0]) if present.size else 0
+        fail(i, f"a {_type_name(series.iloc[i])}, not a number")
+    import decimal
+    import fractions
+
+    obj = series.to_numpy(dtype=object)
+    types = [type(v) for v in obj]
+    missing = np.array([v is None or v is pd.NA or (t is float and v != v)
+                        for v, t in zip(obj, types)], dtype=bool)
+    is_str = np.array([issubclass(t, str) for t in types], dtype=bool)
+    is_num = np.array([issubclass(t, (int, float, np.integer, np.floating, decimal.Decimal,
+                                      fractions.Fraction))
+                       and not issubclass(t, (bool, np.bool_)) for t in types], dtype=bool)
+    other = ~(missing | is_str | is_num)
+    if other.any():
+        i = int(np.flatnonzero(other)[0])
+        fail(i, f"a {_type_name(obj[i])}, not a number")
+    values = np.full(len(obj), np.nan)
+    if is_num.any():
+        values[is_num] = [_to_float(v) for v in obj[is_num]]
+    if is_str.any():
+        text = pd.Series(obj[is_str], dtype=object).str.strip()
+        parsed = pd.to_numeric(text, errors="coerce")
+        bad = parsed.isna().to_numpy() & ~text.str.lower().isin(["nan", "+nan", "-nan"]
+                                                               ).to_numpy()
+        if bad.any():
+            fail(int(np.flatnonzero(is_str)[np.flatnonzero(bad)[0]]), "not a number")
+        values[is_str] = [_to_float(v) for v in parsed.to_numpy(dtype=object)]
+    return values
+
+
+def _to_float(v):
+    try:
+        return float(v)
+    except OverflowError:  # an integer beyond float range: infinite, refused as such
+        return float("inf") if v > 0 else float("-inf")
+
+
+def _type_name(v):
+    return {bool: "boolean", np.bool_: "boolean", bytes: "byte string",
+            complex: "complex number"}.get(type(v), type(v).__name__)
+
+
+def _short(v, limit=40):
+    text = repr(v)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _duplicate_positions(ra, dec):

@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._io import atomic_path, atomic_write_json, sha256_file
+from ._io import atomic_path, atomic_write_json, remove_stale_temporaries, sha256_file
 from .errors import InputError, PartialFailure
 from .store import IMAGE_SHAPE, Store, _open_array, store_info
 from .training import available_cpus
@@ -280,7 +280,38 @@ def _open_images(path):
     if tuple(images.shape[1:]) != IMAGE_SHAPE or images.shape[0] != n_rows:
         raise InputError(f"images {tuple(images.shape)} do not match the catalog "
                          f"({n_rows} rows)", path=path)
+    _check_positions(catalog)
     return _ImageStore(path, attrs, images)
+
+
+def _check_positions(catalog_path):
+    """Validate the ra and dec that the output carries, one Parquet row group at a time.
+
+    The same rules and one-line messages as a catalog file
+    (:func:`deepshadows_lib.catalogs.validate_catalog`), before anything is written or
+    a model is loaded; memory stays that of one row group.
+    """
+    import pyarrow.parquet as pq
+
+    from .catalogs import validate_catalog
+    pf = pq.ParquetFile(catalog_path)
+    names = pf.schema_arrow.names
+    missing = [c for c in ("ra", "dec") if c not in names]
+    if missing:
+        raise InputError(f"store catalog has no column {missing[0]} (found: "
+                         f"{', '.join(names[:8])})", path=catalog_path, column=missing[0])
+    first = 0
+    for k in range(pf.num_row_groups):
+        try:
+            part = pf.read_row_group(k, columns=["ra", "dec"]).to_pandas()
+        except Exception as exc:  # pyarrow raises several types for a damaged file
+            raise InputError(f"unreadable store catalog ({type(exc).__name__})",
+                             path=catalog_path) from None
+        if len(part):
+            validate_catalog(part, required=("ra", "dec"), path=catalog_path,
+                             line_of=np.arange(first, first + len(part)) + 1,
+                             duplicates=False)
+        first += len(part)
 
 
 # --------------------------------------------------------------------------- parts
@@ -610,6 +641,7 @@ def _classify(model_path, store, out, *, client, n_out, batch_size, tf_threads, 
     n, cs = store.n, store.chunk_size
     n_chunks = -(-n // cs)
     parts = parts_dir(out)
+    remove_stale_temporaries(out)  # a killed join's half-written output
     _prepare_parts(parts, _job_signature(model_path, store, batch_size, columns),
                    overwrite=overwrite)
     done = _done_chunks(parts, n_chunks)

@@ -286,7 +286,10 @@ def _add_train(sub):
                     "OUT/history.json, OUT/metrics.json and OUT/predictions.parquet (ra, dec, "
                     "label, p_lsbg, split).",
         epilog="The images stay uint8 on disk and in memory; each batch is scaled to [0, 1] "
-               "on the fly.  Training is deterministic for a given --seed on the CPU.")
+               "on the fly.  Training is deterministic for a given --seed on the CPU.  "
+               "After every epoch the whole training state is saved in OUT/checkpoint/; "
+               "rerun the same command after an interruption to resume from the last "
+               "finished epoch (same final weights as an uninterrupted run).")
     p.add_argument("--cutouts", required=True, help="labelled cutout store directory")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--profile", default="default",
@@ -303,6 +306,10 @@ def _add_train(sub):
     p.add_argument("--classes", type=int, choices=[2, 3], default=2,
                    help="2: LSBG vs artifact (label); 3: type-2 artifact, LSBG, type-1 "
                         "artifact (class_index, Appendix A)")
+    p.add_argument("--restart", action="store_true",
+                   help="discard the checkpoint of an interrupted run in OUT and train "
+                        "from the first epoch (by default a rerun resumes from the last "
+                        "finished epoch)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -316,7 +323,7 @@ def _run_train(args):
     m = training.train_store(args.cutouts, args.out, profile=args.profile, epochs=args.epochs,
                              seed=args.seed, split=args.split,
                              n_classes=1 if args.classes == 2 else 3,
-                             progress=not args.quiet)
+                             progress=not args.quiet, restart=args.restart)
     test = m["splits"]["test"]
     acc = f"{test['accuracy']:.3f}" if test.get("accuracy") is not None else "n/a"
     auc = f"{test['auc']:.3f}" if test.get("auc") is not None else "n/a"

@@ -59,7 +59,7 @@ from urllib.parse import urlencode
 import numpy as np
 import pandas as pd
 
-from ._io import atomic_path, atomic_write_json
+from ._io import atomic_path, atomic_write_json, remove_stale_temporaries
 from .errors import InputError
 from .store import DEFAULT_CHUNK, StoreWriter, iter_chunks, open_store, store_info
 
@@ -86,6 +86,9 @@ BLANK_STD = 1.0
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 #: Longest ``Retry-After`` honoured, in seconds; a longer one is cut to this.
 MAX_RETRY_AFTER = 120.0
+#: When this many objects (or all of them, when there are fewer) get a 404 or an HTML page
+#: before any object gets a valid cutout, the base URL is not a cutout service: stop.
+WRONG_ENDPOINT_ANSWERS = 8
 
 _STATUS = "status.parquet"
 _JOB = "download.json"
@@ -115,6 +118,10 @@ class CutoutError(Exception):
         self.reason = reason
         self.detail = detail
         self.retryable = retryable
+
+
+class _WrongEndpoint(Exception):
+    """The first answers of the service say that the base URL is not a cutout service."""
 
 
 # --------------------------------------------------------------------------- one cutout
@@ -272,9 +279,15 @@ def _reason_of(error):
 class _Client:
     """A pooled HTTP client that returns validated 64 x 64 cutouts."""
 
-    def __init__(self, *, workers, rate, timeout, retries, backoff, blank_std):
+    def __init__(self, *, workers, rate, timeout, retries, backoff, blank_std,
+                 wrong_after=WRONG_ENDPOINT_ANSWERS):
         import urllib3
         from . import __version__
+        # answers that say "wrong endpoint" (404, an HTML page) before any valid cutout
+        self._answers = threading.Lock()
+        self._good = 0
+        self._wrong = {}  # url -> what came back
+        self.wrong_after = max(1, int(wrong_after))
         self.limiter = RateLimiter(rate)
         self.blank_std = blank_std
         retry_cls = _retry_class()
@@ -314,8 +327,9 @@ class _Client:
         except (HTTPError, OSError) as exc:  # not retryable by urllib3's rules
             raise CutoutError(_reason_of(exc), str(exc), retryable=False) from None
         try:
-            return self._validate(resp)
+            image = self._validate(resp)
         except CutoutError as exc:
+            self._note_wrong(url, resp, exc)
             if not exc.retryable:
                 raise
             try:
@@ -324,6 +338,25 @@ class _Client:
                 raise CutoutError(exc.reason, exc.detail, retryable=False) from None
             retry.sleep()
             return self.get(url, retry)
+        with self._answers:
+            self._good += 1
+        return image
+
+    def _note_wrong(self, url, resp, exc):
+        """Count an answer that a wrong base URL gives; raise once there are enough."""
+        ctype = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        html = ctype == "text/html" or resp.data[:64].lstrip()[:1] == b"<"
+        if resp.status != 404 and not (resp.status == 200 and html):
+            return
+        what = "404 Not Found" if resp.status == 404 else "an HTML page"
+        with self._answers:
+            if self._good:
+                return
+            if url not in self._wrong:
+                self._wrong[url] = what
+            if len(self._wrong) >= self.wrong_after:
+                first = next(iter(self._wrong.items()))
+                raise _WrongEndpoint(first)
 
     def _validate(self, resp):
         if resp.status != 200:
@@ -453,6 +486,8 @@ _IDENTITY = ("layer", "zoom", "cutout_pixels", "size", "resize_filter", "blank_s
 def _prepare(out, job, *, overwrite):
     """Create ``out`` or check that it holds the same job; return True if it was reset."""
     meta = out / _JOB
+    for name in (_JOB, _STATUS):  # a killed run's half-written temporaries
+        remove_stale_temporaries(out / name)
     if out.exists():
         old = None
         if meta.is_file():
@@ -695,7 +730,11 @@ def download(catalog, out, *, layer="des-dr1", base_url=DEFAULT_BASE_URL, worker
     ------
     InputError
         Bad catalog (one line naming file, line and column), unknown layer, bad base URL,
-        or an ``out`` that holds something else.
+        or an ``out`` that holds something else; and, early, a base URL that is not a
+        cutout service: when the first :data:`WRONG_ENDPOINT_ANSWERS` objects all get a
+        404 or an HTML page and none a cutout, the run stops with one line naming the
+        base URL and showing what a viewer cutout URL looks like (rather than marking
+        every object failed).
     """
     t0 = time.monotonic()
     if layer not in LAYERS:
@@ -774,7 +813,8 @@ def _fetch_all(out, staging, todo, positions, cat, codes, ok, failed, *, layer, 
     """Fetch positions ``todo`` with a bounded pool; update ``ok`` and ``failed``."""
     from tqdm.auto import tqdm
     client = _Client(workers=workers, rate=rate, timeout=timeout, retries=retries,
-                     backoff=backoff, blank_std=blank_std)
+                     backoff=backoff, blank_std=blank_std,
+                     wrong_after=min(WRONG_ENDPOINT_ANSWERS, len(todo)))
 
     def fetch(u):
         url = cutout_url(positions[u, 0], positions[u, 1], layer=layer, base_url=base_url,
@@ -822,6 +862,14 @@ def _fetch_all(out, staging, todo, positions, cat, codes, ok, failed, *, layer, 
             if time.monotonic() - last_status >= status_every:
                 _write_status(out, _status_table(cat, codes, set(ok), failed))
                 last_status = time.monotonic()
+    except _WrongEndpoint as exc:
+        url, what = exc.args[0]
+        example = cutout_url(30.5, -4.25, layer=layer, zoom=zoom)
+        raise InputError(
+            f"base URL {base_url} is not a cutout service: the first {client.wrong_after} "
+            f"objects got 404 or an HTML page and none a cutout (first: {url} -> {what}); "
+            f"a viewer cutout URL looks like {example}: --base-url is its part before "
+            f"'?' (default {DEFAULT_BASE_URL})") from None
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         bar.close()

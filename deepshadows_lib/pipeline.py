@@ -132,6 +132,12 @@ def configure(*, profile="default", data="synthetic", seed=42, build_dir=None,
         Override the profile's sizes (None keeps them).
     **overrides
         Any other field of :class:`~deepshadows_lib.profiles.Profile`.
+
+    Notes
+    -----
+    Points :func:`deepshadows_lib.training.set_checkpoint_root` at
+    ``build_dir/checkpoints``: every training of the notebook then saves its state after
+    each epoch, and a notebook run again after a kill resumes where it stopped.
     """
     prof = _profiles.get_profile(profile)
     changes = {k: v for k, v in dict(n_per_class=n_per_class, epochs=epochs, **overrides).items()
@@ -146,6 +152,9 @@ def configure(*, profile="default", data="synthetic", seed=42, build_dir=None,
                          path=data)
     build.mkdir(parents=True, exist_ok=True)
     figs.mkdir(parents=True, exist_ok=True)
+    # every training of the notebook checkpoints each epoch: a killed run resumes
+    from . import training
+    training.set_checkpoint_root(build / "checkpoints")
     return RunConfig(profile=prof, data=str(data), seed=int(seed), build_dir=build,
                      figures_dir=figs)
 

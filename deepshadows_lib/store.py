@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._io import atomic_dir, atomic_path, atomic_write_json
+from ._io import atomic_dir, atomic_path, atomic_write_json, remove_stale_temporaries
 from .errors import InputError
 
 __all__ = ["IMAGE_SHAPE", "DEFAULT_CHUNK", "Store", "open_store", "write_store",
@@ -310,6 +310,8 @@ class StoreWriter:
                     f"{self.path} holds a different or complete store; pass overwrite=True "
                     "(--overwrite) to replace it")
             shutil.rmtree(self.path)
+        # a writer killed while creating the store leaves its temporary directory
+        remove_stale_temporaries(self.path)
         if not self.path.exists():
             tmp = self.path.with_name(f".{self.path.name}.new-{os.getpid()}")
             shutil.rmtree(tmp, ignore_errors=True)
@@ -371,6 +373,9 @@ class StoreWriter:
         meta["complete"] = True
         meta["content_sha256"] = _content_hash(self.path / _IMAGES, self.path / _CATALOG,
                                                self.chunk_size)
+        # temporary files of atomic writes that an earlier, killed finalize left behind
+        for name in (_CATALOG, _META):
+            remove_stale_temporaries(self.path / name)
         atomic_write_json(self.path / _META, meta)
         shutil.rmtree(self.path / _PARTS, ignore_errors=True)
         return open_store(self.path, lazy=True)

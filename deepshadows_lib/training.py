@@ -11,6 +11,14 @@ Training is deterministic on the CPU for a given seed: :func:`set_seed` seeds Py
 NumPy and TensorFlow and turns on TensorFlow's op determinism; the shuffling of the
 input uses the same seed.
 
+Training survives a kill: with a checkpoint (``train_cnn(..., checkpoint=DIR)``, always
+for ``deepshadows train``, and for every training of the notebooks, which set
+:func:`set_checkpoint_root`) the whole state is saved after each epoch
+(:class:`TrainingCheckpoint`: weights, Adadelta's accumulators, the dropout layers'
+random state, the position of the shuffle, the history).  The same call run again
+resumes from the last finished epoch, says so on standard error, and ends with the
+weights of an uninterrupted run.
+
 TensorFlow is imported inside the functions.
 
 Examples
@@ -36,10 +44,12 @@ from ._io import atomic_path
 from .errors import InputError
 
 __all__ = ["configure_threads", "set_seed", "read_images", "encode_labels", "make_dataset",
-           "train_cnn", "fit", "predict", "fine_tune", "copy_model", "save_model",
+           "train_cnn", "fit", "TrainingCheckpoint", "set_checkpoint_root", "checkpoint_root",
+           "training_fingerprint", "predict", "fine_tune", "copy_model", "save_model",
            "load_model", "train_store", "evaluate_store", "inference_function"]
 
 _READ_BLOCK = 4096  # images read from a lazy store at a time when predicting
+CHECKPOINT_DIR = "checkpoint"  # per-epoch state of `deepshadows train` inside OUT
 
 
 def _tf():
@@ -238,6 +248,7 @@ def make_dataset(images, labels=None, *, indices=None, batch_size=64, shuffle=Fa
     ds = tf.data.Dataset.range(n)
     if shuffle:
         ds = ds.shuffle(n, seed=int(seed), reshuffle_each_iteration=True)
+    indices_ds = ds
     ds = ds.batch(int(batch_size))
 
     def scale(idx):
@@ -248,17 +259,21 @@ def make_dataset(images, labels=None, *, indices=None, batch_size=64, shuffle=Fa
     else:
         ds = ds.map(lambda idx: (scale(idx), tf.gather(y_t, idx)),
                     num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    ds = ds.prefetch(tf.data.AUTOTUNE)
+    if shuffle:
+        # the same shuffle (one seed generator): iterating it advances the epochs of ds
+        ds._shuffled_indices = indices_ds
+    return ds
 
 
-def _progress_callback(epochs, desc):
+def _progress_callback(epochs, desc, initial=0):
     import keras
     from tqdm.auto import tqdm
 
     class _Bar(keras.callbacks.Callback):
         # one line per run instead of Keras' per-batch bars, which flood notebooks
         def on_train_begin(self, logs=None):
-            self.bar = tqdm(total=epochs, desc=desc, unit="epoch")
+            self.bar = tqdm(total=epochs, initial=initial, desc=desc, unit="epoch")
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
@@ -272,47 +287,287 @@ def _progress_callback(epochs, desc):
     return _Bar()
 
 
-def _timer_callback(times):
+def _restore_callback(checkpoint, state):
     import keras
 
-    class _Timer(keras.callbacks.Callback):
+    class _Restore(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            checkpoint.restore(self.model, state)
+
+    return _Restore()
+
+
+def _recorder_callback(record, checkpoint=None):
+    """Time each epoch, append its logs to ``record`` and save a checkpoint after it."""
+    import keras
+
+    class _Recorder(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
             self.t0 = time.perf_counter()
 
         def on_epoch_end(self, epoch, logs=None):
-            times.append(time.perf_counter() - self.t0)
+            record.setdefault("epoch_time_s", []).append(time.perf_counter() - self.t0)
+            for k, v in (logs or {}).items():
+                record.setdefault(k, []).append(float(v))
+            if checkpoint is not None:
+                checkpoint.save(self.model, epochs_done=epoch + 1, history=record)
 
-    return _Timer()
+    return _Recorder()
 
 
 def fit(model, train_ds, *, val_ds=None, epochs, progress=True, desc="training",
-        callbacks=None):
+        callbacks=None, checkpoint=None):
     """Fit a compiled model on datasets of :func:`make_dataset`; return the history dict.
 
     No early stopping: the model of the last epoch is kept, as in the paper.
+
+    Parameters
+    ----------
+    model : keras.Model
+        Compiled.
+    train_ds, val_ds : tf.data.Dataset
+        From :func:`make_dataset` (``val_ds`` optional).
+    epochs : int
+        Epochs in all (a resumed run trains only the missing ones).
+    progress : bool, optional
+        A progress bar over epochs.
+    desc : str, optional
+        Its label.
+    callbacks : list of keras.callbacks.Callback, optional
+        More callbacks.
+    checkpoint : TrainingCheckpoint, optional
+        Save the whole training state after every epoch and, when the checkpoint holds
+        the state of this training, resume from its last finished epoch (saying so on
+        standard error): the result equals that of an uninterrupted run.
 
     Returns
     -------
     dict
         ``loss``, ``accuracy`` (and ``val_loss``, ``val_accuracy`` with validation data)
-        as lists of floats, one per epoch, plus ``epoch`` and ``epoch_time_s``.
+        as lists of floats, one per epoch, plus ``epoch`` and ``epoch_time_s``; and
     """
-    times = []
-    cbs = [_timer_callback(times)] + list(callbacks or [])
+    import sys
+
+    epochs = int(epochs)
+    record, start = {}, 0
+    if checkpoint is not None:
+        state = checkpoint.load()
+        if state is not None and 0 < state["epochs_done"] <= epochs:
+            start = int(state["epochs_done"])
+            record = {k: list(v) for k, v in state["history"].items()}
+            _skip_epochs(train_ds, state.get("shuffle_draws", start * _DRAWS_PER_EPOCH))
+            what = (f"resuming training from epoch {start + 1} of {epochs}" if start < epochs
+                    else f"training already finished ({epochs} epochs)")
+            print(f"deepshadows: {what}: {start} epoch{'s' if start != 1 else ''} restored "
+                  f"from the checkpoint in {checkpoint.directory}", file=sys.stderr,
+                  flush=True)
+    cbs = [_recorder_callback(record, checkpoint)] + list(callbacks or [])
+    if start:
+        # restored once Keras has built the optimizer at the start of fit, so that the
+        # model is built exactly as in an uninterrupted run before the state goes in
+        cbs.insert(0, _restore_callback(checkpoint, state))
+        if start == epochs:
+            checkpoint.restore(model, state)
     if progress:
-        cbs.append(_progress_callback(int(epochs), desc))
-    # the datasets shuffle themselves (seeded); Keras' own shuffle does not apply to them
-    hist = model.fit(train_ds, validation_data=val_ds, epochs=int(epochs), verbose=0,
-                     shuffle=False, callbacks=cbs)
-    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+        cbs.append(_progress_callback(epochs, desc, initial=start))
+    if start < epochs:
+        # the datasets shuffle themselves (seeded); Keras' own shuffle does not apply
+        model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=start,
+                  verbose=0, shuffle=False, callbacks=cbs)
+    times = record.pop("epoch_time_s", [])
+    history = {k: [float(v) for v in vals] for k, vals in record.items()}
     history["epoch"] = list(range(1, len(times) + 1))
     history["epoch_time_s"] = [float(t) for t in times]
+    if checkpoint is not None:
+        checkpoint.resumed_from = start
     return history
+
+
+# --------------------------------------------------------------------------- checkpoints
+_CHECKPOINT_FILE = "checkpoint.npz"
+_checkpoint_root = None  # see set_checkpoint_root
+
+
+def set_checkpoint_root(path):
+    """Make every :func:`train_cnn` with ``checkpoint="auto"`` checkpoint under ``path``.
+
+    The notebooks' set-up (:func:`deepshadows_lib.pipeline.configure`) points it at
+    ``build/PROFILE/checkpoints``, so that a notebook killed while training resumes
+    when run again.  Each training gets its own subdirectory, named by the fingerprint
+    of its data and settings.  ``None`` turns automatic checkpoints off; the
+    environment variable ``DEEPSHADOWS_CHECKPOINTS`` sets the root too.
+
+    Parameters
+    ----------
+    path : str, path-like or None
+    """
+    global _checkpoint_root
+    _checkpoint_root = None if path is None else Path(path)
+
+
+def checkpoint_root():
+    """The directory of automatic checkpoints (:func:`set_checkpoint_root`), or None."""
+    if _checkpoint_root is not None:
+        return _checkpoint_root
+    env = os.environ.get("DEEPSHADOWS_CHECKPOINTS")
+    return Path(env) if env else None
+
+
+def training_fingerprint(*arrays, **settings):
+    """SHA-256 of the data and settings of a training: a checkpoint resumes only its own.
+
+    The number of epochs is deliberately not part of it: without a learning-rate
+    schedule the first k epochs of a longer run are those of a shorter one, so a run
+    with more epochs continues from a finished shorter one.
+    """
+    import hashlib
+    import json
+
+    import keras
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(memoryview(a).cast("B"))
+    settings = {**settings, "keras": keras.__version__, "tensorflow": _tf().__version__}
+    h.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
+class TrainingCheckpoint:
+    """Per-epoch training state in one file, written atomically: resume after a kill.
+
+    Keras' ``BackupAndRestore`` keeps the weights, optimizer and epoch, but not the
+    position of a seeded ``tf.data`` shuffle nor the history; this keeps everything a
+    continued run needs to end with the same weights as an uninterrupted one:
+
+    * every model variable, including the batch-normalisation statistics and the
+      dropout layers' random-seed state (``model.variables``);
+    * every optimizer variable (Adadelta's accumulators and its iteration count);
+    * the number of finished epochs (the input's shuffle is advanced by as many
+      epochs on resume) and the history so far;
+    * Python's and NumPy's global random states;
+    * the fingerprint of the training (:func:`training_fingerprint`).
+
+    ``DIR/checkpoint.npz`` is replaced atomically after each epoch, so a ``kill -9`` at
+    any moment leaves the previous epoch's state intact.
+
+    Parameters
+    ----------
+    directory : str or path-like
+        Where the checkpoint lives.
+    fingerprint : str, optional
+        The training's fingerprint; a checkpoint of another training is not resumed.
+    """
+
+    def __init__(self, directory, *, fingerprint=""):
+        self.directory = Path(directory)
+        self.path = self.directory / _CHECKPOINT_FILE
+        self.fingerprint = str(fingerprint)
+        #: finished epochs restored by the last :func:`fit` (0: started afresh)
+        self.resumed_from = 0
+
+    # -- writing
+    def save(self, model, *, epochs_done, history):
+        """Write the state after ``epochs_done`` finished epochs (atomically)."""
+        import json
+        import random
+
+        state = {f"model/{i}": np.asarray(v.numpy()) for i, v in enumerate(model.variables)}
+        opt = model.optimizer.variables if model.optimizer is not None else []
+        state.update({f"optimizer/{i}": np.asarray(v.numpy()) for i, v in enumerate(opt)})
+        kind, keys, pos, has_gauss, gauss = np.random.get_state()
+        state.update({"numpy/keys": keys, "numpy/other": np.array([pos, has_gauss]),
+                      "numpy/gauss": np.array(gauss),
+                      "python/state": np.array(random.getstate()[1], dtype=np.int64)})
+        meta = {"fingerprint": self.fingerprint, "epochs_done": int(epochs_done),
+                "shuffle_draws": int(epochs_done) * _DRAWS_PER_EPOCH,
+                "history": history, "n_model": len(model.variables), "n_optimizer": len(opt),
+                "model_paths": [v.path for v in model.variables]}
+        state["meta"] = np.array(json.dumps(meta))
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with atomic_path(self.path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **state)
+                fh.flush()
+                os.fsync(fh.fileno())
+
+    # -- reading
+    def load(self):
+        """The saved state, or None when there is none (or it belongs to another run).
+
+        Returns
+        -------
+        dict or None
+            ``epochs_done``, ``history``, ``arrays`` (the npz contents).
+        """
+        import json
+        if not self.path.is_file():
+            return None
+        try:
+            with np.load(self.path, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+            meta = json.loads(str(arrays.pop("meta")))
+        except Exception:  # a foreign or damaged file: start afresh rather than fail
+            return None
+        if self.fingerprint and meta.get("fingerprint") != self.fingerprint:
+            return None
+        return {**meta, "arrays": arrays}
+
+    def restore(self, model, state):
+        """Put a loaded state into a compiled model and the global random generators."""
+        import random
+
+        arrays = state["arrays"]
+        if len(model.variables) != state["n_model"]:
+            raise ValueError("checkpoint does not match the model's variables")
+        for i, v in enumerate(model.variables):
+            v.assign(arrays[f"model/{i}"])
+        if state["n_optimizer"]:
+            if not model.optimizer.built:
+                model.optimizer.build(model.trainable_variables)
+            opt = model.optimizer.variables
+            if len(opt) != state["n_optimizer"]:
+                raise ValueError("checkpoint does not match the optimizer's variables")
+            for i, v in enumerate(opt):
+                v.assign(arrays[f"optimizer/{i}"])
+        pos, has_gauss = (int(x) for x in arrays["numpy/other"])
+        np.random.set_state(("MT19937", arrays["numpy/keys"], pos, has_gauss,
+                             float(arrays["numpy/gauss"])))
+        random.setstate((3, tuple(int(x) for x in arrays["python/state"]), None))
+
+    def remove(self):
+        """Delete the checkpoint (after the run's results are safely written)."""
+        import shutil
+        if self.directory.exists():
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+
+
+# A seeded ``shuffle(..., reshuffle_each_iteration=True)`` draws a new order each time an
+# iterator is created.  Keras' epoch iterator (keras/src/trainers/epoch_iterator.py)
+# creates one at the start of each epoch and, for a dataset of known length, one more at
+# its end that is never read: two draws per epoch.  The resume test checks this against
+# an uninterrupted run, so a Keras that behaves otherwise fails it.
+_DRAWS_PER_EPOCH = 2
+
+
+def _skip_epochs(dataset, n):
+    """Advance a dataset's seeded reshuffling by ``n`` draws without training.
+
+    A resumed run must see the orders that the uninterrupted run saw in its later
+    epochs.  Only the index dataset is iterated (no images are read).
+    """
+    source = getattr(dataset, "_shuffled_indices", None)
+    target = source if source is not None else dataset
+    for _ in range(int(n)):
+        for _ in target:
+            pass
 
 
 def train_cnn(images, labels, *, train_idx=None, val_idx=None, epochs, batch_size=64,
               learning_rate=0.1, seed=0, n_classes=1, progress=True, deterministic=True,
-              jit_compile=False, model=None, mixed_precision="auto"):
+              jit_compile=False, model=None, mixed_precision="auto", checkpoint="auto"):
     """Train the DeepShadows CNN as in the paper.
 
     Adadelta (learning rate 0.1), cross-entropy, batch 64, a fixed number of epochs, no
@@ -350,6 +605,13 @@ def train_cnn(images, labels, *, train_idx=None, val_idx=None, epochs, batch_siz
         float32 weights).  "auto": only when TensorFlow sees a GPU; on this CPU it
         gained nothing (and TensorFlow's bfloat16 CPU kernels round more than the
         1e-3 tolerance of the predictions).
+    checkpoint : str, path-like, TrainingCheckpoint, "auto" or None, optional
+        Save the training state after every epoch (:class:`TrainingCheckpoint`) and
+        resume a killed run of the same training from its last finished epoch, with
+        the weights an uninterrupted run ends with.  A directory: checkpoint there.
+        "auto" (default): in a subdirectory of :func:`checkpoint_root` named by the
+        training's fingerprint when a root is set (the notebooks set one), else none.
+        None: no checkpoint.
 
     Returns
     -------
@@ -383,8 +645,51 @@ def train_cnn(images, labels, *, train_idx=None, val_idx=None, epochs, batch_siz
     if val_idx is not None and len(val_idx):
         val_ds = make_dataset(images, labels, indices=val_idx, batch_size=max(256, batch_size),
                               n_classes=n_classes)
-    history = fit(model, train_ds, val_ds=val_ds, epochs=epochs, progress=progress)
+    ckpt = _resolve_checkpoint(
+        checkpoint, model, images, labels, train_idx, val_idx, batch_size=batch_size,
+        learning_rate=learning_rate, seed=seed, n_classes=n_classes,
+        deterministic=deterministic, jit_compile=jit_compile)
+    history = fit(model, train_ds, val_ds=val_ds, epochs=epochs, progress=progress,
+                  checkpoint=ckpt)
     return model, history
+
+
+def _hash_rows(h, images, indices):
+    n = images.shape[0]
+    rows = np.arange(n) if indices is None else np.asarray(indices, np.int64).ravel()
+    h.update(rows.tobytes())
+    for start in range(0, rows.size, _READ_BLOCK):
+        h.update(np.ascontiguousarray(read_images(images, rows[start:start + _READ_BLOCK])))
+
+
+def _resolve_checkpoint(checkpoint, model, images, labels, train_idx, val_idx, **settings):
+    """The TrainingCheckpoint of a :func:`train_cnn` call (None for no checkpoint)."""
+    import hashlib
+    import json
+
+    if checkpoint is None or isinstance(checkpoint, TrainingCheckpoint):
+        return checkpoint
+    if isinstance(checkpoint, str) and checkpoint == "auto":
+        root = checkpoint_root()
+        if root is None:
+            return None
+    h = hashlib.sha256()
+    _hash_rows(h, images, train_idx)
+    if val_idx is not None:
+        _hash_rows(h, images, val_idx)
+    h.update(np.ascontiguousarray(np.asarray(labels)).tobytes())
+    for w in model.get_weights():  # the starting point (a pre-trained model's weights)
+        h.update(np.ascontiguousarray(w))
+    # the architecture without Keras' per-process automatic names
+    arch = json.dumps([(type(layer).__name__, [list(w.shape) for w in layer.weights],
+                        getattr(layer, "rate", None),
+                        str(layer.get_config().get("activation")))
+                       for layer in model.layers])
+    fingerprint = training_fingerprint(np.frombuffer(h.digest(), np.uint8), arch=arch,
+                                       **settings)
+    if isinstance(checkpoint, str) and checkpoint == "auto":
+        return TrainingCheckpoint(root / fingerprint[:16], fingerprint=fingerprint)
+    return TrainingCheckpoint(checkpoint, fingerprint=fingerprint)
 
 
 def predict(model, images, *, indices=None, batch_size=256, progress=False, fast=True,
@@ -566,7 +871,8 @@ def copy_model(model):
 
 
 def fine_tune(model, images, labels, *, indices=None, val_idx=None, epochs=30, batch_size=16,
-              learning_rate=0.005, seed=0, copy=True, progress=True, deterministic=True):
+              learning_rate=0.005, seed=0, copy=True, progress=True, deterministic=True,
+              checkpoint="auto"):
     """Fine-tune a trained model on new data (the HSC transfer of Section 6).
 
     The model is recompiled with Adadelta at the new learning rate, architecture
@@ -593,6 +899,8 @@ def fine_tune(model, images, labels, *, indices=None, val_idx=None, epochs=30, b
         Fine-tune a copy and leave ``model`` untouched (default), or ``model`` itself.
     progress, deterministic : bool, optional
         As in :func:`train_cnn`.
+    checkpoint : str, path-like, TrainingCheckpoint, "auto" or None, optional
+        As in :func:`train_cnn`.
 
     Returns
     -------
@@ -616,8 +924,12 @@ def fine_tune(model, images, labels, *, indices=None, val_idx=None, epochs=30, b
     if val_idx is not None and len(val_idx):
         val_ds = make_dataset(images, labels, indices=val_idx, batch_size=256,
                               n_classes=n_classes)
+    ckpt = _resolve_checkpoint(
+        checkpoint, tuned, images, labels, indices, val_idx, batch_size=batch_size,
+        learning_rate=learning_rate, seed=seed, deterministic=deterministic,
+        kind="fine-tune")
     history = fit(tuned, train_ds, val_ds=val_ds, epochs=epochs, progress=progress,
-                  desc="fine-tuning")
+                  desc="fine-tuning", checkpoint=ckpt)
     return tuned, history
 
 
@@ -747,7 +1059,7 @@ def _run_info(store):
 
 
 def train_store(cutouts, out, *, profile="default", epochs=None, seed=0, split="auto",
-                n_classes=1, progress=True):
+                n_classes=1, progress=True, restart=False):
     """Train the CNN on a labelled store and write model, history, metrics, predictions.
 
     The command ``deepshadows train``.  Writes, each file atomically::
@@ -756,6 +1068,11 @@ def train_store(cutouts, out, *, profile="default", epochs=None, seed=0, split="
         OUT/history.json         loss and accuracy per epoch (training and validation)
         OUT/metrics.json         metrics on each split (bootstrap intervals on the test set)
         OUT/predictions.parquet  ra, dec, label, p_lsbg (and class probabilities), split
+
+    While training, ``OUT/checkpoint/`` holds the state of the last finished epoch
+    (:class:`TrainingCheckpoint`): the same command run again after a kill resumes from
+    there, says so, and ends with the weights of an uninterrupted run.  It is removed
+    once every file above is written.
 
     Parameters
     ----------
@@ -778,6 +1095,8 @@ def train_store(cutouts, out, *, profile="default", epochs=None, seed=0, split="
         1 (binary) or 3 (three-class, Appendix A).
     progress : bool, optional
         Progress bars.
+    restart : bool, optional
+        Discard a checkpoint in ``OUT`` and train from the first epoch.
 
     Returns
     -------
@@ -811,15 +1130,19 @@ def train_store(cutouts, out, *, profile="default", epochs=None, seed=0, split="
         raise InputError(f"unknown split {split!r}: choose auto, random or baseline")
     if len(parts["train"]) == 0:
         raise InputError("the split leaves no training objects", path=st.path)
+    out = Path(out)
+    checkpoint = out / CHECKPOINT_DIR
+    if restart:
+        TrainingCheckpoint(checkpoint).remove()
     t0 = time.perf_counter()
     model, history = train_cnn(st.images, y, train_idx=parts["train"],
                                val_idx=parts["validation"], epochs=epochs,
                                batch_size=prof.batch_size, learning_rate=prof.learning_rate,
-                               seed=seed, n_classes=n_classes, progress=progress)
+                               seed=seed, n_classes=n_classes, progress=progress,
+                               checkpoint=checkpoint)
     train_s = time.perf_counter() - t0
     p = predict(model, st.images, progress=progress)
 
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     save_model(model, out / "model.keras")
     atomic_write_json(out / "history.json", history)
@@ -842,6 +1165,8 @@ def train_store(cutouts, out, *, profile="default", epochs=None, seed=0, split="
                     "n_params": int(model.count_params()), "train_seconds": train_s,
                     **_run_info(st)})
     atomic_write_json(out / "metrics.json", metrics)
+    # every result is written: the per-epoch state is no longer needed
+    TrainingCheckpoint(checkpoint).remove()
     return metrics
 
 

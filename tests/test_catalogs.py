@@ -255,3 +255,104 @@ def test_no_duplicates_no_warning(tmp_path):
         warnings.simplefilter("error")
         df = catalogs.read_catalog(path)
     assert df.attrs["duplicates"] == 0
+
+
+# --------------------------------------------------------------------------- fuzzing
+# Property-based: generated catalogs, good and bad (tests/catalog_strategies.py).
+import contextlib  # noqa: E402
+import io  # noqa: E402
+import tempfile  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from catalog_strategies import any_case  # noqa: E402  (tests/ is on sys.path)
+
+FUZZ = settings(max_examples=150, deadline=None, derandomize=True,
+                suppress_health_check=[HealthCheck.too_slow])
+
+
+def _names(msg, path, expect):
+    """Check that an error message is one line naming the file, line and column."""
+    assert "\n" not in msg.strip(), msg
+    assert str(path) in msg, msg
+    if expect["line"] is not None:
+        assert re.search(rf"\bline {expect['line']}\b", msg), (msg, expect)
+    if expect["column"] is not None:
+        assert f"column '{expect['column']}'" in msg, (msg, expect)
+
+
+@FUZZ
+@given(case=any_case())
+def test_fuzzed_catalogs_read_or_fail_with_one_line_naming_row_and_column(case):
+    data, suffix, expect = case
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / f"catalog{suffix}"
+        path.write_bytes(data)
+        if expect is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # repeated positions
+                df = catalogs.read_catalog(path)
+            ra, dec = df["ra"].to_numpy(), df["dec"].to_numpy()
+            assert ra.dtype == float and dec.dtype == float
+            assert ((0 <= ra) & (ra < 360)).all() and ((-90 <= dec) & (dec <= 90)).all()
+        else:
+            with pytest.raises(InputError) as info:
+                catalogs.read_catalog(path)
+            _names(str(info.value), path, expect)
+
+
+@FUZZ
+@given(data=st.one_of(st.binary(max_size=400),
+                      st.text(max_size=400).map(lambda t: ("ra,dec\n" + t).encode())))
+def test_arbitrary_bytes_are_a_catalog_or_one_input_error(data):
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "catalog.csv"
+        path.write_bytes(data)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                df = catalogs.read_catalog(path)
+        except InputError as exc:
+            _names(str(exc), path, {"line": None, "column": None})
+        else:
+            ra, dec = df["ra"].to_numpy(), df["dec"].to_numpy()
+            assert ra.dtype == float and np.isfinite(ra).all() and np.isfinite(dec).all()
+            assert ((0 <= ra) & (ra < 360)).all() and ((-90 <= dec) & (dec <= 90)).all()
+
+
+def _cli(argv):
+    """Run the command line in this process: (exit status, stdout, stderr).
+
+    An exception other than those the command line turns into a status escapes and fails
+    the test: that would have been a traceback.
+    """
+    from deepshadows_lib.cli import main
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rc = main([str(a) for a in argv])
+    return rc, out.getvalue(), err.getvalue()
+
+
+@FUZZ
+@given(case=any_case())
+def test_fuzzed_catalogs_check_and_download_exit_2_and_write_nothing(case):
+    data, suffix, expect = case
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / f"catalog{suffix}"
+        path.write_bytes(data)
+        rc, out, err = _cli(["check", path])
+        if expect is None:
+            assert rc == 0 and "ok" in out
+            return
+        assert rc == 2 and not out
+        _names(err, path, expect)
+        # download reads the catalog before it writes or asks anything: port 9 discards
+        rc, out, err = _cli(["download", "--catalog", path, "--out", Path(d) / "store",
+                             "--base-url", "http://127.0.0.1:9/jpeg-cutout", "--quiet",
+                             "--retries", "0", "--timeout", "0.2"])
+        assert rc == 2, err
+        _names(err, path, expect)
+        assert not (Path(d) / "store").exists()

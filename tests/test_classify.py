@@ -295,7 +295,7 @@ def test_memory_stays_flat_on_a_store_larger_than_the_budget(tmp_path, models):
                 sl = w.chunk_slice(k)
                 m = sl.stop - sl.start
                 w.write_chunk(k, np.roll(base, k, axis=0)[:m],
-                              pd.DataFrame({{"ra": np.arange(sl.start, sl.stop, dtype=float),
+                              pd.DataFrame({{"ra": np.arange(sl.start, sl.stop) * 1e-3,
                                              "dec": np.zeros(m)}}))
             w.finalize()
 
@@ -310,7 +310,7 @@ def test_memory_stays_flat_on_a_store_larger_than_the_budget(tmp_path, models):
         peak1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         rows = pd.read_parquet("big.parquet", columns=["ra"])["ra"].to_numpy()
         print(json.dumps({{"growth_kb": peak1 - peak0, "rows_ok":
-                           bool(np.array_equal(rows, np.arange({n})))}}))
+                           bool(np.array_equal(rows, np.arange({n}) * 1e-3))}}))
     """))
     res = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
                          text=True, timeout=120)
@@ -398,3 +398,39 @@ def test_cli_classify(tmp_path, models, small_store, capsys):
     assert main(bad) == 2
     err = capsys.readouterr().err
     assert "nope.keras" in err and len(err.strip().splitlines()) == 1
+
+
+# --------------------------------------------------------------------------- fuzzed catalogs
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+
+from catalog_strategies import parquet_cases  # noqa: E402  (tests/ is on sys.path)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(case=parquet_cases())
+def test_fuzzed_store_catalogs_exit_2_before_anything_is_written(case, tmp_path_factory,
+                                                                  models):
+    import contextlib
+    import io
+    import warnings
+
+    data, _, expect = case
+    base = tmp_path_factory.mktemp("fuzz")
+    catalog = pd.read_parquet(io.BytesIO(data))
+    write_store(base / "s", np.zeros((len(catalog), 64, 64, 3), np.uint8), catalog,
+                chunk_size=4)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rc = main(["classify", "--model", str(models[1]), "--cutouts", str(base / "s"),
+                   "--out", str(base / "p.parquet"), "--quiet"])
+    if expect is None:
+        assert rc == 0, err.getvalue()
+        return
+    msg = err.getvalue().strip()
+    assert rc == 2 and "\n" not in msg, msg
+    assert str(base / "s" / "catalog.parquet") in msg
+    assert f"line {expect['line']}" in msg and f"column '{expect['column']}'" in msg, msg
+    assert not list(base.glob("p.parquet*"))  # neither the output nor its parts

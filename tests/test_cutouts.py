@@ -438,3 +438,43 @@ def test_cli_exit_codes_and_bad_catalog(tmp_path, viewer, capsys):
     assert str(bad) in err and "line 3" in err and "'dec'" in err
     assert not (tmp_path / "c").exists()
     assert len(viewer.requests) == 3  # the bad catalog caused no request
+
+
+# --------------------------------------------------------------------------- wrong endpoint
+@pytest.mark.parametrize("wrong", ["path_404", "html_page"])
+def test_wrong_endpoint_stops_early_with_one_line(tmp_path, wrong, capsys):
+    from deepshadows_lib.cli import main
+    n = 200
+    cat = make_catalog(n, seed=11)
+    cat.to_csv(tmp_path / "cat.csv", index=False)
+    # a mistyped path answers 404; the viewer's pages answer 200 with HTML
+    with FakeViewer(default_faults=["html"] if wrong == "html_page" else ["ok"]) as v:
+        base = (v.base_url.replace("jpeg-cutout", "jpeg-cutuot") if wrong == "path_404"
+                else v.base_url)
+        t0 = time.monotonic()
+        rc = main(["download", "--catalog", str(tmp_path / "cat.csv"), "--out",
+                   str(tmp_path / "out"), "--base-url", base, "--workers", "4", "--rate",
+                   "1000", "--retries", "5", "--timeout", "2", "--quiet"])
+        seconds = time.monotonic() - t0
+        n_requests = len(v.requests)  # requests that reached the cutout path
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert len(err.splitlines()) == 1, err
+    assert f"base URL {base} is not a cutout service" in err
+    assert "a viewer cutout URL looks like https://www.legacysurvey.org/viewer/jpeg-cutout?ra=" \
+        in err
+    assert seconds < 20
+    # stopped early: far fewer requests than objects, and not every object marked failed
+    assert n_requests < 60
+    status = tmp_path / "out" / "status.parquet"
+    if status.exists():
+        assert (cutouts.read_status(tmp_path / "out")["status"] == "failed").sum() < 60
+
+
+def test_a_few_404s_among_good_answers_are_ordinary_failures(tmp_path):
+    cat = make_catalog(30, seed=12)
+    faults = {(cat.ra[i], cat.dec[i]): ["404"] for i in range(0, 30, 3)}
+    with FakeViewer(faults=faults) as v:
+        summary = cutouts.download(cat, tmp_path / "out", base_url=v.base_url, workers=4,
+                                   **FAST)
+    assert summary.ok == 20 and summary.failed == {"http_404": 10}

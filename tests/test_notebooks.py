@@ -53,6 +53,30 @@ def test_colab_badge_install_cell_and_parameters(name):
         assert re.search(rf"^{key} = ", params[0].source, re.M), key
 
 
+def _repository():
+    """``[project.urls] Repository`` of pyproject.toml (read without tomllib: 3.10)."""
+    text = (ROOT / "pyproject.toml").read_text()
+    urls = re.search(r"^\[project\.urls\]\n(.*?)(?=^\[)", text, re.M | re.S).group(1)
+    return re.search(r'^Repository\s*=\s*"([^"]+)"', urls, re.M).group(1).rstrip("/")
+
+
+@pytest.mark.parametrize("name", pipeline.NOTEBOOKS)
+def test_colab_badge_and_install_cell_use_the_repository_setting(name):
+    repo = _repository()
+    assert repo.startswith("https://github.com/"), repo
+    slug = repo.removeprefix("https://github.com/")
+    nb = nbformat.read(NB / f"{name}.ipynb", as_version=4)
+    badge = nb.cells[0].source
+    install = [c for c in nb.cells if c.cell_type == "code"][0].source
+    assert (f"https://colab.research.google.com/github/{slug}/blob/main/notebooks/"
+            f"{name}.ipynb") in badge
+    assert f'"{repo}"' in install
+    # no other address left behind in either cell
+    for text in (badge, install):
+        for found in re.findall(r"github(?:\.com)?/([\w.-]+/[\w.-]+)", text):
+            assert found.removesuffix(".git") == slug, (name, found, slug)
+
+
 @pytest.mark.parametrize("name", pipeline.NOTEBOOKS)
 def test_cells_call_the_library(name):
     # A notebook cell is a call and a look: no function or class definitions, no loops
@@ -63,19 +87,8 @@ def test_cells_call_the_library(name):
             assert not re.search(r"^\s*(def|class) ", cell.source, re.M), cell.source[:80]
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    base = tmp_path_factory.mktemp("smoke")
-    build, figures = base / "build", base / "figures"
-    times = {}
-    for name in pipeline.NOTEBOOKS:
-        try:
-            pipeline.run_notebook(name, profile="smoke", build_dir=build, figures_dir=figures,
-                                  progress=False)
-        except pipeline.NotebookFailed as exc:
-            pytest.fail(str(exc))
-        times[name] = True
-    return build, figures
+# smoke_run (tests/conftest.py): the five notebooks run by papermill in the smoke profile,
+# shared with the JupyterLab test (tests/test_lab.py).
 
 
 @pytest.mark.notebooks

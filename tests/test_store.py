@@ -135,3 +135,211 @@ def test_kill_9_then_resume_gives_the_same_store(tmp_path):
     pd.testing.assert_frame_equal(a.catalog, b.catalog)
     assert a.attrs["content_sha256"] == b.attrs["content_sha256"]
     assert len(mtimes) == 3  # the three finished chunks were on disk before the rerun
+
+
+# --------------------------------------------------------------------------- crash safety
+# Each writer (simulate, download, classify) is killed with SIGKILL at random moments,
+# >= 20 times in a row on the same output, each run resuming the previous one.  After
+# every kill the output must be readable or refused with an InputError, and hold only
+# complete objects equal to those of an uninterrupted run; the run after the last kill
+# must finish and give exactly the uninterrupted run's output.
+import json as _json  # noqa: E402
+import shutil  # noqa: E402
+import signal  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+N_KILLS = 20
+HERE = Path(__file__).resolve().parent
+
+
+class _Harness:
+    """tests/crash_harness.py: forks warm children that run ``deepshadows`` commands."""
+
+    def __init__(self):
+        env = {**os.environ, "PYTHONPATH": str(HERE.parent)}
+        self.proc = subprocess.Popen([sys.executable, str(HERE / "crash_harness.py")],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True, env=env, bufsize=1)
+        assert self.proc.stdout.readline().strip() == "ready"
+
+    def start(self, argv):
+        self.proc.stdin.write(_json.dumps({"argv": [str(a) for a in argv]}) + "\n")
+        self.proc.stdin.flush()
+        kind, pid = self.proc.stdout.readline().split()
+        assert kind == "pid"
+        return int(pid)
+
+    def wait(self):
+        kind, code = self.proc.stdout.readline().split()
+        assert kind == "exit"
+        return int(code)
+
+    def run(self, argv):
+        self.start(argv)
+        t0 = time.monotonic()
+        return self.wait(), time.monotonic() - t0
+
+    def kill_after(self, argv, delay):
+        pid = self.start(argv)
+        time.sleep(delay)
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:  # it had finished
+            pass
+        return self.wait()
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def harness():
+    h = _Harness()
+    yield h
+    h.close()
+
+
+def _no_temporaries(path):
+    """Temporary files or directories of an atomic write left behind (zarr's own
+    metadata files start with '.z')."""
+    path = Path(path)
+    stray = [p for p in path.rglob(".*") if not p.name.startswith(".z")]
+    stray += list(path.parent.glob(f".{path.name}.*"))
+    return stray
+
+
+def _check_store(path, ref_images, ref_catalog, *, key=("ra", "dec")):
+    """After a kill: the store is complete and equal to the reference, or refused with an
+    InputError and every chunk it marks done equal to the reference's."""
+    path = Path(path)
+    if not (path / "store.json").exists():
+        return "absent"
+    info = st.store_info(path)  # readable: store.json is written atomically
+    if info.get("complete"):
+        images, catalog = st.open_store(path)
+        np.testing.assert_array_equal(images, ref_images)
+        pd.testing.assert_frame_equal(catalog, ref_catalog)
+        return "complete"
+    with pytest.raises(InputError, match="incomplete"):
+        st.open_store(path)
+    arr = st._open_array(path / st._IMAGES)
+    cs = int(info["chunk_size"])
+    for part in sorted((path / st._PARTS).glob("chunk-*.parquet")):
+        k = int(part.stem.split("-")[1])
+        rows = pd.read_parquet(part)
+        sl = slice(k * cs, k * cs + len(rows))
+        pd.testing.assert_frame_equal(rows, ref_catalog.iloc[sl].reset_index(drop=True))
+        np.testing.assert_array_equal(np.asarray(arr[sl]), ref_images[sl])
+    return "incomplete"
+
+
+def _kill_repeatedly(harness, argv, check, *, seconds, seed, output):
+    """Kill ``argv`` N_KILLS times at random moments within ``seconds``; check each time.
+
+    A run that finished before its kill is checked, then its output is deleted, so that
+    every one of the N_KILLS runs has work to be killed in.
+    """
+    rng = np.random.default_rng(seed)
+    seen = []
+    for _ in range(N_KILLS):
+        code = harness.kill_after(argv, float(rng.uniform(0.0, seconds)))
+        assert code in (0, 3, -signal.SIGKILL), f"the writer failed: exit {code}"
+        seen.append(check())
+        if seen[-1] == "complete":
+            for path in output:
+                shutil.rmtree(path, ignore_errors=True) if Path(path).is_dir() else \
+                    Path(path).unlink(missing_ok=True)
+    return seen
+
+
+@pytest.mark.slow
+def test_simulate_survives_kills_at_random_points(harness, tmp_path):
+    common = ["simulate", "--n-per-class", 150, "--seed", 4, "--chunk-size", 25,
+              "--workers", 1]
+    code, seconds = harness.run(common + ["--out", tmp_path / "ref"])
+    assert code == 0
+    ref_images, ref_catalog = st.open_store(tmp_path / "ref")
+    out = tmp_path / "run"
+    states = _kill_repeatedly(
+        harness, common + ["--out", out],
+        lambda: _check_store(out, ref_images, ref_catalog), seconds=seconds, seed=1,
+        output=[out])
+    assert "incomplete" in states  # some kills did land while chunks were being written
+    assert harness.run(common + ["--out", out])[0] == 0
+    assert _check_store(out, ref_images, ref_catalog) == "complete"
+    assert st.store_info(out)["content_sha256"] == st.store_info(tmp_path / "ref")[
+        "content_sha256"]
+    assert not _no_temporaries(out)
+
+
+@pytest.mark.slow
+def test_download_survives_kills_at_random_points(harness, tmp_path):
+    from fake_viewer import FakeViewer  # noqa: E402  (tests/ is on sys.path)
+    from deepshadows_lib import cutouts
+
+    rng = np.random.default_rng(5)
+    n = 120
+    cat = pd.DataFrame({"ra": rng.uniform(0, 360, n).round(6),
+                        "dec": rng.uniform(-60, 0, n).round(6)})
+    cat.to_csv(tmp_path / "cat.csv", index=False)
+    with FakeViewer(latency=0.01) as v:
+        common = ["download", "--catalog", tmp_path / "cat.csv", "--base-url", v.base_url,
+                  "--workers", 2, "--rate", 1000, "--chunk-size", 16, "--quiet"]
+        code, seconds = harness.run(common + ["--out", tmp_path / "ref"])
+        assert code == 0
+        ref = st.open_store(tmp_path / "ref")
+        out = tmp_path / "run"
+
+        def check():
+            state = _check_store(out, ref.images, ref.catalog)
+            if (out / "status.parquet").exists():  # written atomically: always readable
+                status = cutouts.read_status(out)
+                assert len(status) == n and status["status"].isin(
+                    ["ok", "failed", "pending"]).all()
+            return state
+
+        states = _kill_repeatedly(harness, common + ["--out", out], check, seconds=seconds,
+                                  seed=2, output=[out])
+        assert harness.run(common + ["--out", out])[0] == 0
+    assert "absent" in states or "incomplete" in states
+    assert _check_store(out, ref.images, ref.catalog) == "complete"
+    pd.testing.assert_frame_equal(cutouts.read_status(out), cutouts.read_status(
+        tmp_path / "ref"))
+    assert not _no_temporaries(out)
+
+
+@pytest.mark.slow
+def test_classify_survives_kills_at_random_points(harness, tmp_path):
+    from test_classify import make_model, make_store  # noqa: E402
+    from deepshadows_lib import classify
+
+    make_store(tmp_path / "s", 3000, chunk_size=100, seed=3)
+    model = make_model(tmp_path / "m.keras", 1)
+    common = ["classify", "--model", model, "--cutouts", tmp_path / "s", "--batch-size",
+              100, "--quiet"]
+    code, seconds = harness.run(common + ["--out", tmp_path / "ref.parquet"])
+    assert code == 0
+    ref = pd.read_parquet(tmp_path / "ref.parquet")
+    out = tmp_path / "run.parquet"
+    parts = classify.parts_dir(out)
+
+    def check():
+        if out.exists():  # joined atomically: complete and right, or absent
+            pd.testing.assert_frame_equal(pd.read_parquet(out), ref)
+            return "complete"
+        for part in sorted(parts.glob("chunk-*.parquet")) if parts.is_dir() else []:
+            k = int(part.stem.split("-")[1])
+            got = pd.read_parquet(part)
+            want = ref["p_lsbg"].to_numpy()[k * 100:k * 100 + len(got)]
+            np.testing.assert_array_equal(got["p_lsbg"].to_numpy(), want)
+        return "partial" if parts.is_dir() else "absent"
+
+    states = _kill_repeatedly(harness, common + ["--out", out], check, seconds=seconds,
+                              seed=3, output=[out])
+    assert "partial" in states
+    if not out.exists():
+        assert harness.run(common + ["--out", out])[0] == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(out), ref)
+    assert not parts.exists() and not _no_temporaries(tmp_path / "run.parquet")

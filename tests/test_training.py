@@ -331,3 +331,129 @@ def test_folding_skips_other_models():
     x = np.full((2, 8, 8, 3), 255, np.uint8)
     np.testing.assert_allclose(f(x).numpy(), other(np.ones((2, 8, 8, 3), np.float32)).numpy(),
                                rtol=1e-6)
+
+
+# --------------------------------------------------------------------------- resuming
+def test_resumed_training_ends_with_the_weights_of_an_uninterrupted_run(data, tmp_path,
+                                                                        capsys):
+    images, y = data
+    kw = dict(train_idx=np.arange(48), val_idx=np.arange(48, 64), batch_size=16,
+              progress=False, seed=3)
+    ref, h_ref = training.train_cnn(images, y, epochs=3, checkpoint=None, **kw)
+    # a run stopped after its first epoch, then the same training asked for 3 epochs
+    training.train_cnn(images, y, epochs=1, checkpoint=tmp_path / "ck", **kw)
+    capsys.readouterr()
+    model, hist = training.train_cnn(images, y, epochs=3, checkpoint=tmp_path / "ck", **kw)
+    assert "resuming training from epoch 2 of 3" in capsys.readouterr().err
+    assert _weights_equal(model, ref)
+    assert hist["loss"] == h_ref["loss"] and hist["epoch"] == [1, 2, 3]
+    assert hist["val_accuracy"] == h_ref["val_accuracy"]
+    opt = [v.numpy() for v in model.optimizer.variables]
+    assert all(np.array_equal(a, b.numpy()) for a, b in zip(opt, ref.optimizer.variables))
+    # another seed is another training: its checkpoint is not resumed
+    other, _ = training.train_cnn(images, y, epochs=1, checkpoint=tmp_path / "ck",
+                                  **{**kw, "seed": 4})
+    assert "resuming" not in capsys.readouterr().err
+
+
+def test_checkpoint_holds_model_optimizer_rng_and_history(data, tmp_path):
+    images, y = data
+    training.train_cnn(images, y, epochs=2, batch_size=16, seed=1, progress=False,
+                       checkpoint=tmp_path / "ck")
+    state = training.TrainingCheckpoint(tmp_path / "ck").load()
+    assert state["epochs_done"] == 2 and len(state["history"]["loss"]) == 2
+    names = state["model_paths"]
+    assert any("seed_generator" in n for n in names)  # dropout's random state
+    assert any("moving_mean" in n for n in names)
+    assert state["n_optimizer"] > 2 * 10  # Adadelta's two accumulators per variable
+    assert {"numpy/keys", "python/state"} <= set(state["arrays"])
+    assert not list((tmp_path / "ck").glob(".*"))  # atomic: no temporary left behind
+
+
+def test_model_saved_for_resuming_keeps_its_adadelta_state(data, tmp_path):
+    import warnings
+    images, y = data
+    model, _ = training.train_cnn(images, y, epochs=1, batch_size=16, seed=2, progress=False,
+                                  checkpoint=None)
+    training.save_model(model, tmp_path / "m.keras")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "Skipping variable loading for optimizer" fails
+        loaded = training.load_model(tmp_path / "m.keras")
+    assert type(loaded.optimizer).__name__ == "Adadelta"
+    a, b = model.optimizer.variables, loaded.optimizer.variables
+    assert len(a) == len(b) and int(loaded.optimizer.iterations.numpy()) == 4  # 64 / 16
+    for u, v in zip(a, b):
+        np.testing.assert_array_equal(u.numpy(), v.numpy())
+    assert any(np.abs(v.numpy()).sum() > 0 for v in b[2:])  # accumulators, not zeros
+
+
+def test_notebook_configuration_turns_checkpoints_on(tmp_path):
+    from deepshadows_lib import pipeline
+    try:
+        pipeline.configure(profile="smoke", build_dir=tmp_path / "b",
+                           figures_dir=tmp_path / "f")
+        assert training.checkpoint_root() == tmp_path / "b" / "checkpoints"
+    finally:
+        training.set_checkpoint_root(None)
+
+
+def _checkpoint_epochs(path):
+    import json
+    try:
+        with np.load(path) as z:
+            return json.loads(str(z["meta"]))["epochs_done"]
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+@pytest.mark.slow
+def test_cli_train_killed_with_sigkill_resumes_and_matches(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    images, y = easy_images(96, seed=4)
+    cat = pd.DataFrame({"ra": np.linspace(10, 11, 96), "dec": -5.0, "label": y,
+                        "simulated": True})
+    store.write_store(tmp_path / "s", images, cat, chunk_size=32)
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    epochs = 8
+
+    def cmd(out):
+        return [sys.executable, "-m", "deepshadows_lib.cli", "train", "--cutouts",
+                str(tmp_path / "s"), "--out", str(out), "--profile", "smoke", "--epochs",
+                str(epochs), "--seed", "7", "--split", "random", "--quiet"]
+
+    ref = subprocess.run(cmd(tmp_path / "ref"), env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert ref.returncode == 0, ref.stderr[-2000:]
+    out = tmp_path / "run"
+    proc = subprocess.Popen(cmd(out), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    ckpt = out / training.CHECKPOINT_DIR / "checkpoint.npz"
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and proc.poll() is None \
+                and _checkpoint_epochs(ckpt) < 2:
+            time.sleep(0.01)
+        assert proc.poll() is None, "the run ended before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+    done = _checkpoint_epochs(ckpt)
+    assert 2 <= done < epochs and not (out / "model.keras").exists()
+    again = subprocess.run(cmd(out), env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert f"resuming training from epoch {done + 1} of {epochs}" in again.stderr
+    a = training.load_model(tmp_path / "ref" / "model.keras")
+    b = training.load_model(out / "model.keras")
+    assert _weights_equal(a, b)
+    import json
+    h_a = json.loads((tmp_path / "ref" / "history.json").read_text())
+    h_b = json.loads((out / "history.json").read_text())
+    assert h_a["loss"] == h_b["loss"] and h_b["epoch"] == list(range(1, epochs + 1))
+    assert not (out / training.CHECKPOINT_DIR).exists()  # removed once all is written
