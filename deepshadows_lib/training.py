@@ -621,29 +621,41 @@ def fine_tune(model, images, labels, *, indices=None, val_idx=None, epochs=30, b
     return tuned, history
 
 
-def save_model(model, path):
-    """Save a model to a ``.keras`` file atomically.
+def save_model(model, path, *, provenance=None):
+    """Save a model to a ``.keras`` file atomically, with its provenance sidecar.
+
+    Beside ``NAME.keras`` goes ``NAME.json`` (:mod:`deepshadows_lib.provenance`): the
+    SHA-256 of the model file, which :func:`load_model` verifies, and ``provenance``
+    (recipe, profile, data hash, split, metrics, temperature, library versions).
 
     Parameters
     ----------
     model : keras.Model
     path : str or path-like
         Must end in ``.keras``.
+    provenance : dict, optional
+        Fields of the sidecar (see :func:`deepshadows_lib.provenance.make_provenance`);
+        default: the paper's recipe without further details.
 
     Returns
     -------
     pathlib.Path
     """
+    from .provenance import write_sidecar
     path = Path(path)
     if path.suffix != ".keras":
         raise InputError("model files end in .keras", path=path)
     with atomic_path(path) as tmp:
         model.save(tmp)
+    write_sidecar(path, provenance)
     return path
 
 
-def load_model(path, *, compile=True):
+def load_model(path, *, compile=True, verify=True):
     """Load a ``.keras`` model with Keras' safe mode on (no arbitrary code runs).
+
+    When the model has a sidecar (``NAME.json``, written by :func:`save_model`), the
+    file's SHA-256 must match it.
 
     Parameters
     ----------
@@ -651,6 +663,8 @@ def load_model(path, *, compile=True):
         A file written by :func:`save_model`.
     compile : bool, optional
         Restore the optimizer and loss too.
+    verify : bool, optional
+        Check the SHA-256 recorded in the sidecar.
 
     Returns
     -------
@@ -659,13 +673,16 @@ def load_model(path, *, compile=True):
     Raises
     ------
     InputError
-        If the file is missing or is not a Keras model.
+        If the file is missing, is not a Keras model, or does not match its sidecar.
     """
     path = Path(path)
     if not path.is_file():
         raise InputError("model file not found", path=path)
     if not zipfile.is_zipfile(path):
         raise InputError("not a Keras model file (.keras archive expected)", path=path)
+    if verify:
+        from .provenance import verify_model_file
+        verify_model_file(path)
     _tf()
     import keras
     try:
