@@ -139,6 +139,11 @@ def write_sidecar(model_path, provenance=None):
     model_path = Path(model_path)
     info = make_provenance()
     info.update(provenance or {})
+    split = info.get("split")
+    if isinstance(split, dict) and "n_train" not in split:  # a split itself: summarise it
+        info["split"] = split_summary(split)
+    if info.get("data") is not None and not isinstance(info["data"], dict):
+        info["data"] = describe_data(info["data"])
     info.update({"format": FORMAT, "model_file": model_path.name,
                  "sha256": sha256_file(model_path),
                  "saved": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
