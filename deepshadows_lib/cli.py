@@ -281,7 +281,8 @@ def _run_download(args):
 # --------------------------------------------------------------------------- figures
 def _add_figures(sub):
     p = sub.add_parser("figures", help="run the paper notebooks (papermill) and check the figures",
-                       description="Execute the five paper notebooks in order with papermill "
+                       description="Execute the notebooks (01-05: the paper, 06: beyond "
+                                   "it) in order with papermill "
                                    "(or one with --notebook), writing figures, tables and "
                                    "MANIFEST.json; --check only verifies the outputs.")
     p.add_argument("--profile", default="default", help="smoke, default or paper")

@@ -29,7 +29,8 @@ import pandas as pd
 
 __all__ = ["member_seed", "train_member", "train_plus", "combine_members", "PlusModel",
            "save_plus", "ablation", "ablation_table", "seed_spread", "calibration_table",
-           "uncertainty_table"]
+           "uncertainty_table", "spread_seeds", "head_decision", "hsc_transfer",
+           "gradcam_examples", "targets", "reliability_panels"]
 
 
 def member_seed(seed, k):
@@ -371,3 +372,148 @@ def seed_spread(images, labels, *, split, seeds, epochs, batch_size=64, learning
     table = pd.DataFrame(rows).set_index("seed")
     table.attrs["spread"] = float(table["accuracy"].max() - table["accuracy"].min())
     return table
+
+
+def spread_seeds(seed, seeds, n):
+    """The seeds of the seed-spread study: ``seed`` first, then the others of ``seeds``."""
+    out = [int(seed)] + [int(s) for s in seeds if int(s) != int(seed)]
+    return out[:int(n)]
+
+
+def head_decision(result):
+    """Keep the GAP head only if it helps: ``"gap"`` when its row of the ablation beats
+    the single flatten network with test-time augmentation on accuracy and AUC at once,
+    else ``"flatten"`` (also when the ablation has no GAP row)."""
+    t = result["table"]
+    gap = [n for n in t.index if n.startswith("plus with GAP head")]
+    if not gap:
+        return "flatten"
+    a, b = t.loc[gap[0]], t.loc["+ test-time augmentation"]
+    if int(gap[0].rsplit("(", 1)[1].rstrip(")")) > 1:  # a GAP ensemble: compare ensembles
+        b = t.loc[[n for n in t.index if n.startswith("+ temperature")][0]]
+    return "gap" if (a["accuracy"] > b["accuracy"] and a["auc"] >= b["auc"]) else "flatten"
+
+
+def hsc_transfer(plus, hsc_images, hsc_labels, *, n_finetune=320, epochs=30, batch_size=16,
+                 learning_rate=0.005, seed=0, progress=True):
+    """The ``plus`` ensemble on HSC, before and after fine-tuning every member.
+
+    The same fine-tuning and test objects as
+    :func:`deepshadows_lib.studies.hsc_transfer` for the same seed (stratified draw of
+    ``n_finetune`` objects); each member is fine-tuned as the paper fine-tunes its CNN
+    (every layer, Adadelta at ``learning_rate``), and the ensemble keeps its eight views
+    and its temperature.
+
+    Returns
+    -------
+    dict
+        As :func:`deepshadows_lib.studies.hsc_transfer` (``before``, ``after``,
+        ``before_all``, ``finetune_idx``, ``test_idx``), with ``members`` (the
+        fine-tuned networks) instead of ``model``.
+    """
+    from sklearn.model_selection import train_test_split
+
+    from . import training
+    from .errors import InputError
+    from .studies import evaluate_scores
+
+    labels = np.asarray(hsc_labels).astype(int)
+    n = len(labels)
+    if not 0 < int(n_finetune) < n:
+        raise InputError(f"n_finetune must be between 1 and {n - 1}, got {n_finetune}")
+    stratify = labels if np.bincount(labels, minlength=2).min() >= 2 else None
+    ft_idx, test_idx = train_test_split(np.arange(n), train_size=int(n_finetune),
+                                        random_state=int(seed), stratify=stratify)
+    ft_idx, test_idx = np.sort(ft_idx), np.sort(test_idx)
+    x = np.asarray(hsc_images[:])
+    p_all, _ = plus.predictor().predict(x)
+    tuned = []
+    for k, member in enumerate(plus.members):
+        m, _ = training.fine_tune(member, x, labels, indices=ft_idx, epochs=epochs,
+                                  batch_size=batch_size, learning_rate=learning_rate,
+                                  seed=member_seed(seed, k), progress=progress)
+        tuned.append(m)
+    after = PlusModel(members=tuned, histories=[], temperature=plus.temperature,
+                      head=plus.head, seeds=plus.seeds)
+    p_after, _ = after.predictor().predict(x[test_idx])
+    return {"before": evaluate_scores(labels[test_idx], p_all[test_idx]),
+            "after": evaluate_scores(labels[test_idx], p_after),
+            "before_all": evaluate_scores(labels, p_all),
+            "finetune_idx": ft_idx, "test_idx": test_idx, "members": tuned}
+
+
+def gradcam_examples(plus, images, y_true, p, *, n=4, high=0.8, low=0.2, seed=0):
+    """Grad-CAM of ``plus``: high-confidence TP, TN, FP, FN of the ensemble's probability,
+    each map the mean of the members' Grad-CAM maps (each min-max scaled), on view 0.
+
+    Returns the structure of :func:`deepshadows_lib.gradcam.gradcam_examples`.
+    """
+    from . import gradcam
+    sel = gradcam.select_examples(y_true, p, n=n, high=high, low=low, seed=seed)
+    q = np.asarray(p, dtype=float).ravel()
+    out = {}
+    for name in gradcam.CATEGORIES:
+        idx = sel[name]
+        imgs = np.stack([np.asarray(images[int(i)]) for i in idx]) if len(idx) else \
+            np.zeros((0,) + tuple(images.shape[1:]), np.uint8)
+        if len(idx):
+            maps = np.mean([gradcam.gradcam_maps(m, imgs) for m in plus.members], axis=0)
+        else:
+            maps = np.zeros(imgs.shape[:3], np.float32)
+        out[name] = {"index": idx, "image": imgs, "map": maps, "p": q[idx]}
+    return out
+
+
+def targets(result, seeds_table=None):
+    """The issue's targets beside what this run measured (a DataFrame).
+
+    ``plus`` beats the paper's CNN by >= 3 points of accuracy with non-overlapping 95%
+    bootstrap intervals; AUC >= 0.98; ECE <= 0.02 after temperature scaling; accuracy
+    spread over 3 seeds <= 0.01.
+    """
+    t = result["table"]
+    name = [n for n in t.index if n.startswith("+ temperature")][0]
+    full = t.loc[name]
+    rows = []
+    if "paper CNN" in t.index:
+        base = t.loc["paper CNN"]
+        gain = full["accuracy"] - base["accuracy"]
+        rows.append({"target": "accuracy gain over the paper CNN >= 0.03",
+                     "measured": f"{gain:+.3f}", "met": bool(gain >= 0.03)})
+        apart = bool(full["accuracy_low"] > base["accuracy_high"])
+        rows.append({"target": "95% bootstrap intervals of accuracy do not overlap",
+                     "measured": f"plus [{full['accuracy_low']:.3f}, "
+                                 f"{full['accuracy_high']:.3f}] vs paper "
+                                 f"[{base['accuracy_low']:.3f}, {base['accuracy_high']:.3f}]",
+                     "met": apart})
+    rows.append({"target": "AUC >= 0.98", "measured": f"{full['auc']:.4f}",
+                 "met": bool(full["auc"] >= 0.98)})
+    rows.append({"target": "ECE (15 bins) <= 0.02 after temperature scaling",
+                 "measured": f"{full['ece']:.4f}", "met": bool(full["ece"] <= 0.02)})
+    if seeds_table is not None and len(seeds_table) >= 2:
+        spread = seeds_table.attrs["spread"]
+        rows.append({"target": f"accuracy spread over {len(seeds_table)} seeds <= 0.01",
+                     "measured": f"{spread:.4f}",
+                     "met": bool(spread <= 0.01) if len(seeds_table) >= 3 else None})
+    return pd.DataFrame(rows).set_index("target")
+
+
+def reliability_panels(result):
+    """Inputs of :func:`deepshadows_lib.plots.reliability_diagram` from :func:`ablation`:
+    one panel per model (the paper CNN, ``plus``), before and after temperature scaling."""
+    from .calibration import expected_calibration_error, reliability_curve
+    scores = result["scores"]
+    names = list(scores)
+
+    def entry(name):
+        y, p = scores[name]
+        return reliability_curve(y, p), expected_calibration_error(y, p)
+
+    panels = {}
+    if "paper CNN" in scores:
+        panels["Paper CNN"] = {"before scaling": entry("paper CNN"),
+                               "after scaling": entry("paper CNN + temperature scaling")}
+    ens = [n for n in names if n.startswith("+ ensemble")][0]
+    full = [n for n in names if n.startswith("+ temperature")][0]
+    panels["DeepShadows plus"] = {"before scaling": entry(ens), "after scaling": entry(full)}
+    return panels
