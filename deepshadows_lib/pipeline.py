@@ -47,7 +47,7 @@ EXPECTED = {
     "06_beyond": {"figures": ["beyond_roc", "beyond_reliability", "beyond_hsc_transfer",
                               "beyond_gradcam"],
                   "tables": ["beyond_ablation", "beyond_calibration", "beyond_uncertainty",
-                             "beyond_seeds", "beyond_targets", "beyond_hsc_transfer"]},
+                             "beyond_seeds", "beyond_targets", "beyond_hsc_table"]},
 }
 
 

@@ -770,6 +770,8 @@ def train_store(cutouts, out, *, profile="default", epochs=None, seed=0, split="
     The command ``deepshadows train``.  Writes, each file atomically::
 
         OUT/model.keras          the model of the last epoch
+        OUT/model.json           its sidecar: recipe, profile, data hash, split, test
+                                 metrics, library versions, SHA-256 (provenance)
         OUT/history.json         loss and accuracy per epoch (training and validation)
         OUT/metrics.json         metrics on each split (bootstrap intervals on the test set)
         OUT/predictions.parquet  ra, dec, label, p_lsbg (and class probabilities), split
@@ -859,6 +861,13 @@ def train_store(cutouts, out, *, profile="default", epochs=None, seed=0, split="
                     "n_params": int(model.count_params()), "train_seconds": train_s,
                     **_run_info(st)})
     atomic_write_json(out / "metrics.json", metrics)
+    # the model's sidecar, now that its metrics are known (the file itself is unchanged)
+    from .provenance import make_provenance, write_sidecar
+    write_sidecar(out / "model.keras", make_provenance(
+        recipe="paper", profile=prof.name, data=st, split={**parts, "kind": metrics["split"]},
+        metrics={"test": {k: v for k, v in metrics["splits"]["test"].items()
+                          if k in ("accuracy", "precision", "recall", "auc", "n")}},
+        seed=seed, epochs=epochs, n_classes=metrics["n_classes"]))
     return metrics
 
 

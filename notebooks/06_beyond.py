@@ -187,7 +187,7 @@ transfer = plus.hsc_transfer(plus_model, hsc.images, hsc.labels,
                              epochs=cfg.profile.finetune_epochs,
                              batch_size=cfg.profile.finetune_batch_size,
                              learning_rate=cfg.profile.finetune_learning_rate, seed=cfg.seed)
-hsc_report.table(paper.table6(transfer), "beyond_hsc_transfer",
+hsc_report.table(paper.table6(transfer), "beyond_hsc_table",
                  caption="plus on HSC test objects before and after fine-tuning")
 
 # %%
