@@ -169,10 +169,10 @@ def train_plus(images, labels, *, train_idx, val_idx, epochs, batch_size=64,
         seeds.append(s)
     plus = PlusModel(members=members, histories=histories, temperature=1.0, head=head,
                      seeds=seeds)
+    from .training import read_images
     val_idx = np.asarray(val_idx, dtype=np.int64)
     pred = Predictor(combine_members(members), temperature=1.0, tta=True)
-    raw = pred.member_probabilities(np.asarray(images[val_idx]) if len(val_idx) else
-                                    np.zeros((0, 64, 64, 3), np.uint8))
+    raw = pred.member_probabilities(read_images(images, val_idx))
     plus.raw_validation = raw
     if len(val_idx):
         y_val = np.asarray(labels)[val_idx]
@@ -244,12 +244,13 @@ def ablation(plus, images, labels, *, test_idx, val_idx, paper_model=None, gap=N
     """
     from .calibration import apply_temperature, fit_temperature
     from .predict import Predictor
+    from .training import read_images
 
     y_all = np.asarray(labels)
     test_idx = np.asarray(test_idx, dtype=np.int64)
     val_idx = np.asarray(val_idx, dtype=np.int64)
     y = y_all[test_idx]
-    x = np.asarray(images[test_idx])
+    x = read_images(images, test_idx)
     rows, scores, boots = [], {}, {}
     out = {}
 
@@ -263,7 +264,7 @@ def ablation(plus, images, labels, *, test_idx, val_idx, paper_model=None, gap=N
         paper = Predictor(paper_model, tta=False)
         p_paper = paper.predict(x)[0]
         add("paper CNN", p_paper)
-        p_val = paper.predict(np.asarray(images[val_idx]))[0]
+        p_val = paper.predict(read_images(images, val_idx))[0]
         t = fit_temperature(y_all[val_idx], p_val)
         out["paper_temperature"] = t
         add("paper CNN + temperature scaling", apply_temperature(p_paper, t))
@@ -353,9 +354,10 @@ def seed_spread(images, labels, *, split, seeds, epochs, batch_size=64, learning
     """
     from . import evaluate
     from .calibration import expected_calibration_error
+    from .training import read_images
     test = np.asarray(split["test"], dtype=np.int64)
     y = np.asarray(labels)[test]
-    x = np.asarray(images[test])
+    x = read_images(images, test)
     rows = []
     for s in seeds:
         if first is not None and int(s) == int(first[0]):

@@ -151,7 +151,9 @@ def test_predict_three_class(data):
 def test_save_load_roundtrip(tmp_path, untrained, data):
     images, _ = data
     path = training.save_model(untrained, tmp_path / "sub" / "m.keras")
-    assert path.is_file() and [p.name for p in path.parent.iterdir()] == ["m.keras"]
+    # the model and its provenance sidecar, no temporary leftovers
+    assert path.is_file() and sorted(p.name for p in path.parent.iterdir()) == ["m.json",
+                                                                             "m.keras"]
     loaded = training.load_model(path)
     assert _weights_equal(untrained, loaded)
     assert [layer.name for layer in loaded.layers] == [layer.name for layer in untrained.layers]
