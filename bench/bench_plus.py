@@ -37,6 +37,8 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--n-seeds", type=int, default=None,
                     help="seeds of the spread study (default: the profile's n_plus_seeds)")
+    ap.add_argument("--predictions", default=None,
+                    help="also save the test labels and every row's probabilities (.npz)")
     args = ap.parse_args(argv)
 
     from deepshadows_lib import pipeline, plus, training
@@ -104,6 +106,12 @@ def main(argv=None):
         "note": "wall times on a shared machine: see each stage's loadavg",
     }
     Path(args.out).write_text(json.dumps(out, indent=1))
+    if args.predictions:
+        import numpy as np
+        np.savez_compressed(args.predictions, y=res["y"], raw_plus=res["raw"],
+                            uncertainty=res["uncertainty"],
+                            **{name.replace(" ", "_"): p for name, (_, p)
+                               in res["scores"].items()})
     print(json.dumps(out["targets"], indent=1))
     return 0
 
