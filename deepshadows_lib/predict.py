@@ -47,22 +47,13 @@ class Predictor:
     """
 
     def __init__(self, model, *, temperature=1.0, tta=False, info=None):
-        from .training import inference_function
         self.model = model
         self.temperature = float(temperature)
         self.tta = bool(tta)
         self.info = dict(info or {})
         self.input_shape = tuple(model.input_shape[1:])
         self.n_members = int(model.output_shape[-1])
-        # one folded (fast) forward function per member when the model is an ensemble
-        # of DeepShadows networks; otherwise the model as a whole
-        members = [layer for layer in model.layers
-                   if hasattr(layer, "layers") and layer.name.startswith("member")]
-        if members and len(members) == self.n_members:
-            self._forward = [inference_function(m, input_shape=self.input_shape)
-                             for m in members]
-        else:
-            self._forward = [inference_function(model, input_shape=self.input_shape)]
+        self._forward = _ensemble_function(model, self.n_members, self.input_shape)
 
     @classmethod
     def from_path(cls, path):
@@ -86,8 +77,7 @@ class Predictor:
         out = np.empty((len(x), self.n_views, self.n_members), dtype=np.float64)
         for v in range(self.n_views):
             xv = np.ascontiguousarray(dihedral_view(x, v)) if v else x
-            cols = [np.asarray(f(xv)).reshape(len(x), -1) for f in self._forward]
-            out[:, v, :] = np.concatenate(cols, axis=1)
+            out[:, v, :] = np.asarray(self._forward(xv)).reshape(len(x), self.n_members)
         return out
 
     def predict(self, images, *, batch_size=256):
@@ -128,6 +118,33 @@ class Predictor:
         mean = raw.reshape(len(raw), -1).mean(axis=1)
         scaled = apply_temperature(raw, self.temperature).reshape(len(raw), -1)
         return apply_temperature(mean, self.temperature), scaled.std(axis=1, ddof=1)
+
+
+def _ensemble_function(model, n_members, input_shape):
+    """One compiled ``uint8 batch -> (B, members)`` function of ``model``.
+
+    An ensemble of DeepShadows networks (nested models ``member0``...) runs each member's
+    folded inference graph (:func:`deepshadows_lib.training.inference_function`: batch
+    normalisation folded, 1/255 in conv1) inside one traced function; any other model
+    runs as itself.
+    """
+    from .training import _folded_deepshadows, _tf, inference_function
+    members = [layer for layer in model.layers
+               if hasattr(layer, "layers") and layer.name.startswith("member")]
+    if not members or len(members) != n_members:
+        return inference_function(model, input_shape=input_shape)
+    tf = _tf()
+
+    def plain(member):
+        return lambda x: member(tf.cast(x, tf.float32) / 255.0, training=False)
+
+    parts = [_folded_deepshadows(m) or plain(m) for m in members]
+
+    def forward(x):
+        return tf.concat([tf.reshape(f(x), (-1, 1)) for f in parts], axis=1)
+
+    return tf.function(forward, reduce_retracing=True,
+                       input_signature=[tf.TensorSpec((None, *input_shape), tf.uint8)])
 
 
 class PredictSummary(dict):
