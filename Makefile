@@ -45,7 +45,7 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 # Notebooks pass results through files in $(BUILD): 01 writes the stores that 02, 03 and
-# 05 read; 02 writes the model and predictions that 04 reads.  make skips what is up to date.
+# 05 read; 02 writes the model and predictions that 04 and 06 read.  make skips what is up to date.
 $(BUILD)/01_file_creation.ipynb: notebooks/01_file_creation.py $(LIB) $(STAMP)
 	$(NB) 01_file_creation
 $(BUILD)/02_deepshadows.ipynb: notebooks/02_deepshadows.py $(BUILD)/01_file_creation.ipynb
@@ -56,6 +56,9 @@ $(BUILD)/04_gradcam.ipynb: notebooks/04_gradcam.py $(BUILD)/02_deepshadows.ipynb
 	$(NB) 04_gradcam
 $(BUILD)/05_three_class.ipynb: notebooks/05_three_class.py $(BUILD)/01_file_creation.ipynb
 	$(NB) 05_three_class
+# 06 (beyond the paper) compares its ensemble with the CNN that 02 trained.
+$(BUILD)/06_beyond.ipynb: notebooks/06_beyond.py $(BUILD)/02_deepshadows.ipynb
+	$(NB) 06_beyond
 
 NOTEBOOKS := $(patsubst notebooks/%.py,$(BUILD)/%.ipynb,$(wildcard notebooks/0*.py))
 

@@ -45,8 +45,8 @@ from .errors import InputError, PartialFailure
 from .store import IMAGE_SHAPE, Store, _open_array, store_info
 from .training import available_cpus
 
-__all__ = ["classify_store", "probability_columns", "predict_images", "parts_dir",
-           "summarize_predictions", "PASSTHROUGH_COLUMNS", "last_run"]
+__all__ = ["classify_store", "probability_columns", "output_columns", "predict_images",
+           "parts_dir", "summarize_predictions", "PASSTHROUGH_COLUMNS", "last_run"]
 
 #: Catalog columns copied from the store to the predictions when the store has them.
 PASSTHROUGH_COLUMNS = ("ra", "dec", "id", "coadd_id", "object_id", "label", "class_name",
@@ -93,6 +93,17 @@ def probability_columns(n_outputs):
     raise ValueError(f"a DeepShadows model has 1 or 3 outputs, not {n_outputs}")
 
 
+def output_columns(n_outputs):
+    """The value columns :func:`classify_store` writes for a model with ``n_outputs``.
+
+    A binary model (or ``plus`` ensemble) gives ``p_lsbg`` -- calibrated with the
+    temperature of its sidecar -- and ``uncertainty``, the columns of ``deepshadows
+    predict``; a three-class model gives its three probabilities.
+    """
+    cols = probability_columns(n_outputs)
+    return cols + ["uncertainty"] if n_outputs == 1 else cols
+
+
 def _configure_tf_threads(threads):
     """Limit TensorFlow's thread pools of this process (once, before TF starts up).
 
@@ -112,9 +123,23 @@ def _configure_tf_threads(threads):
 
 
 def _load_keras_model(path):
-    """Load a saved model (``.keras``) with Keras' safe mode, without its optimizer."""
+    """Load a saved model (``.keras``) with Keras' safe mode, without its optimizer.
+
+    A binary model -- one sigmoid output, or a ``plus`` ensemble whose sidecar says it
+    has one output per member -- comes back as a
+    :class:`~deepshadows_lib.predict.Predictor`, which applies the sidecar's temperature
+    and test-time augmentation and gives the uncertainty; a three-class model as itself.
+    """
+    from .predict import Predictor
+    from .provenance import read_sidecar
     from .training import load_model
-    return load_model(path, compile=False)
+    model = load_model(path, compile=False)
+    info = read_sidecar(path) or {}
+    n_out = int(model.output_shape[-1])
+    if n_out == 1 or (int(info.get("n_members", 1)) == n_out and info.get("recipe") == "plus"):
+        return Predictor(model, temperature=info.get("temperature") or 1.0,
+                         tta=bool(info.get("tta", False)), info=info)
+    return model
 
 
 def _model_key(path):
@@ -136,6 +161,12 @@ def _cached_model(path, *, tf_threads=None):
 
 def _check_model(model, path):
     """Return the number of outputs of ``model``; refuse models that do not fit a store."""
+    from .predict import Predictor
+    if isinstance(model, Predictor):
+        if model.input_shape != IMAGE_SHAPE:
+            raise InputError(f"model input shape {model.input_shape} does not match the "
+                             f"store's cutouts {IMAGE_SHAPE}", path=path)
+        return 1
     in_shape = tuple(model.input_shape[1:]) if model.input_shape else None
     if in_shape != IMAGE_SHAPE:
         raise InputError(f"model input shape {in_shape} does not match the store's cutouts "
@@ -200,9 +231,16 @@ def predict_images(model, images, *, batch_size=256):
     Returns
     -------
     numpy.ndarray
-        (n, n_outputs) float32.
+        (n, n_outputs) float32; for a :class:`~deepshadows_lib.predict.Predictor`,
+        (n, 2): the calibrated ``p_lsbg`` and its ``uncertainty``.
     """
+    from .predict import Predictor
     images = np.asarray(images)
+    if isinstance(model, Predictor):
+        if len(images) == 0:
+            return np.empty((0, 2), np.float32)
+        p, unc = model.predict(images, batch_size=batch_size)
+        return np.stack([p, unc], axis=1).astype(np.float32)
     n_out = int(model.output_shape[-1])
     forward = _forward_function(model)
     out = np.empty((len(images), n_out), dtype=np.float32)
@@ -591,8 +629,10 @@ def classify_store(model, store, out, *, scheduler=None, workers=None, batch_siz
     pathlib.Path
         ``out``.  Columns: ``ra``, ``dec``, the store's ``id``/``coadd_id``/``label``/
         ``class_name``/``class_index``/``survey``/``simulated`` columns where present,
-        ``store_row`` (the row in the store), then ``p_lsbg`` (binary model) or
-        ``p_artifact2``, ``p_lsbg``, ``p_artifact1`` (three-class model).
+        ``store_row`` (the row in the store), then ``p_lsbg`` and ``uncertainty``
+        (binary model or ``plus`` ensemble: the columns of ``deepshadows predict``,
+        calibrated by the sidecar's temperature) or ``p_artifact2``, ``p_lsbg``,
+        ``p_artifact1`` (three-class model).
 
     Raises
     ------
@@ -637,7 +677,7 @@ def classify_store(model, store, out, *, scheduler=None, workers=None, batch_siz
 def _classify(model_path, store, out, *, client, n_out, batch_size, tf_threads, progress,
               overwrite):
     global last_run
-    columns = probability_columns(n_out)
+    columns = output_columns(n_out)
     n, cs = store.n, store.chunk_size
     n_chunks = -(-n // cs)
     parts = parts_dir(out)

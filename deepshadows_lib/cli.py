@@ -183,6 +183,49 @@ def _run_classify(args):
     return EXIT_OK
 
 
+# --------------------------------------------------------------------------- predict
+def _add_predict(sub):
+    p = sub.add_parser(
+        "predict", help="classify your own cutouts (JPEG, PNG, FITS files or folders)",
+        description="Classify image files with a trained model: JPEG, PNG and FITS, any "
+                    "size (resized to 64x64 as the cutout client does), files or folders "
+                    "(searched recursively), in streaming batches.  Writes a CSV with file, "
+                    "ra, dec (from the file name or FITS header when present), the "
+                    "calibrated LSBG probability p_lsbg and its uncertainty (spread over "
+                    "ensemble members and the eight rotations/flips).",
+        epilog="Exit status: 0 all images classified; 3 some files could not be read or have "
+               "the wrong shape (listed in the CSV with status 'failed' and the reason; the "
+               "others are classified); 2 bad input.  --model takes a .keras file (checked "
+               "against the SHA-256 of its .json sidecar) or the name of a published model.")
+    p.add_argument("images", nargs="+", metavar="IMAGES", help="image files and/or folders")
+    p.add_argument("--model", required=True,
+                   help="trained model (.keras with its .json sidecar) or a registry name")
+    p.add_argument("--out", required=True, help="predictions table to write (.csv)")
+    p.add_argument("--batch-size", type=_positive_int, default=256,
+                   help="images per batch (default: 256)")
+    p.add_argument("--registry", default=None,
+                   help="JSON registry of published models (default: the package's, or "
+                        "$DEEPSHADOWS_REGISTRY)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _run_predict(args):
+    from . import predict, registry
+    model = registry.resolve_model(args.model, registry=args.registry,
+                                   progress=not args.quiet)
+    summary = predict.predict_files(model, args.images, args.out,
+                                    batch_size=args.batch_size, progress=not args.quiet,
+                                    overwrite=args.overwrite)
+    print(f"wrote {args.out}: {summary}")
+    if summary["n_failed"]:
+        first = "; ".join(f"{f}: {r}" for f, r in summary["failures"][:3])
+        raise PartialFailure(f"{summary['n_failed']} of {summary['n']} files could not be "
+                             f"classified (listed in {args.out}; first: {first})",
+                             failed=summary["n_failed"])
+    return EXIT_OK
+
+
 # --------------------------------------------------------------------------- download
 def _add_download(sub):
     p = sub.add_parser(
@@ -238,7 +281,8 @@ def _run_download(args):
 # --------------------------------------------------------------------------- figures
 def _add_figures(sub):
     p = sub.add_parser("figures", help="run the paper notebooks (papermill) and check the figures",
-                       description="Execute the five paper notebooks in order with papermill "
+                       description="Execute the notebooks (01-05: the paper, 06: beyond "
+                                   "it) in order with papermill "
                                    "(or one with --notebook), writing figures, tables and "
                                    "MANIFEST.json; --check only verifies the outputs.")
     p.add_argument("--profile", default="default", help="smoke, default or paper")
@@ -365,7 +409,7 @@ def _run_evaluate(args):
 
 # --------------------------------------------------------------------------- parser
 _COMMANDS = ["simulate", "download", "check", "features", "train", "evaluate", "classify",
-             "figures"]
+             "predict", "figures"]
 
 
 def build_parser():

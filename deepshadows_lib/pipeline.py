@@ -1,4 +1,4 @@
-"""Run the paper's five notebooks with papermill and check what they made.
+"""Run the notebooks (the paper's five, and 06 beyond it) with papermill; check their outputs.
 
 ``make paper-figures`` calls ``deepshadows figures`` once per notebook (so that make can
 skip what is up to date) and then ``deepshadows figures --check``.  The notebooks' source
@@ -28,7 +28,7 @@ __all__ = ["NOTEBOOKS", "EXPECTED", "NOTEBOOK_DIR", "RunConfig", "configure", "s
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = ("01_file_creation", "02_deepshadows", "03_uncertainty", "04_gradcam",
-             "05_three_class")
+             "05_three_class", "06_beyond")
 
 #: What each notebook must produce in the figures directory (figures: PNG + PDF; tables:
 #: CSV + Markdown).  The names follow the paper's numbering.
@@ -43,6 +43,11 @@ EXPECTED = {
     "04_gradcam": {"figures": ["fig6_gradcam"], "tables": []},
     "05_three_class": {"figures": ["figA10_type1_examples", "figA11_three_class"],
                        "tables": ["tableA_three_class"]},
+    # beyond the paper: the augmented, calibrated ensemble "plus" (issue 16)
+    "06_beyond": {"figures": ["beyond_roc", "beyond_reliability", "beyond_hsc_transfer",
+                              "beyond_gradcam"],
+                  "tables": ["beyond_ablation", "beyond_calibration", "beyond_uncertainty",
+                             "beyond_seeds", "beyond_targets", "beyond_hsc_table"]},
 }
 
 

@@ -17,7 +17,7 @@ import numpy as np
 __all__ = ["style", "mark_simulated", "cutout_grid", "example_cutouts", "architecture",
            "training_curves", "roc_curves", "confusion_matrix", "confusion_matrices",
            "probability_histogram", "gradcam_grid", "roc_families", "tpr_ratio",
-           "sky_distribution", "SIMULATED_TEXT"]
+           "sky_distribution", "reliability_diagram", "SIMULATED_TEXT"]
 
 SIMULATED_TEXT = "SIMULATED DATA (synthetic survey, not DES/HSC images)"
 COLORS = {"CNN": "tab:orange", "DeepShadows": "tab:orange", "SVM": "mediumblue",
@@ -541,4 +541,44 @@ def hsc_transfer(transfer, *, simulated=False):
         _roc_axes(axes[2])
         axes[2].legend(loc="lower right", fontsize=9)
         axes[2].set_title("HSC test objects")
+        return _finish(fig, simulated)
+
+
+def reliability_diagram(panels, *, simulated=False):
+    """Reliability diagrams: observed fraction of LSBGs against predicted probability.
+
+    Parameters
+    ----------
+    panels : dict
+        ``{panel title: {curve label: (reliability_curve DataFrame, ece)}}``, e.g. one
+        panel per model with its curves before and after temperature scaling; the
+        DataFrames come from :func:`deepshadows_lib.calibration.reliability_curve`.
+        Each curve is drawn at its bins' mean probabilities, with a histogram of the
+        objects per bin under it.
+    """
+    with style() as plt:
+        n = len(panels)
+        fig, axes = plt.subplots(2, n, figsize=(5 * n, 6.2), squeeze=False,
+                                 gridspec_kw={"height_ratios": (3, 1)}, sharex="col")
+        for j, (title, curves) in enumerate(panels.items()):
+            ax, hist = axes[0, j], axes[1, j]
+            ax.plot([0, 1], [0, 1], "k:", lw=0.9, label="perfect calibration")
+            for (label, (curve, ece)), color, marker in zip(
+                    curves.items(), ("tab:gray", "tab:orange", "tab:blue", "tab:green"),
+                    ("s", "o", "^", "D")):
+                full = curve["count"] > 0
+                ax.plot(curve.loc[full, "mean_p"], curve.loc[full, "fraction_positive"],
+                        marker=marker, ms=4, color=color, lw=1.2,
+                        label=f"{label} (ECE = {ece:.3f})")
+                width = float(curve["bin_high"].iloc[0] - curve["bin_low"].iloc[0])
+                hist.bar(curve["bin_low"] + width / 2, curve["count"], width=width * 0.9,
+                         color=color, alpha=0.45)
+            ax.set_xlim(0, 1)
+            ax.set_ylim(0, 1)
+            ax.set_ylabel("Observed fraction of LSBGs")
+            ax.set_title(title)
+            ax.legend(loc="upper left", fontsize=8)
+            hist.set_yscale("log")
+            hist.set_xlabel("Predicted LSBG probability")
+            hist.set_ylabel("Objects")
         return _finish(fig, simulated)

@@ -58,6 +58,17 @@ class Profile:
         Examples per category (TP, TN, FP, FN) in the Grad-CAM figure (the paper: 9).
     chunk_size : int
         Images per chunk of the cutout stores.
+    n_ensemble : int
+        Networks in the ``plus`` ensemble (notebook 06, :mod:`deepshadows_lib.plus`).
+    plus_head : str
+        Head of the ``plus`` networks: ``"flatten"`` (the paper's) or ``"gap"`` (global
+        average pooling); the ablation of notebook 06 measures the other one.
+    n_plus_seeds : int
+        Seeds of the ``plus`` seed-spread study: the run's seed, then the first others of
+        ``seeds``.  Each further seed trains ``n_ensemble`` more networks, as long as
+        the ensemble itself took, so the default profile keeps one (notebook 06 within
+        its time budget) and ``bench/bench_plus.py --n-seeds 3`` measures the spread;
+        the paper profile runs three.
     """
 
     name: str
@@ -76,6 +87,9 @@ class Profile:
     biased_noise_fractions: tuple = (0.01, 0.05, 0.10)
     n_gradcam: int = 9
     chunk_size: int = 1024
+    n_ensemble: int = 5
+    plus_head: str = "flatten"
+    n_plus_seeds: int = 1
 
     def as_parameters(self):
         """The profile as a dict of papermill parameters (tuples become lists)."""
@@ -87,7 +101,7 @@ PROFILES = {
     "smoke": Profile(name="smoke", n_per_class=160, n_hsc_per_class=80, n_finetune=40,
                      epochs=2, finetune_epochs=2, n_bootstrap=50, seeds=(1, 3),
                      noise_fractions=(0.05, 1 / 3), biased_noise_fractions=(0.10,),
-                     n_gradcam=3, chunk_size=128),
+                     n_gradcam=3, chunk_size=128, n_ensemble=2, n_plus_seeds=2),
     # The paper's optimiser (Adadelta 0.1) with its strong L2 (0.13, 0.12) needs about a
     # thousand steps before the batch-norm statistics settle and the CNN beats chance on
     # validation data: 30 epochs of 2,250 training cutouts (~1,050 steps).  To fit every
@@ -98,7 +112,7 @@ PROFILES = {
                        seeds=(1, 42, 96), noise_fractions=(0.05, 1 / 3),
                        biased_noise_fractions=(0.10,), chunk_size=512),
     "paper": Profile(name="paper", n_per_class=20000, n_hsc_per_class=640, n_finetune=320,
-                     epochs=100),
+                     epochs=100, n_plus_seeds=3),
 }
 
 

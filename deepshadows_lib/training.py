@@ -933,29 +933,41 @@ def fine_tune(model, images, labels, *, indices=None, val_idx=None, epochs=30, b
     return tuned, history
 
 
-def save_model(model, path):
-    """Save a model to a ``.keras`` file atomically.
+def save_model(model, path, *, provenance=None):
+    """Save a model to a ``.keras`` file atomically, with its provenance sidecar.
+
+    Beside ``NAME.keras`` goes ``NAME.json`` (:mod:`deepshadows_lib.provenance`): the
+    SHA-256 of the model file, which :func:`load_model` verifies, and ``provenance``
+    (recipe, profile, data hash, split, metrics, temperature, library versions).
 
     Parameters
     ----------
     model : keras.Model
     path : str or path-like
         Must end in ``.keras``.
+    provenance : dict, optional
+        Fields of the sidecar (see :func:`deepshadows_lib.provenance.make_provenance`);
+        default: the paper's recipe without further details.
 
     Returns
     -------
     pathlib.Path
     """
+    from .provenance import write_sidecar
     path = Path(path)
     if path.suffix != ".keras":
         raise InputError("model files end in .keras", path=path)
     with atomic_path(path) as tmp:
         model.save(tmp)
+    write_sidecar(path, provenance)
     return path
 
 
-def load_model(path, *, compile=True):
+def load_model(path, *, compile=True, verify=True):
     """Load a ``.keras`` model with Keras' safe mode on (no arbitrary code runs).
+
+    When the model has a sidecar (``NAME.json``, written by :func:`save_model`), the
+    file's SHA-256 must match it.
 
     Parameters
     ----------
@@ -963,6 +975,8 @@ def load_model(path, *, compile=True):
         A file written by :func:`save_model`.
     compile : bool, optional
         Restore the optimizer and loss too.
+    verify : bool, optional
+        Check the SHA-256 recorded in the sidecar.
 
     Returns
     -------
@@ -971,13 +985,16 @@ def load_model(path, *, compile=True):
     Raises
     ------
     InputError
-        If the file is missing or is not a Keras model.
+        If the file is missing, is not a Keras model, or does not match its sidecar.
     """
     path = Path(path)
     if not path.is_file():
         raise InputError("model file not found", path=path)
     if not zipfile.is_zipfile(path):
         raise InputError("not a Keras model file (.keras archive expected)", path=path)
+    if verify:
+        from .provenance import verify_model_file
+        verify_model_file(path)
     _tf()
     import keras
     try:
@@ -1065,6 +1082,8 @@ def train_store(cutouts, out, *, profile="default", epochs=None, seed=0, split="
     The command ``deepshadows train``.  Writes, each file atomically::
 
         OUT/model.keras          the model of the last epoch
+        OUT/model.json           its sidecar: recipe, profile, data hash, split, test
+                                 metrics, library versions, SHA-256 (provenance)
         OUT/history.json         loss and accuracy per epoch (training and validation)
         OUT/metrics.json         metrics on each split (bootstrap intervals on the test set)
         OUT/predictions.parquet  ra, dec, label, p_lsbg (and class probabilities), split
@@ -1165,6 +1184,13 @@ def train_store(cutouts, out, *, profile="default", epochs=None, seed=0, split="
                     "n_params": int(model.count_params()), "train_seconds": train_s,
                     **_run_info(st)})
     atomic_write_json(out / "metrics.json", metrics)
+    # the model's sidecar, now that its metrics are known (the file itself is unchanged)
+    from .provenance import make_provenance, write_sidecar
+    write_sidecar(out / "model.keras", make_provenance(
+        recipe="paper", profile=prof.name, data=st, split={**parts, "kind": metrics["split"]},
+        metrics={"test": {k: v for k, v in metrics["splits"]["test"].items()
+                          if k in ("accuracy", "precision", "recall", "auc", "n")}},
+        seed=seed, epochs=epochs, n_classes=metrics["n_classes"]))
     # every result is written: the per-epoch state is no longer needed
     TrainingCheckpoint(checkpoint).remove()
     return metrics

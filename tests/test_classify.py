@@ -434,3 +434,48 @@ def test_fuzzed_store_catalogs_exit_2_before_anything_is_written(case, tmp_path_
     assert str(base / "s" / "catalog.parquet") in msg
     assert f"line {expect['line']}" in msg and f"column '{expect['column']}'" in msg, msg
     assert not list(base.glob("p.parquet*"))  # neither the output nor its parts
+
+
+# --------------------------------------------------------------------------- plus / predict
+def test_binary_store_gets_the_columns_of_predict(tmp_path, models, small_store):
+    path, images, catalog = small_store
+    out = classify.classify_store(models[1], path, tmp_path / "p.parquet", progress=False)
+    pred = pd.read_parquet(out)
+    assert classify.output_columns(1) == ["p_lsbg", "uncertainty"]
+    assert {"ra", "dec", "p_lsbg", "uncertainty"} <= set(pred.columns)
+    assert pred["uncertainty"].isna().all()  # one network, one view: nothing to spread
+
+
+def test_plus_ensemble_on_a_store_is_calibrated_with_uncertainty(tmp_path, small_store):
+    from scipy.special import expit, logit
+
+    from deepshadows_lib import plus, predict, training
+    path, images, catalog = small_store
+    sub = tmp_path / "sub.zarr"
+    write_store(sub, images[:300], catalog.iloc[:300].reset_index(drop=True),
+                chunk_size=128, attrs={"survey": "des"})
+    members = []
+    for k in range(2):
+        model = training.load_model(make_model(tmp_path / f"m{k}.keras", 1), compile=False)
+        dense = model.layers[-1]
+        w, b = dense.get_weights()
+        dense.set_weights([w * (1 + k), b - 0.5 * k])
+        members.append(model)
+    ens = training.save_model(plus.combine_members(members), tmp_path / "plus.keras",
+                              provenance={"recipe": "plus", "temperature": 2.0, "tta": True,
+                                          "n_members": 2})
+    out = classify.classify_store(ens, sub, tmp_path / "p.parquet", batch_size=64,
+                                  progress=False)
+    pred = pd.read_parquet(out)
+    # independent reference: the members' analytic outputs are rotation invariant (mean
+    # colour), so the eight views agree and only the members spread
+    mean_rgb = images[:300].astype(np.float64).mean(axis=(1, 2)) / 255.0
+    p_members = np.stack([expit(mean_rgb @ (W1[:, 0] * (1 + k)) + B1[0] - 0.5 * k)
+                          for k in range(2)], axis=1)
+    expected = expit(logit(p_members.mean(axis=1)) / 2.0)
+    np.testing.assert_allclose(pred["p_lsbg"], expected, atol=2e-5)
+    spread = np.repeat(expit(logit(p_members) / 2.0), 8, axis=1).std(axis=1, ddof=1)
+    np.testing.assert_allclose(pred["uncertainty"], spread, atol=2e-5)
+    # the same numbers as deepshadows predict's Predictor on the same cutouts
+    p, unc = predict.Predictor.from_path(ens).predict(images[:300])
+    np.testing.assert_allclose(pred["p_lsbg"], p, atol=1e-6)

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-SUBCOMMANDS = ["simulate", "download", "features", "train", "evaluate", "classify", "figures",
-               "check"]
+SUBCOMMANDS = ["simulate", "download", "features", "train", "evaluate", "classify", "predict",
+               "figures", "check"]
 
 
 def _run(*args, timeout=180):

@@ -181,3 +181,15 @@ def test_fused_adadelta_matches_keras():
         assert type(opt) is keras.optimizers.Adadelta  # saves and loads as one
     assert not np.allclose(result[False], w0)
     np.testing.assert_allclose(result[True], result[False], rtol=1e-6, atol=1e-7)
+
+
+def test_gap_head_replaces_flatten_and_dense():
+    gap = models.build_deepshadows(head="gap", compile=False)
+    names = [layer.name for layer in gap.layers]
+    assert names[-2:] == ["gap", "output"] and "dense1" not in names and "flatten" not in names
+    # first principles: the three conv blocks of _expected_params, then 64 -> 1
+    convs = _expected_params(1) - (8 * 8 * 64 * 1024 + 1024) - (1024 + 1)
+    assert gap.count_params() == convs + 64 + 1 == 24_097
+    assert gap.get_layer("conv3") is not None  # Grad-CAM's layer is still there
+    with pytest.raises(ValueError, match="head"):
+        models.build_deepshadows(head="dense", compile=False)

@@ -158,3 +158,15 @@ def test_failing_notebook_is_reported_by_name_and_cell(tmp_path):
                               figures_dir=tmp_path / "f", progress=False)
     msg = str(info.value)
     assert "broken" in msg and "cell" in msg and "boom in the third cell" in msg
+
+
+@pytest.mark.notebooks
+def test_smoke_run_saves_plus_with_its_provenance(smoke_run):
+    from deepshadows_lib import predict, provenance
+    build, _ = smoke_run
+    side = provenance.verify_model_file(build / "plus.keras")
+    assert side["recipe"] == "plus" and side["tta"] is True and side["n_members"] == 2
+    assert side["profile"] == "smoke" and side["data"]["simulated"] is True
+    assert side["split"]["n_test"] > 0 and 0 <= side["metrics"]["test"]["accuracy"] <= 1
+    pred = predict.Predictor.from_path(build / "plus.keras")
+    assert pred.temperature == pytest.approx(side["temperature"]) and pred.n_views == 8

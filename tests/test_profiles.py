@@ -33,3 +33,10 @@ def test_parameters_are_plain():
 def test_unknown_profile():
     with pytest.raises(ValueError, match="smoke, default, paper"):
         profiles.get_profile("huge")
+
+
+def test_plus_fields():
+    s, d, p = (profiles.get_profile(n) for n in ("smoke", "default", "paper"))
+    assert d.n_ensemble == 5 and p.n_ensemble == 5 and s.n_ensemble < d.n_ensemble
+    assert d.plus_head in ("flatten", "gap")
+    assert p.n_plus_seeds == 3 and s.n_plus_seeds >= 2  # smoke exercises the spread code

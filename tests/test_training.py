@@ -151,7 +151,9 @@ def test_predict_three_class(data):
 def test_save_load_roundtrip(tmp_path, untrained, data):
     images, _ = data
     path = training.save_model(untrained, tmp_path / "sub" / "m.keras")
-    assert path.is_file() and [p.name for p in path.parent.iterdir()] == ["m.keras"]
+    # the model and its provenance sidecar, no temporary leftovers
+    assert path.is_file() and sorted(p.name for p in path.parent.iterdir()) == ["m.json",
+                                                                             "m.keras"]
     loaded = training.load_model(path)
     assert _weights_equal(untrained, loaded)
     assert [layer.name for layer in loaded.layers] == [layer.name for layer in untrained.layers]
@@ -213,8 +215,13 @@ def test_cli_train_then_evaluate(labelled_store, tmp_path, capsys):
     rc = cli.main(["train", "--cutouts", str(labelled_store), "--out", str(out), "--profile",
                    "smoke", "--epochs", "1", "--seed", "5", "--split", "random", "--quiet"])
     assert rc == 0
-    assert {p.name for p in out.iterdir()} == {"model.keras", "history.json", "metrics.json",
-                                               "predictions.parquet"}
+    assert {p.name for p in out.iterdir()} == {"model.keras", "model.json", "history.json",
+                                               "metrics.json", "predictions.parquet"}
+    from deepshadows_lib.provenance import read_sidecar
+    side = read_sidecar(out / "model.keras")
+    assert side["recipe"] == "paper" and side["profile"] == "smoke" and side["seed"] == 5
+    assert side["split"]["kind"] == "random" and side["split"]["n_test"] == 6
+    assert side["data"]["sha256"] and side["metrics"]["test"]["n"] == 6
     pred = pd.read_parquet(out / "predictions.parquet")
     assert list(pred.columns[:3]) == ["ra", "dec", "label"] and "p_lsbg" in pred
     split = catalogs.random_split(48, seed=5)

@@ -1,0 +1,179 @@
+"""Calibration of a binary classifier's probabilities: ECE, Brier score, temperature scaling.
+
+The paper reads the CNN's sigmoid output as the probability that a cutout shows an LSBG;
+these functions say how far that reading is from the truth and correct it.
+
+* :func:`expected_calibration_error` -- the gap between the predicted probability and the
+  observed fraction of LSBGs, averaged over 15 equal-width bins of the prediction (each
+  bin weighted by its share of the objects).  The binning is that of
+  :func:`sklearn.calibration.calibration_curve` with ``strategy="uniform"``.
+* :func:`brier_score` -- the mean squared difference between probability and label.
+* :func:`reliability_curve` -- the points of a reliability diagram.
+* :func:`fit_temperature` / :func:`apply_temperature` -- temperature scaling (Guo et al.
+  2017): one scalar ``T`` divides the logit, ``p' = sigmoid(logit(p) / T)``, fitted by
+  minimising the negative log-likelihood on the validation set.  ``T > 1`` softens an
+  over-confident model.  The ranking of objects, hence the ROC curve and the AUC, and
+  the decisions at a threshold of 0.5 are unchanged.
+"""
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+
+__all__ = ["N_BINS", "logit", "expected_calibration_error", "brier_score",
+           "negative_log_likelihood", "reliability_curve", "fit_temperature",
+           "apply_temperature", "calibration_metrics"]
+
+#: Bins of the expected calibration error and the reliability diagram.
+N_BINS = 15
+# Probabilities are kept this far from 0 and 1 before taking logits: float32 sigmoid
+# outputs saturate at exactly 0 or 1, whose logit is infinite.
+_EPS = 1e-7
+
+
+def _check(y_true, p):
+    y = np.asarray(y_true).ravel()
+    q = np.asarray(p, dtype=np.float64).ravel()
+    if len(y) != len(q):
+        raise InputError(f"{len(y)} labels for {len(q)} probabilities")
+    if len(y) == 0:
+        raise InputError("no objects to assess")
+    if not np.isin(y, (0, 1)).all():
+        raise InputError("labels must be 0 or 1")
+    if not np.all(np.isfinite(q)) or q.min() < 0 or q.max() > 1:
+        raise InputError("probabilities must be finite and in [0, 1]")
+    return y.astype(np.float64), q
+
+
+def logit(p):
+    """``log(p / (1 - p))`` with ``p`` clipped to [1e-7, 1 - 1e-7]."""
+    q = np.clip(np.asarray(p, dtype=np.float64), _EPS, 1 - _EPS)
+    return np.log(q) - np.log1p(-q)
+
+
+def _bins(q, n_bins):
+    edges = np.linspace(0.0, 1.0, int(n_bins) + 1)
+    # as sklearn.calibration.calibration_curve: searchsorted on the interior edges
+    return edges, np.searchsorted(edges[1:-1], q)
+
+
+def reliability_curve(y_true, p, *, n_bins=N_BINS):
+    """The points of a reliability diagram.
+
+    Parameters
+    ----------
+    y_true : array_like of {0, 1}
+    p : array_like of float
+        Predicted probability of class 1 (LSBG).
+    n_bins : int, optional
+        Equal-width bins on [0, 1].
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per bin: ``bin_low``, ``bin_high``, ``count``, ``mean_p`` (mean predicted
+        probability) and ``fraction_positive`` (observed fraction of class 1); the last
+        two are NaN in an empty bin.
+    """
+    y, q = _check(y_true, p)
+    edges, idx = _bins(q, n_bins)
+    count = np.bincount(idx, minlength=n_bins).astype(np.int64)
+    sum_p = np.bincount(idx, weights=q, minlength=n_bins)
+    sum_y = np.bincount(idx, weights=y, minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_p = np.where(count > 0, sum_p / count, np.nan)
+        frac = np.where(count > 0, sum_y / count, np.nan)
+    return pd.DataFrame({"bin_low": edges[:-1], "bin_high": edges[1:], "count": count,
+                         "mean_p": mean_p, "fraction_positive": frac})
+
+
+def expected_calibration_error(y_true, p, *, n_bins=N_BINS):
+    """Expected calibration error: ``sum_b (n_b / N) |mean(y)_b - mean(p)_b|``.
+
+    Parameters
+    ----------
+    y_true : array_like of {0, 1}
+    p : array_like of float
+        Predicted probability of class 1.
+    n_bins : int, optional
+        Equal-width bins of ``p`` on [0, 1] (15, as Guo et al. 2017).
+
+    Returns
+    -------
+    float
+    """
+    curve = reliability_curve(y_true, p, n_bins=n_bins)
+    full = curve["count"] > 0
+    gap = (curve.loc[full, "fraction_positive"] - curve.loc[full, "mean_p"]).abs()
+    return float((gap * curve.loc[full, "count"]).sum() / curve["count"].sum())
+
+
+def brier_score(y_true, p):
+    """Mean squared difference between probability and label (0 is perfect)."""
+    y, q = _check(y_true, p)
+    return float(np.mean((q - y) ** 2))
+
+
+def negative_log_likelihood(y_true, p):
+    """Mean binary cross-entropy of the probabilities (probabilities clipped to 1e-7)."""
+    y, q = _check(y_true, p)
+    q = np.clip(q, _EPS, 1 - _EPS)
+    return float(-np.mean(y * np.log(q) + (1 - y) * np.log1p(-q)))
+
+
+def apply_temperature(p, temperature):
+    """Temperature-scaled probabilities ``sigmoid(logit(p) / T)``.
+
+    ``T = 1`` returns ``p`` itself (as float64), untouched by the logit round trip.
+    """
+    t = float(temperature)
+    if not t > 0:
+        raise InputError(f"temperature must be positive, got {temperature}")
+    q = np.asarray(p, dtype=np.float64)
+    if t == 1.0:
+        return q
+    from scipy.special import expit
+    return expit(logit(q) / t)
+
+
+def fit_temperature(y_true, p, *, bounds=(0.05, 20.0)):
+    """The temperature that minimises the negative log-likelihood of ``(y_true, p)``.
+
+    Fit it on the validation set, never on the test set.
+
+    Parameters
+    ----------
+    y_true : array_like of {0, 1}
+    p : array_like of float
+        Uncalibrated probabilities of class 1.
+    bounds : (float, float), optional
+        Search interval of ``T``.
+
+    Returns
+    -------
+    float
+        ``T``; the NLL is convex in ``1 / T``, so the bounded search finds the optimum.
+    """
+    from scipy.optimize import minimize_scalar
+    from scipy.special import log_expit
+
+    y, q = _check(y_true, p)
+    z = logit(q)
+    sign = 2.0 * y - 1.0  # -log sigmoid(+-z / T) is the cross-entropy of each object
+
+    def nll(log_t):
+        return -float(np.mean(log_expit(sign * z / np.exp(log_t))))
+
+    lo, hi = (np.log(float(b)) for b in bounds)
+    res = minimize_scalar(nll, bounds=(lo, hi), method="bounded",
+                          options={"xatol": 1e-6})
+    return float(np.exp(res.x))
+
+
+def calibration_metrics(y_true, p, *, n_bins=N_BINS, threshold=0.5):
+    """Accuracy, ECE, Brier score and NLL of one set of probabilities (a dict)."""
+    y, q = _check(y_true, p)
+    return {"accuracy": float(np.mean((q > threshold) == (y == 1))),
+            "ece": expected_calibration_error(y, q, n_bins=n_bins),
+            "brier": brier_score(y, q), "nll": negative_log_likelihood(y, q)}

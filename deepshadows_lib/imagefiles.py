@@ -1,0 +1,232 @@
+"""Reading a user's own cutouts: JPEG, PNG and FITS files of any size, as 64x64x3 uint8.
+
+The network was trained on the Legacy Survey viewer's colour JPEGs resized to 64x64 by
+:func:`deepshadows_lib.cutouts.decode_cutout` (Pillow, bicubic); :func:`read_image`
+resizes every image the same way, whatever its size, and records the original size.
+
+* JPEG and PNG: read with Pillow; RGB (an alpha channel is dropped).  A one-band
+  (grey) image is refused: the network needs the three colour bands.
+* FITS (``.fits``, ``.fit``, ``.fts``, optionally gzipped): read with astropy, the first
+  HDU with an image; a colour image stored as (3, H, W) or (H, W, 3) with values in
+  0..255 (integers or floats) or in [0, 1] (floats).  Fluxes (values outside those
+  ranges) are refused: the network expects the viewer's colour rendering, not raw data.
+  FITS rows run bottom to top, so the image is flipped to the JPEG orientation.
+
+Coordinates come from the FITS header (``RA``/``DEC``, ``RA_OBJ``/``DEC_OBJ``, or the
+world coordinates of the image centre) or from the file name (``..._ra12.345_dec-1.23``,
+``ra=12.345,dec=-1.23``, or ``12.345_-1.23``), else they stay empty.
+"""
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["IMAGE_SUFFIXES", "ImageReadError", "is_image_file", "iter_images",
+           "count_images", "read_image", "coords_from_name"]
+
+#: File endings read as images (case-insensitive).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".fits", ".fit", ".fts", ".fits.gz", ".fit.gz",
+                  ".fts.gz")
+_FITS = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz")
+
+_NUM = r"[+-]?\d+(?:\.\d+)?"
+_NAME_PATTERNS = (
+    re.compile(rf"ra[=_:\-]?(?P<ra>{_NUM})[_,;\s]*dec[=_:]?(?P<dec>{_NUM})", re.I),
+    re.compile(rf"(?:^|[^\d.])(?P<ra>\d+\.\d+)[_,;](?P<dec>[+-]?\d+\.\d+)(?:$|[^\d])"),
+)
+
+
+class ImageReadError(Exception):
+    """A file that cannot be classified; ``reason`` is one line for the output table."""
+
+    def __init__(self, reason, *, original_size=None):
+        super().__init__(reason)
+        self.reason = str(reason).replace("\n", " ")
+        self.original_size = original_size
+
+
+def is_image_file(path):
+    """Whether the name of ``path`` ends in one of :data:`IMAGE_SUFFIXES`."""
+    return str(path).lower().endswith(IMAGE_SUFFIXES)
+
+
+def iter_images(paths):
+    """Yield the image files of ``paths``: files as given, folders walked recursively.
+
+    A folder contributes its image files (sorted by name, sub-folders after files, each
+    sorted); a file named explicitly is yielded whatever its ending (it will then be
+    reported as unsupported if it is not an image).  Only one folder's listing is held
+    at a time.
+    """
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            yield from _walk(p)
+        else:
+            yield p
+
+
+def _walk(folder):
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError:
+        return
+    dirs = []
+    for e in entries:
+        if e.is_dir():
+            dirs.append(e.path)
+        elif is_image_file(e.name):
+            yield Path(e.path)
+    for d in dirs:
+        yield from _walk(d)
+
+
+def count_images(paths):
+    """The number of files :func:`iter_images` yields (for a progress bar)."""
+    return sum(1 for _ in iter_images(paths))
+
+
+def coords_from_name(name):
+    """``(ra, dec)`` in degrees parsed from a file name, or None."""
+    stem = Path(name).name
+    for pattern in _NAME_PATTERNS:
+        m = pattern.search(stem)
+        if m:
+            ra, dec = float(m.group("ra")), float(m.group("dec"))
+            if 0 <= ra <= 360 and -90 <= dec <= 90:
+                return ra, dec
+    return None
+
+
+def _resize(rgb, size):
+    """Resize a uint8 (H, W, 3) array as :func:`deepshadows_lib.cutouts.decode_cutout`."""
+    from PIL import Image
+
+    from .cutouts import _resample
+    if rgb.shape[:2] == (size, size):
+        return np.ascontiguousarray(rgb), False
+    small = Image.fromarray(np.ascontiguousarray(rgb)).resize(
+        (size, size), resample=_resample())
+    return np.asarray(small, dtype=np.uint8), True
+
+
+def _read_pil(path):
+    from PIL import Image, UnidentifiedImageError
+    try:
+        with Image.open(path) as img:
+            img.load()
+            size = f"{img.size[0]}x{img.size[1]}"
+            bands = img.getbands()
+            if len(bands) < 3 and img.mode != "P":
+                raise ImageReadError(f"{len(bands)} band(s) ({img.mode}); a colour (RGB) "
+                                     "image is needed", original_size=size)
+            rgb = np.asarray(img.convert("RGB"), dtype=np.uint8)
+    except ImageReadError:
+        raise
+    except (OSError, SyntaxError, ValueError, UnidentifiedImageError,
+            Image.DecompressionBombError) as exc:
+        raise ImageReadError(f"unreadable image: {type(exc).__name__}: {exc}") from None
+    return rgb, size, None
+
+
+def _fits_coords(header, shape):
+    for ra_key, dec_key in (("RA", "DEC"), ("RA_OBJ", "DEC_OBJ"), ("OBJRA", "OBJDEC")):
+        if ra_key in header and dec_key in header:
+            try:
+                ra, dec = float(header[ra_key]), float(header[dec_key])
+            except (TypeError, ValueError):
+                continue
+            if 0 <= ra <= 360 and -90 <= dec <= 90:
+                return (ra, dec), "header"
+    if "CTYPE1" in header and "CTYPE2" in header:
+        import warnings
+
+        from astropy.wcs import WCS
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                wcs = WCS(header).celestial
+                if wcs.naxis == 2 and wcs.has_celestial:
+                    ny, nx = shape
+                    sky = wcs.pixel_to_world((nx - 1) / 2, (ny - 1) / 2)
+                    return (float(sky.icrs.ra.deg), float(sky.icrs.dec.deg)), "wcs"
+        except Exception:  # noqa: BLE001 -- a malformed WCS only loses the coordinates
+            return None, None
+    return None, None
+
+
+def _read_fits(path):
+    from astropy.io import fits
+    try:
+        with fits.open(path, memmap=False) as hdul:
+            hdu = next((h for h in hdul if getattr(h, "data", None) is not None
+                        and getattr(h.data, "ndim", 0) >= 2), None)
+            if hdu is None:
+                raise ImageReadError("FITS file has no image")
+            data = np.asarray(hdu.data)
+            header = hdu.header
+    except ImageReadError:
+        raise
+    except (OSError, ValueError, TypeError, EOFError) as exc:
+        raise ImageReadError(f"unreadable FITS: {type(exc).__name__}: {exc}") from None
+    if data.ndim == 3 and data.shape[0] == 3:
+        data = np.moveaxis(data, 0, -1)
+    if data.ndim != 3 or data.shape[-1] != 3:
+        raise ImageReadError(f"FITS image of shape {data.shape}; a colour image (3, H, W) "
+                             "or (H, W, 3) is needed",
+                             original_size="x".join(str(s) for s in data.shape[::-1]))
+    size = f"{data.shape[1]}x{data.shape[0]}"
+    if not np.all(np.isfinite(data)):
+        raise ImageReadError("FITS image has NaN or infinite pixels", original_size=size)
+    lo, hi = float(data.min()), float(data.max())
+    if np.issubdtype(data.dtype, np.floating) and lo >= 0 and hi <= 1:
+        data = np.round(data * 255.0)
+    elif lo < 0 or hi > 255:
+        raise ImageReadError(f"FITS values span {lo:g}..{hi:g}; a colour image with values "
+                             "in 0..255 (or 0..1) is needed, not fluxes", original_size=size)
+    rgb = np.flipud(data).astype(np.uint8)  # FITS rows run bottom to top
+    coords, source = _fits_coords(header, data.shape[:2])
+    return rgb, size, (coords, source)
+
+
+def read_image(path, *, size=64):
+    """One image file as a (size, size, 3) uint8 cutout, resized as the cutout client does.
+
+    Parameters
+    ----------
+    path : str or path-like
+    size : int, optional
+        Side of the result (64, the network's input).
+
+    Returns
+    -------
+    image : numpy.ndarray
+        (size, size, 3) uint8.
+    info : dict
+        ``ra``, ``dec`` (None when unknown), ``coords_from`` (``header``, ``wcs``,
+        ``name`` or ""), ``original_size`` ("WxH") and ``resized`` ("bicubic" or "no").
+
+    Raises
+    ------
+    ImageReadError
+        Unsupported ending, unreadable file or wrong shape (``reason`` says which).
+    """
+    from .cutouts import RESIZE_FILTER
+    path = Path(path)
+    name = path.name.lower()
+    if not is_image_file(name):
+        raise ImageReadError("unsupported file type (JPEG, PNG or FITS expected)")
+    if name.endswith(_FITS):
+        rgb, original, fits_coords = _read_fits(path)
+    else:
+        rgb, original, fits_coords = _read_pil(path)
+    image, resized = _resize(rgb, int(size))
+    coords, source = fits_coords if fits_coords and fits_coords[0] else (None, "")
+    if coords is None:
+        coords = coords_from_name(path.name)
+        source = "name" if coords else ""
+    ra, dec = coords if coords else (None, None)
+    return image, {"ra": ra, "dec": dec, "coords_from": source, "original_size": original,
+                   "resized": RESIZE_FILTER.lower() if resized else "no"}

@@ -1,0 +1,521 @@
+"""The ``plus`` recipe: augmented, test-time-augmented, calibrated ensemble of DeepShadows.
+
+On the same data and split as the paper's CNN (whose recipe,
+:func:`deepshadows_lib.training.train_cnn`, stays the default and untouched), ``plus``
+adds, one at a time so that the ablation can measure each:
+
+1. **augmentation** -- every training cutout is shown in one of its eight rotations and
+   flips, drawn anew each epoch, inside the ``tf.data`` pipeline
+   (:func:`deepshadows_lib.augment.augment_dataset`; no interpolation);
+2. **test-time augmentation** -- the prediction is the mean over the eight views;
+3. **an ensemble** of K networks with independent seeds (``Profile.n_ensemble``, 5 in
+   the default profile), their probabilities averaged;
+4. **temperature scaling** fitted on the validation set
+   (:func:`deepshadows_lib.calibration.fit_temperature`);
+5. optionally **a lighter head** (``Profile.plus_head = "gap"``: global average pooling
+   instead of Flatten -> Dense 1024), kept only if the ablation says it helps.
+
+The K networks are saved as one Keras model (:func:`combine_members`: input (64, 64, 3),
+output (B, K), one probability per member) with a sidecar that records the recipe, the
+temperature and the test-time augmentation, so that
+:class:`deepshadows_lib.predict.Predictor` and ``deepshadows predict`` / ``classify``
+reproduce the calibrated probability and its uncertainty from the file alone.
+"""
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["member_seed", "train_member", "train_plus", "combine_members", "PlusModel",
+           "save_plus", "ablation", "ablation_table", "seed_spread", "calibration_table",
+           "uncertainty_table", "spread_seeds", "head_decision", "hsc_transfer",
+           "gradcam_examples", "targets", "reliability_panels"]
+
+
+def member_seed(seed, k):
+    """The seed of ensemble member ``k`` of a run seeded with ``seed`` (independent
+    streams from :class:`numpy.random.SeedSequence`)."""
+    return int(np.random.SeedSequence([int(seed), int(k)]).generate_state(1)[0] % (2**31 - 1))
+
+
+def train_member(images, labels, *, train_idx, val_idx=None, epochs, batch_size=64,
+                 learning_rate=0.1, seed=0, head="flatten", augment=True, progress=True,
+                 deterministic=True, desc=None):
+    """Train one DeepShadows network, with rotation/flip augmentation.
+
+    The paper's optimiser and loss (Adadelta, binary cross-entropy, a fixed number of
+    epochs, the model of the last epoch); only the input pipeline (and, with
+    ``head="gap"``, the head) differ from :func:`deepshadows_lib.training.train_cnn`.
+
+    Parameters
+    ----------
+    images : numpy.ndarray or zarr.Array
+        (N, 64, 64, 3) uint8.
+    labels : array_like
+        (N,) binary labels (1 = LSBG).
+    train_idx, val_idx : array_like of int
+        Training and (optional) validation rows.
+    epochs, batch_size, learning_rate : optional
+        As the paper's CNN.
+    seed : int, optional
+        Seeds the weights, dropout, shuffling and augmentation.
+    head : {"flatten", "gap"}, optional
+        See :func:`deepshadows_lib.models.build_deepshadows`.
+    augment : bool, optional
+        Rotations and flips (False: the paper's input pipeline).
+    progress, deterministic : bool, optional
+        As in :func:`deepshadows_lib.training.train_cnn`.
+
+    Returns
+    -------
+    model : keras.Model
+    history : dict
+    """
+    from . import training
+    from .augment import augment_dataset
+    from .models import build_deepshadows, compile_deepshadows
+
+    training.configure_threads()
+    training.set_seed(seed, deterministic=deterministic)
+    model = build_deepshadows(1, learning_rate=learning_rate, compile=False, head=head)
+    compile_deepshadows(model, learning_rate=learning_rate, jit_compile=False)
+    train_ds = training.make_dataset(images, labels, indices=train_idx, batch_size=batch_size,
+                                     shuffle=True, seed=seed)
+    if augment:
+        train_ds = augment_dataset(train_ds, seed=seed)
+    val_ds = None
+    if val_idx is not None and len(val_idx):
+        val_ds = training.make_dataset(images, labels, indices=val_idx,
+                                       batch_size=max(256, batch_size))
+    history = training.fit(model, train_ds, val_ds=val_ds, epochs=epochs, progress=progress,
+                           desc=desc or f"plus member (seed {seed})")
+    return model, history
+
+
+def combine_members(members, *, name="deepshadows_plus"):
+    """One Keras model of the ensemble: input (64, 64, 3), output (B, K) probabilities.
+
+    Each member keeps its layers (and names) as a nested model ``member0`` ...
+    ``member{K-1}``; the file saves and loads with Keras' safe mode.
+    """
+    import keras
+    inputs = keras.Input(shape=tuple(members[0].input_shape[1:]), name="image")
+    outs = []
+    for k, m in enumerate(members):
+        m.name = f"member{k}"  # nested model names must be unique in the file
+        outs.append(m(inputs))
+    out = outs[0] if len(outs) == 1 else keras.layers.Concatenate(name="members")(outs)
+    return keras.Model(inputs, out, name=name)
+
+
+@dataclasses.dataclass
+class PlusModel:
+    """A trained ``plus`` ensemble.
+
+    Attributes
+    ----------
+    members : list of keras.Model
+    histories : list of dict
+    temperature : float
+        Fitted on the validation set (1 before :func:`train_plus` fits it).
+    head : str
+    seeds : list of int
+    raw_validation : numpy.ndarray
+        (n_val, 8, K) per-view, per-member probabilities of the validation set.
+    """
+
+    members: list
+    histories: list
+    temperature: float
+    head: str
+    seeds: list
+    raw_validation: np.ndarray = None
+
+    def predictor(self, *, tta=True, members=None, temperature=None):
+        """A :class:`~deepshadows_lib.predict.Predictor` of (some of) the members."""
+        from .predict import Predictor
+        chosen = self.members if members is None else [self.members[k] for k in members]
+        t = self.temperature if temperature is None else temperature
+        return Predictor(combine_members(chosen), temperature=t, tta=tta)
+
+    @property
+    def model(self):
+        """The combined Keras model (output (B, K))."""
+        return combine_members(self.members)
+
+
+def train_plus(images, labels, *, train_idx, val_idx, epochs, batch_size=64,
+               learning_rate=0.1, seed=0, n_members=5, head="flatten", augment=True,
+               progress=True):
+    """Train the ``plus`` ensemble and fit its temperature on the validation set.
+
+    Returns
+    -------
+    PlusModel
+    """
+    from .calibration import fit_temperature
+    from .predict import Predictor
+
+    members, histories, seeds = [], [], []
+    for k in range(int(n_members)):
+        s = member_seed(seed, k)
+        m, h = train_member(images, labels, train_idx=train_idx, val_idx=val_idx,
+                            epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                            seed=s, head=head, augment=augment, progress=progress,
+                            desc=f"plus member {k + 1}/{n_members}")
+        members.append(m)
+        histories.append(h)
+        seeds.append(s)
+    plus = PlusModel(members=members, histories=histories, temperature=1.0, head=head,
+                     seeds=seeds)
+    from .training import read_images
+    val_idx = np.asarray(val_idx, dtype=np.int64)
+    pred = Predictor(combine_members(members), temperature=1.0, tta=True)
+    raw = pred.member_probabilities(read_images(images, val_idx))
+    plus.raw_validation = raw
+    if len(val_idx):
+        y_val = np.asarray(labels)[val_idx]
+        plus.temperature = fit_temperature(y_val, raw.reshape(len(raw), -1).mean(axis=1))
+    return plus
+
+
+def save_plus(plus, path, *, provenance=None):
+    """Save the ensemble as one ``.keras`` file with its sidecar (recipe ``plus``)."""
+    from .training import save_model
+    info = {"recipe": "plus", "temperature": plus.temperature, "tta": True,
+            "n_members": len(plus.members), "head": plus.head, "member_seeds": plus.seeds}
+    info.update(provenance or {})
+    return save_model(plus.model, path, provenance=info)
+
+
+# --------------------------------------------------------------------------- ablation
+def _row(name, y, p, *, n_bootstrap, seed, unc=None):
+    from . import evaluate
+    from .calibration import calibration_metrics
+    boot = evaluate.bootstrap(y, p, n_resamples=n_bootstrap, seed=seed)
+    row = {"model": name, "accuracy": boot.estimate["accuracy"],
+           "accuracy_low": boot.intervals["accuracy"][0],
+           "accuracy_high": boot.intervals["accuracy"][1],
+           "auc": boot.estimate["auc"], "auc_low": boot.intervals["auc"][0],
+           "auc_high": boot.intervals["auc"][1]}
+    cal = calibration_metrics(y, p)
+    row.update({"ece": cal["ece"], "brier": cal["brier"], "nll": cal["nll"]})
+    if unc is not None:
+        row["mean_uncertainty"] = float(np.nanmean(unc)) if np.isfinite(unc).any() else None
+    return row, boot
+
+
+def ablation(plus, images, labels, *, test_idx, val_idx, paper_model=None, gap=None,
+             n_bootstrap=1000, seed=0):
+    """Each addition of ``plus`` on the same test set, with bootstrap intervals.
+
+    Rows, each adding one step to the previous one:
+
+    * ``paper CNN`` (``paper_model``, if given): no augmentation, one view, one network;
+    * ``+ augmentation``: member 0 of the ensemble, one view;
+    * ``+ test-time augmentation``: member 0, mean of the eight views;
+    * ``+ ensemble (K)``: all members, eight views;
+    * ``+ temperature scaling``: the same, calibrated (the full ``plus``);
+    * ``GAP head (...)``: with ``gap`` (a :class:`PlusModel` with ``head="gap"``), the
+      same recipe with the lighter head, K and the temperature of its own.
+
+    Parameters
+    ----------
+    plus : PlusModel
+    images, labels : array_like
+        All cutouts and labels of the problem.
+    test_idx, val_idx : array_like of int
+        The test rows (assessed) and the validation rows (the paper CNN's temperature).
+    paper_model : keras.Model, optional
+    gap : PlusModel, optional
+    n_bootstrap, seed : int, optional
+        Bootstrap resamples of the test set and their seed.
+
+    Returns
+    -------
+    dict
+        ``table`` (a DataFrame, one row per model: accuracy, AUC and their 95%
+        intervals, ECE, Brier, NLL, mean uncertainty), ``scores`` (``{name: (y, p)}``
+        for ROC curves), ``boots`` (bootstrap results), ``raw`` (the (n, 8, K) test
+        probabilities of ``plus``), ``uncertainty`` (per test object) and
+        ``paper_temperature`` / ``calibrated`` (the paper CNN's temperature-scaled test
+        probabilities) when ``paper_model`` is given.
+    """
+    from .calibration import apply_temperature, fit_temperature
+    from .predict import Predictor
+    from .training import read_images
+
+    y_all = np.asarray(labels)
+    test_idx = np.asarray(test_idx, dtype=np.int64)
+    val_idx = np.asarray(val_idx, dtype=np.int64)
+    y = y_all[test_idx]
+    x = read_images(images, test_idx)
+    rows, scores, boots = [], {}, {}
+    out = {}
+
+    def add(name, p, unc=None):
+        row, boot = _row(name, y, p, n_bootstrap=n_bootstrap, seed=seed, unc=unc)
+        rows.append(row)
+        scores[name] = (y, p)
+        boots[name] = boot
+
+    if paper_model is not None:
+        paper = Predictor(paper_model, tta=False)
+        p_paper = paper.predict(x)[0]
+        add("paper CNN", p_paper)
+        p_val = paper.predict(read_images(images, val_idx))[0]
+        t = fit_temperature(y_all[val_idx], p_val)
+        out["paper_temperature"] = t
+        add("paper CNN + temperature scaling", apply_temperature(p_paper, t))
+    full = plus.predictor(tta=True, temperature=1.0)
+    raw = full.member_probabilities(x)  # (n, 8, K)
+    out["raw"] = raw
+    add("+ augmentation", raw[:, 0, 0])
+    add("+ test-time augmentation", raw[:, :, 0].mean(axis=1))
+    k = raw.shape[2]
+    full.temperature = 1.0
+    p_ens, unc_ens = full.combine(raw)
+    add(f"+ ensemble ({k})", p_ens, unc_ens)
+    full.temperature = plus.temperature
+    p_plus, unc_plus = full.combine(raw)
+    add("+ temperature scaling (plus)", p_plus, unc_plus)
+    out["uncertainty"] = unc_plus
+    out["plus_temperature"] = plus.temperature
+    out["p_plus"] = p_plus
+    if gap is not None:
+        g = gap.predictor(tta=True)
+        p_gap, unc_gap = g.predict(x)
+        add(f"plus with GAP head ({len(gap.members)})", p_gap, unc_gap)
+    table = pd.DataFrame(rows).set_index("model")
+    out.update({"table": table, "scores": scores, "boots": boots, "y": y})
+    return out
+
+
+def ablation_table(result):
+    """The ablation as shown: accuracy and AUC with their 95% intervals, ECE, Brier."""
+    t = result["table"]
+    fmt = lambda v, lo, hi: f"{v:.3f} [{lo:.3f}, {hi:.3f}]"  # noqa: E731
+    return pd.DataFrame({
+        "accuracy [95% CI]": [fmt(*r) for r in t[["accuracy", "accuracy_low",
+                                                    "accuracy_high"]].to_numpy()],
+        "AUC [95% CI]": [fmt(*r) for r in t[["auc", "auc_low", "auc_high"]].to_numpy()],
+        "ECE (15 bins)": t["ece"].round(4).to_numpy(),
+        "Brier": t["brier"].round(4).to_numpy(),
+    }, index=t.index)
+
+
+def calibration_table(result):
+    """ECE, Brier score and NLL of the paper CNN and ``plus``, before and after scaling."""
+    t = result["table"]
+    names = [n for n in t.index if n.startswith("paper CNN")]
+    names += [n for n in t.index if n.startswith("+ ensemble") or n.startswith("+ temperature")]
+    out = t.loc[names, ["accuracy", "ece", "brier", "nll"]].copy()
+    out["temperature"] = [result.get("paper_temperature") if n == "paper CNN + temperature "
+                          "scaling" else (result.get("plus_temperature") if n.startswith(
+                              "+ temperature") else 1.0) for n in names]
+    return out
+
+
+def uncertainty_table(y, p, uncertainty, *, n_bins=4):
+    """Accuracy of the test objects in bins of their uncertainty (quantiles).
+
+    An uncertainty worth reporting ranks the objects: the most uncertain bin should be
+    the least accurate.
+    """
+    y = np.asarray(y)
+    p = np.asarray(p, dtype=float)
+    u = np.asarray(uncertainty, dtype=float)
+    edges = np.unique(np.quantile(u, np.linspace(0, 1, int(n_bins) + 1)))
+    idx = np.clip(np.searchsorted(edges[1:-1], u, side="right"), 0, len(edges) - 2)
+    rows = []
+    for b in range(len(edges) - 1):
+        sel = idx == b
+        if sel.any():
+            rows.append({"uncertainty_low": edges[b], "uncertainty_high": edges[b + 1],
+                         "objects": int(sel.sum()),
+                         "accuracy": float(np.mean((p[sel] > 0.5) == (y[sel] == 1)))})
+    return pd.DataFrame(rows)
+
+
+def seed_spread(images, labels, *, split, seeds, epochs, batch_size=64, learning_rate=0.1,
+                n_members=5, head="flatten", first=None, progress=True):
+    """Test accuracy of ``plus`` trained with several seeds, and their spread.
+
+    Parameters
+    ----------
+    first : tuple, optional
+        ``(seed, PlusModel)`` already trained (reused, not retrained).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per seed: accuracy, AUC, ECE; ``attrs["spread"]`` is max - min accuracy.
+    """
+    from . import evaluate
+    from .calibration import expected_calibration_error
+    from .training import read_images
+    test = np.asarray(split["test"], dtype=np.int64)
+    y = np.asarray(labels)[test]
+    x = read_images(images, test)
+    rows = []
+    for s in seeds:
+        if first is not None and int(s) == int(first[0]):
+            plus = first[1]
+        else:
+            plus = train_plus(images, labels, train_idx=split["train"],
+                              val_idx=split["validation"], epochs=epochs,
+                              batch_size=batch_size, learning_rate=learning_rate, seed=s,
+                              n_members=n_members, head=head, progress=progress)
+        p, _ = plus.predictor().predict(x)
+        m = evaluate.binary_metrics(y, p)
+        rows.append({"seed": int(s), "accuracy": m["accuracy"], "auc": m["auc"],
+                     "ece": expected_calibration_error(y, p)})
+    table = pd.DataFrame(rows).set_index("seed")
+    table.attrs["spread"] = float(table["accuracy"].max() - table["accuracy"].min())
+    return table
+
+
+def spread_seeds(seed, seeds, n):
+    """The seeds of the seed-spread study: ``seed`` first, then the others of ``seeds``."""
+    out = [int(seed)] + [int(s) for s in seeds if int(s) != int(seed)]
+    return out[:int(n)]
+
+
+def head_decision(result):
+    """Keep the GAP head only if it helps: ``"gap"`` when its row of the ablation beats
+    the single flatten network with test-time augmentation on accuracy and AUC at once,
+    else ``"flatten"`` (also when the ablation has no GAP row)."""
+    t = result["table"]
+    gap = [n for n in t.index if n.startswith("plus with GAP head")]
+    if not gap:
+        return "flatten"
+    a, b = t.loc[gap[0]], t.loc["+ test-time augmentation"]
+    if int(gap[0].rsplit("(", 1)[1].rstrip(")")) > 1:  # a GAP ensemble: compare ensembles
+        b = t.loc[[n for n in t.index if n.startswith("+ temperature")][0]]
+    return "gap" if (a["accuracy"] > b["accuracy"] and a["auc"] >= b["auc"]) else "flatten"
+
+
+def hsc_transfer(plus, hsc_images, hsc_labels, *, n_finetune=320, epochs=30, batch_size=16,
+                 learning_rate=0.005, seed=0, progress=True):
+    """The ``plus`` ensemble on HSC, before and after fine-tuning every member.
+
+    The same fine-tuning and test objects as
+    :func:`deepshadows_lib.studies.hsc_transfer` for the same seed (stratified draw of
+    ``n_finetune`` objects); each member is fine-tuned as the paper fine-tunes its CNN
+    (every layer, Adadelta at ``learning_rate``), and the ensemble keeps its eight views
+    and its temperature.
+
+    Returns
+    -------
+    dict
+        As :func:`deepshadows_lib.studies.hsc_transfer` (``before``, ``after``,
+        ``before_all``, ``finetune_idx``, ``test_idx``), with ``members`` (the
+        fine-tuned networks) instead of ``model``.
+    """
+    from sklearn.model_selection import train_test_split
+
+    from . import training
+    from .errors import InputError
+    from .studies import evaluate_scores
+
+    labels = np.asarray(hsc_labels).astype(int)
+    n = len(labels)
+    if not 0 < int(n_finetune) < n:
+        raise InputError(f"n_finetune must be between 1 and {n - 1}, got {n_finetune}")
+    stratify = labels if np.bincount(labels, minlength=2).min() >= 2 else None
+    ft_idx, test_idx = train_test_split(np.arange(n), train_size=int(n_finetune),
+                                        random_state=int(seed), stratify=stratify)
+    ft_idx, test_idx = np.sort(ft_idx), np.sort(test_idx)
+    x = np.asarray(hsc_images[:])
+    p_all, _ = plus.predictor().predict(x)
+    tuned = []
+    for k, member in enumerate(plus.members):
+        m, _ = training.fine_tune(member, x, labels, indices=ft_idx, epochs=epochs,
+                                  batch_size=batch_size, learning_rate=learning_rate,
+                                  seed=member_seed(seed, k), progress=progress)
+        tuned.append(m)
+    after = PlusModel(members=tuned, histories=[], temperature=plus.temperature,
+                      head=plus.head, seeds=plus.seeds)
+    p_after, _ = after.predictor().predict(x[test_idx])
+    return {"before": evaluate_scores(labels[test_idx], p_all[test_idx]),
+            "after": evaluate_scores(labels[test_idx], p_after),
+            "before_all": evaluate_scores(labels, p_all),
+            "finetune_idx": ft_idx, "test_idx": test_idx, "members": tuned}
+
+
+def gradcam_examples(plus, images, y_true, p, *, n=4, high=0.8, low=0.2, seed=0):
+    """Grad-CAM of ``plus``: high-confidence TP, TN, FP, FN of the ensemble's probability,
+    each map the mean of the members' Grad-CAM maps (each min-max scaled), on view 0.
+
+    Returns the structure of :func:`deepshadows_lib.gradcam.gradcam_examples`.
+    """
+    from . import gradcam
+    sel = gradcam.select_examples(y_true, p, n=n, high=high, low=low, seed=seed)
+    q = np.asarray(p, dtype=float).ravel()
+    out = {}
+    for name in gradcam.CATEGORIES:
+        idx = sel[name]
+        imgs = np.stack([np.asarray(images[int(i)]) for i in idx]) if len(idx) else \
+            np.zeros((0,) + tuple(images.shape[1:]), np.uint8)
+        if len(idx):
+            maps = np.mean([gradcam.gradcam_maps(m, imgs) for m in plus.members], axis=0)
+        else:
+            maps = np.zeros(imgs.shape[:3], np.float32)
+        out[name] = {"index": idx, "image": imgs, "map": maps, "p": q[idx]}
+    return out
+
+
+def targets(result, seeds_table=None):
+    """The issue's targets beside what this run measured (a DataFrame).
+
+    ``plus`` beats the paper's CNN by >= 3 points of accuracy with non-overlapping 95%
+    bootstrap intervals; AUC >= 0.98; ECE <= 0.02 after temperature scaling; accuracy
+    spread over 3 seeds <= 0.01.
+    """
+    t = result["table"]
+    name = [n for n in t.index if n.startswith("+ temperature")][0]
+    full = t.loc[name]
+    rows = []
+    if "paper CNN" in t.index:
+        base = t.loc["paper CNN"]
+        gain = full["accuracy"] - base["accuracy"]
+        rows.append({"target": "accuracy gain over the paper CNN >= 0.03",
+                     "measured": f"{gain:+.3f}", "met": bool(gain >= 0.03)})
+        apart = bool(full["accuracy_low"] > base["accuracy_high"])
+        rows.append({"target": "95% bootstrap intervals of accuracy do not overlap",
+                     "measured": f"plus [{full['accuracy_low']:.3f}, "
+                                 f"{full['accuracy_high']:.3f}] vs paper "
+                                 f"[{base['accuracy_low']:.3f}, {base['accuracy_high']:.3f}]",
+                     "met": apart})
+    rows.append({"target": "AUC >= 0.98", "measured": f"{full['auc']:.4f}",
+                 "met": bool(full["auc"] >= 0.98)})
+    rows.append({"target": "ECE (15 bins) <= 0.02 after temperature scaling",
+                 "measured": f"{full['ece']:.4f}", "met": bool(full["ece"] <= 0.02)})
+    if seeds_table is not None and len(seeds_table) >= 2:
+        spread = seeds_table.attrs["spread"]
+        rows.append({"target": f"accuracy spread over {len(seeds_table)} seeds <= 0.01",
+                     "measured": f"{spread:.4f}",
+                     "met": bool(spread <= 0.01) if len(seeds_table) >= 3 else None})
+    return pd.DataFrame(rows).set_index("target")
+
+
+def reliability_panels(result):
+    """Inputs of :func:`deepshadows_lib.plots.reliability_diagram` from :func:`ablation`:
+    one panel per model (the paper CNN, ``plus``), before and after temperature scaling."""
+    from .calibration import expected_calibration_error, reliability_curve
+    scores = result["scores"]
+    names = list(scores)
+
+    def entry(name):
+        y, p = scores[name]
+        return reliability_curve(y, p), expected_calibration_error(y, p)
+
+    panels = {}
+    if "paper CNN" in scores:
+        panels["Paper CNN"] = {"before scaling": entry("paper CNN"),
+                               "after scaling": entry("paper CNN + temperature scaling")}
+    ens = [n for n in names if n.startswith("+ ensemble")][0]
+    full = [n for n in names if n.startswith("+ temperature")][0]
+    panels["DeepShadows plus"] = {"before scaling": entry(ens), "after scaling": entry(full)}
+    return panels

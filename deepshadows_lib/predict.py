@@ -1,0 +1,263 @@
+"""Calibrated predictions with uncertainty, for a store or for a user's own image files.
+
+:class:`Predictor` wraps a saved model and its sidecar (:mod:`deepshadows_lib.provenance`):
+
+* the model outputs one LSBG probability per ensemble member (one for the paper's CNN,
+  K for a ``plus`` ensemble, :func:`deepshadows_lib.plus.combine_members`);
+* with test-time augmentation (``tta`` in the sidecar) each cutout is classified in its
+  eight rotations and flips (:mod:`deepshadows_lib.augment`);
+* the probability reported is the mean over members and views, scaled by the
+  temperature fitted on the validation set (``p_lsbg``), and its uncertainty is the
+  standard deviation of the temperature-scaled probabilities of the members and views
+  (``uncertainty``; NaN for a single network without test-time augmentation, which has
+  nothing to spread over).
+
+:func:`predict_files` runs a Predictor over image files and folders (JPEG, PNG, FITS) in
+streaming batches and writes ``predictions.csv``: the command ``deepshadows predict``.
+"""
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+
+__all__ = ["Predictor", "OUTPUT_COLUMNS", "predict_files", "PredictSummary"]
+
+#: Columns of ``deepshadows predict``'s table, in order.
+OUTPUT_COLUMNS = ("file", "ra", "dec", "p_lsbg", "uncertainty", "status", "reason",
+                  "original_size", "resized", "coords_from")
+
+
+class Predictor:
+    """A model with its calibration: calibrated LSBG probability and its uncertainty.
+
+    Parameters
+    ----------
+    model : keras.Model
+        Input (64, 64, 3) in [0, 1]; output (B, K): one sigmoid probability per member.
+    temperature : float, optional
+        Divides the logit of the averaged probability (1: uncalibrated).
+    tta : bool, optional
+        Average over the eight rotations and flips.
+    info : dict, optional
+        The sidecar (kept for the record).
+    """
+
+    def __init__(self, model, *, temperature=1.0, tta=False, info=None):
+        self.model = model
+        self.temperature = float(temperature)
+        self.tta = bool(tta)
+        self.info = dict(info or {})
+        self.input_shape = tuple(model.input_shape[1:])
+        self.n_members = int(model.output_shape[-1])
+        self._forward = _ensemble_function(model, self.n_members, self.input_shape)
+
+    @classmethod
+    def from_path(cls, path):
+        """Load a model file (verified against its sidecar) and its calibration."""
+        from .provenance import read_sidecar
+        from .training import load_model
+        model = load_model(path, compile=False)
+        info = read_sidecar(path) or {}
+        return cls(model, temperature=info.get("temperature") or 1.0,
+                   tta=bool(info.get("tta", False)), info=info)
+
+    @property
+    def n_views(self):
+        from .augment import N_VIEWS
+        return N_VIEWS if self.tta else 1
+
+    def member_probabilities(self, images):
+        """Raw probabilities of each view and member: (N, views, members) float64."""
+        from .augment import dihedral_view
+        x = np.asarray(images)
+        out = np.empty((len(x), self.n_views, self.n_members), dtype=np.float64)
+        for v in range(self.n_views):
+            xv = np.ascontiguousarray(dihedral_view(x, v)) if v else x
+            out[:, v, :] = np.asarray(self._forward(xv)).reshape(len(x), self.n_members)
+        return out
+
+    def predict(self, images, *, batch_size=256):
+        """Calibrated probability and uncertainty of uint8 cutouts.
+
+        Parameters
+        ----------
+        images : array_like
+            (N, 64, 64, 3) uint8.
+        batch_size : int, optional
+            Cutouts per forward pass.
+
+        Returns
+        -------
+        p : numpy.ndarray
+            (N,) calibrated LSBG probability.
+        uncertainty : numpy.ndarray
+            (N,) standard deviation over members and views (NaN with only one of each).
+        """
+        x = np.asarray(images)
+        if x.ndim != 4 or tuple(x.shape[1:]) != self.input_shape or x.dtype != np.uint8:
+            raise InputError(f"images must be (N, {', '.join(map(str, self.input_shape))}) "
+                             f"uint8, got {x.shape} {x.dtype}")
+        p, unc = np.empty(len(x)), np.empty(len(x))
+        for start in range(0, len(x), int(batch_size)):
+            raw = self.member_probabilities(x[start:start + int(batch_size)])
+            sl = slice(start, start + len(raw))
+            p[sl], unc[sl] = self.combine(raw)
+        return p, unc
+
+    def combine(self, raw):
+        """``(p, uncertainty)`` from :meth:`member_probabilities`' (N, views, members)."""
+        from .calibration import apply_temperature
+        raw = np.asarray(raw, dtype=np.float64)
+        n = raw.shape[1] * raw.shape[2]
+        if n == 1:
+            return apply_temperature(raw[:, 0, 0], self.temperature), np.full(len(raw), np.nan)
+        mean = raw.reshape(len(raw), -1).mean(axis=1)
+        scaled = apply_temperature(raw, self.temperature).reshape(len(raw), -1)
+        return apply_temperature(mean, self.temperature), scaled.std(axis=1, ddof=1)
+
+
+def _ensemble_function(model, n_members, input_shape):
+    """One compiled ``uint8 batch -> (B, members)`` function of ``model``.
+
+    An ensemble of DeepShadows networks (nested models ``member0``...) runs each member's
+    folded inference graph (:func:`deepshadows_lib.training.inference_function`: batch
+    normalisation folded, 1/255 in conv1) inside one traced function; any other model
+    runs as itself.
+    """
+    from .training import _folded_deepshadows, _tf, inference_function
+    members = [layer for layer in model.layers
+               if hasattr(layer, "layers") and layer.name.startswith("member")]
+    if not members or len(members) != n_members:
+        return inference_function(model, input_shape=input_shape)
+    tf = _tf()
+
+    def plain(member):
+        return lambda x: member(tf.cast(x, tf.float32) / 255.0, training=False)
+
+    parts = [_folded_deepshadows(m) or plain(m) for m in members]
+
+    def forward(x):
+        return tf.concat([tf.reshape(f(x), (-1, 1)) for f in parts], axis=1)
+
+    return tf.function(forward, reduce_retracing=True,
+                       input_signature=[tf.TensorSpec((None, *input_shape), tf.uint8)])
+
+
+class PredictSummary(dict):
+    """``n``, ``n_ok``, ``n_failed``, ``out`` and the first failures of :func:`predict_files`."""
+
+    def __str__(self):
+        return (f"{self['n_ok']} of {self['n']} images classified, {self['n_failed']} "
+                f"failed, {self['n_lsbg']} with p_lsbg > 0.5")
+
+
+def _fmt(v):
+    if v is None or (isinstance(v, float) and not np.isfinite(v)):
+        return ""
+    if isinstance(v, float):
+        return repr(round(v, 8))
+    return str(v)
+
+
+def predict_files(model, paths, out, *, batch_size=256, progress=True, overwrite=False):
+    """Classify image files and folders and write a CSV table of predictions.
+
+    Files and folders (searched recursively for ``.jpg``, ``.jpeg``, ``.png``, ``.fits``,
+    ``.fit``, ``.fts`` and ``.fits.gz``, in sorted order) are read one batch at a time
+    (:func:`deepshadows_lib.imagefiles.read_image`: any size, resized to 64x64 as the
+    cutout client does), classified, and their rows appended to a temporary file that
+    becomes ``out`` at the end: memory stays flat whatever the number of files.  A file
+    that cannot be read or has the wrong shape gets a row with ``status`` ``failed`` and
+    its ``reason``; the others are still classified.
+
+    Parameters
+    ----------
+    model : str, path-like or Predictor
+        A model file (verified against its sidecar; its temperature and test-time
+        augmentation are used) or a :class:`Predictor`.
+    paths : iterable of str or path-like
+        Image files and folders.
+    out : str or path-like
+        The CSV table to write (columns :data:`OUTPUT_COLUMNS`).
+    batch_size : int, optional
+        Images per batch.
+    progress : bool, optional
+        A progress bar over files.
+    overwrite : bool, optional
+        Replace an existing ``out``.
+
+    Returns
+    -------
+    PredictSummary
+
+    Raises
+    ------
+    InputError
+        No images found, a path that does not exist, or a bad model.
+    FileExistsError
+        ``out`` exists and ``overwrite`` is False.
+    """
+    from tqdm.auto import tqdm
+
+    from ._io import atomic_path
+    from .imagefiles import ImageReadError, count_images, iter_images, read_image
+
+    paths = [Path(p) for p in paths]
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        raise InputError("no such file or folder", path=missing[0])
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} exists (pass --overwrite to replace it)")
+    total = count_images(paths)
+    if total == 0:
+        raise InputError("no image files (.jpg, .jpeg, .png, .fits) found in "
+                         + ", ".join(str(p) for p in paths))
+    predictor = model if isinstance(model, Predictor) else Predictor.from_path(model)
+    summary = PredictSummary(n=0, n_ok=0, n_failed=0, n_lsbg=0, out=str(out), failures=[])
+    size = predictor.input_shape[0]
+    with atomic_path(out, suffix=".csv") as tmp, open(tmp, "w", newline="") as fh, \
+            tqdm(total=total, desc="classifying", unit="img", disable=not progress,
+                 dynamic_ncols=True) as bar:
+        writer = csv.writer(fh)
+        writer.writerow(OUTPUT_COLUMNS)
+        batch, meta = [], []
+
+        def flush():
+            if not batch:
+                return
+            p, unc = predictor.predict(np.stack(batch), batch_size=batch_size)
+            for m, pi, ui in zip(meta, p, unc):
+                writer.writerow([_fmt(m.get(c)) for c in OUTPUT_COLUMNS[:3]]
+                                + [_fmt(float(pi)), _fmt(float(ui)), "ok", "",
+                                   m["original_size"], m["resized"], m["coords_from"]])
+                summary["n_lsbg"] += int(pi > 0.5)
+            summary["n_ok"] += len(batch)
+            bar.update(len(batch))
+            batch.clear()
+            meta.clear()
+
+        for path in iter_images(paths):
+            summary["n"] += 1
+            try:
+                image, info = read_image(path, size=size)
+            except ImageReadError as exc:
+                writer.writerow([str(path), "", "", "", "", "failed", exc.reason,
+                                 exc.original_size or "", "", ""])
+                summary["n_failed"] += 1
+                if len(summary["failures"]) < 10:
+                    summary["failures"].append((str(path), exc.reason))
+                bar.update(1)
+                continue
+            batch.append(image)
+            meta.append({"file": str(path), **info})
+            if len(batch) >= int(batch_size):
+                flush()
+        flush()
+        fh.flush()
+        os.fsync(fh.fileno())
+    return summary

@@ -1,0 +1,103 @@
+"""Tests of deepshadows_lib.imagefiles: a user's JPEG, PNG and FITS cutouts."""
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from PIL import Image
+
+from deepshadows_lib import cutouts, imagefiles
+from deepshadows_lib.imagefiles import ImageReadError
+
+
+@pytest.fixture(scope="module")
+def rgb():
+    return np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+
+
+def test_jpeg_of_any_size_is_resized_as_the_cutout_client_does(tmp_path, rgb):
+    path = tmp_path / "cutout.jpg"
+    Image.fromarray(rgb).save(path, quality=95)
+    image, info = imagefiles.read_image(path)
+    # reference: the downloader's own decoder on the same bytes
+    np.testing.assert_array_equal(image, cutouts.decode_cutout(path.read_bytes()))
+    assert info["original_size"] == "256x256" and info["resized"] == "bicubic"
+    odd = tmp_path / "odd.jpg"
+    Image.fromarray(rgb[:100, :170]).save(odd)
+    image, info = imagefiles.read_image(odd)
+    assert image.shape == (64, 64, 3) and info["original_size"] == "170x100"
+
+
+def test_png_at_64_is_kept_exactly(tmp_path, rgb):
+    path = tmp_path / "a.png"
+    Image.fromarray(rgb[:64, :64]).save(path)
+    image, info = imagefiles.read_image(path)
+    np.testing.assert_array_equal(image, rgb[:64, :64])
+    assert info["resized"] == "no"
+
+
+@pytest.mark.parametrize("layout", ["planes", "last"])
+def test_fits_colour_image_in_both_layouts_with_header_coordinates(tmp_path, rgb, layout):
+    data = np.flipud(rgb[:64, :64])  # FITS rows run bottom to top
+    if layout == "planes":
+        data = np.moveaxis(data, -1, 0)
+    header = fits.Header()
+    header["RA"], header["DEC"] = 150.25, -2.5
+    path = tmp_path / f"x_{layout}.fits"
+    fits.PrimaryHDU(data, header=header).writeto(path)
+    image, info = imagefiles.read_image(path)
+    np.testing.assert_array_equal(image, rgb[:64, :64])
+    assert (info["ra"], info["dec"], info["coords_from"]) == (150.25, -2.5, "header")
+
+
+def test_fits_wcs_centre_and_float_01_values(tmp_path, rgb):
+    from astropy.wcs import WCS
+    w = WCS(naxis=2)
+    w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    w.wcs.crval = [30.0, 10.0]
+    w.wcs.crpix = [32.5, 32.5]  # 1-based: the centre of a 64-pixel image
+    w.wcs.cdelt = [-0.262 / 3600, 0.262 / 3600]
+    data = np.moveaxis(rgb[:64, :64] / 255.0, -1, 0)
+    path = tmp_path / "w.fits.gz"
+    fits.PrimaryHDU(data, header=w.to_header()).writeto(path)
+    image, info = imagefiles.read_image(path)
+    np.testing.assert_array_equal(image, np.flipud(rgb[:64, :64]))
+    assert info["coords_from"] == "wcs"
+    assert info["ra"] == pytest.approx(30.0, abs=1e-6)
+    assert info["dec"] == pytest.approx(10.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("lsbg_ra12.5_dec-3.25.jpg", (12.5, -3.25)),
+    ("RA=200.125,DEC=+45.5.png", (200.125, 45.5)),
+    ("10.5_-2.5.png", (10.5, -2.5)),
+    ("object_17.jpg", None),
+    ("ra400.0_dec1.0.jpg", None),  # out of range
+])
+def test_coordinates_from_file_names(name, expected):
+    assert imagefiles.coords_from_name(name) == expected
+
+
+def test_bad_files_give_a_reason(tmp_path, rgb):
+    grey = tmp_path / "grey.png"
+    Image.fromarray(rgb[..., 0]).save(grey)
+    junk = tmp_path / "junk.jpg"
+    junk.write_bytes(b"<html>not an image</html>")
+    flux = tmp_path / "flux.fits"
+    fits.PrimaryHDU(np.random.default_rng(1).normal(0, 100, (3, 20, 20))).writeto(flux)
+    cube = tmp_path / "cube.fits"
+    fits.PrimaryHDU(np.zeros((5, 20, 20), np.uint8)).writeto(cube)
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    for path, reason in [(grey, "colour"), (junk, "unreadable"), (flux, "fluxes"),
+                         (cube, "shape"), (text, "unsupported")]:
+        with pytest.raises(ImageReadError, match=reason):
+            imagefiles.read_image(path)
+
+
+def test_folders_are_walked_recursively_in_sorted_order(tmp_path, rgb):
+    (tmp_path / "b").mkdir()
+    for name in ["b/z.png", "a.jpg", "c.FITS", "b/notes.txt", "d.jpeg"]:
+        (tmp_path / name).write_bytes(b"x")
+    found = [p.relative_to(tmp_path).as_posix() for p in imagefiles.iter_images([tmp_path])]
+    assert found == ["a.jpg", "c.FITS", "d.jpeg", "b/z.png"]
+    assert imagefiles.count_images([tmp_path, tmp_path / "a.jpg"]) == 5

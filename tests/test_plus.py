@@ -1,0 +1,107 @@
+"""Tests of deepshadows_lib.plus: the augmented, calibrated ensemble and its ablation."""
+
+import numpy as np
+import pytest
+
+from deepshadows_lib import plus, predict, provenance
+
+
+@pytest.fixture(scope="module")
+def data():
+    """64 cutouts whose label is whether a bright blob sits in the image (any position)."""
+    rng = np.random.default_rng(3)
+    n = 64
+    images = rng.integers(0, 60, (n, 64, 64, 3), dtype=np.uint8)
+    labels = np.arange(n) % 2
+    for i in np.flatnonzero(labels):
+        r, c = rng.integers(8, 48, 2)
+        images[i, r:r + 12, c:c + 12] = 220
+    split = {"train": np.arange(0, 40), "validation": np.arange(40, 52),
+             "test": np.arange(52, 64), "kind": "random"}
+    return images, labels, split
+
+
+@pytest.fixture(scope="module")
+def trained(data):
+    images, labels, split = data
+    return plus.train_plus(images, labels, train_idx=split["train"],
+                           val_idx=split["validation"], epochs=1, batch_size=16, seed=5,
+                           n_members=2, progress=False)
+
+
+def test_member_seeds_are_distinct_and_reproducible():
+    seeds = [plus.member_seed(42, k) for k in range(5)]
+    assert len(set(seeds)) == 5 and seeds == [plus.member_seed(42, k) for k in range(5)]
+    assert plus.member_seed(1, 0) != plus.member_seed(42, 0)
+
+
+@pytest.mark.slow
+def test_train_plus_gives_independent_members_and_a_fitted_temperature(trained, data):
+    images, labels, split = data
+    assert len(trained.members) == 2 and len(trained.histories) == 2
+    w0, w1 = (m.get_layer("conv1").get_weights()[0] for m in trained.members)
+    assert not np.allclose(w0, w1)  # independently seeded
+    assert trained.raw_validation.shape == (12, 8, 2)
+    assert 0.05 <= trained.temperature <= 20
+    from deepshadows_lib.calibration import fit_temperature
+    mean = trained.raw_validation.reshape(12, -1).mean(axis=1)
+    assert trained.temperature == pytest.approx(fit_temperature(labels[40:52], mean))
+
+
+@pytest.mark.slow
+def test_training_a_member_is_deterministic(data):
+    images, labels, split = data
+    a, _ = plus.train_member(images, labels, train_idx=split["train"], epochs=1,
+                             batch_size=16, seed=9, head="gap", progress=False)
+    b, _ = plus.train_member(images, labels, train_idx=split["train"], epochs=1,
+                             batch_size=16, seed=9, head="gap", progress=False)
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+    assert a.count_params() == 24_097
+
+
+@pytest.mark.slow
+def test_saved_plus_predicts_the_same_from_the_file(trained, data, tmp_path):
+    images, labels, split = data
+    path = plus.save_plus(trained, tmp_path / "plus.keras",
+                          provenance={"profile": "smoke", "split": split})
+    side = provenance.read_sidecar(path)
+    assert side["recipe"] == "plus" and side["n_members"] == 2 and side["tta"] is True
+    assert side["temperature"] == pytest.approx(trained.temperature)
+    assert side["split"]["n_test"] == 12
+    x = images[split["test"]]
+    p_file, u_file = predict.Predictor.from_path(path).predict(x)
+    p_mem, u_mem = trained.predictor().predict(x)
+    np.testing.assert_allclose(p_file, p_mem, atol=1e-6)
+    np.testing.assert_allclose(u_file, u_mem, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_ablation_rows_and_intervals(trained, data):
+    from deepshadows_lib.training import train_cnn
+    images, labels, split = data
+    paper, _ = train_cnn(images, labels, train_idx=split["train"], epochs=1, batch_size=16,
+                         seed=1, progress=False)
+    res = plus.ablation(trained, images, labels, test_idx=split["test"],
+                        val_idx=split["validation"], paper_model=paper, n_bootstrap=50)
+    t = res["table"]
+    assert list(t.index) == ["paper CNN", "paper CNN + temperature scaling",
+                             "+ augmentation", "+ test-time augmentation", "+ ensemble (2)",
+                             "+ temperature scaling (plus)"]
+    assert (t["accuracy_low"] <= t["accuracy"]).all() and (t["accuracy"] <=
+                                                            t["accuracy_high"]).all()
+    # temperature scaling changes no decision and no ranking
+    row = t.loc["+ ensemble (2)"]
+    scaled = t.loc["+ temperature scaling (plus)"]
+    assert row["accuracy"] == scaled["accuracy"] and row["auc"] == pytest.approx(scaled["auc"])
+    # the first rows are single views of member 0: recomputed independently
+    raw = res["raw"]
+    x = images[split["test"]]
+    direct = trained.members[0](x.astype("float32") / 255.0, training=False).numpy()[:, 0]
+    np.testing.assert_allclose(raw[:, 0, 0], direct, atol=1e-5)
+    shown = plus.ablation_table(res)
+    assert shown.shape[0] == 6 and "[" in shown.iloc[0, 0]
+    cal = plus.calibration_table(res)
+    assert {"ece", "brier", "temperature"} <= set(cal.columns)
+    unc = plus.uncertainty_table(res["y"], res["p_plus"], res["uncertainty"], n_bins=2)
+    assert unc["objects"].sum() == 12

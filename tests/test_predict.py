@@ -1,0 +1,179 @@
+"""Tests of deepshadows_lib.predict: the calibrated Predictor and `deepshadows predict`.
+
+The ensemble members are small analytic Keras models (Flatten -> Dense(1), sigmoid, with
+seeded weights) so that the expected probabilities of every view and member follow
+independently from NumPy.
+"""
+
+import csv
+import subprocess
+import sys
+import tracemalloc
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from scipy.special import expit, logit
+
+from deepshadows_lib import plus, predict, training
+from deepshadows_lib.cli import main
+
+SIZE = (64, 64, 3)
+
+
+def _weights(k):
+    rng = np.random.default_rng(100 + k)
+    return rng.normal(0, 0.02, (int(np.prod(SIZE)), 1)).astype(np.float32), \
+        np.array([0.3 * k - 0.2], np.float32)
+
+
+def _member(k):
+    import keras
+    inp = keras.Input(SIZE)
+    dense = keras.layers.Dense(1, activation="sigmoid")
+    model = keras.Model(inp, dense(keras.layers.Flatten()(inp)))
+    dense.set_weights(list(_weights(k)))
+    return model
+
+
+def _reference(images, n_members, views):
+    """(N, views, members) probabilities in float64 with NumPy."""
+    out = np.empty((len(images), len(views), n_members))
+    for j, v in enumerate(views):
+        x = np.rot90(images[:, :, ::-1] if v >= 4 else images, v % 4, axes=(1, 2))
+        flat = x.reshape(len(x), -1).astype(np.float64) / 255.0
+        for k in range(n_members):
+            w, b = _weights(k)
+            out[:, j, k] = expit(flat @ w[:, 0].astype(np.float64) + b[0])
+    return out
+
+
+@pytest.fixture(scope="module")
+def images():
+    return np.random.default_rng(0).integers(0, 256, (20, *SIZE), dtype=np.uint8)
+
+
+@pytest.fixture(scope="module")
+def ensemble_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("m") / "plus.keras"
+    model = plus.combine_members([_member(k) for k in range(3)])
+    training.save_model(model, path, provenance={"recipe": "plus", "temperature": 1.8,
+                                                 "tta": True, "n_members": 3})
+    return path
+
+
+def test_ensemble_with_tta_and_temperature_matches_reference(ensemble_file, images):
+    pred = predict.Predictor.from_path(ensemble_file)
+    assert (pred.n_members, pred.n_views, pred.temperature) == (3, 8, 1.8)
+    raw = pred.member_probabilities(images)
+    ref = _reference(images, 3, range(8))
+    np.testing.assert_allclose(raw, ref, atol=2e-6)
+    p, unc = pred.predict(images, batch_size=7)
+    p_ref = expit(logit(ref.reshape(20, -1).mean(axis=1)) / 1.8)
+    unc_ref = expit(logit(ref.reshape(20, -1)) / 1.8).std(axis=1, ddof=1)
+    np.testing.assert_allclose(p, p_ref, atol=2e-6)
+    np.testing.assert_allclose(unc, unc_ref, atol=2e-6)
+    assert np.all(unc > 0)
+
+
+def test_single_network_without_tta_is_the_model_output(tmp_path, images):
+    path = training.save_model(_member(0), tmp_path / "one.keras")
+    pred = predict.Predictor.from_path(path)
+    p, unc = pred.predict(images)
+    np.testing.assert_allclose(p, _reference(images, 1, [0])[:, 0, 0], atol=2e-6)
+    assert np.isnan(unc).all()  # nothing to spread over
+
+
+def _write_images(folder, images, *, start=0):
+    folder.mkdir(parents=True, exist_ok=True)
+    names = []
+    for i, img in enumerate(images):
+        name = f"obj{start + i:05d}_ra{10 + i * 0.5:.4f}_dec{-5 + i * 0.1:.4f}.png"
+        Image.fromarray(img).save(folder / name)
+        names.append(name)
+    return names
+
+
+def test_predict_files_classifies_the_good_and_lists_the_bad(tmp_path, ensemble_file,
+                                                             images):
+    folder = tmp_path / "cutouts"
+    names = _write_images(folder, images[:12])
+    (folder / "broken.jpg").write_bytes(b"not a jpeg")
+    Image.fromarray(images[0][..., 0]).save(folder / "grey.png")
+    big = tmp_path / "big.jpg"
+    Image.fromarray(np.kron(images[1], np.ones((4, 4, 1), np.uint8))).save(big, quality=95)
+    out = tmp_path / "predictions.csv"
+    summary = predict.predict_files(ensemble_file, [folder, big], out, batch_size=5,
+                                    progress=False)
+    assert (summary["n"], summary["n_ok"], summary["n_failed"]) == (15, 13, 2)
+    table = pd.read_csv(out)
+    assert list(table.columns) == list(predict.OUTPUT_COLUMNS)
+    failed = table[table["status"] == "failed"]
+    failed.index = failed["file"].map(lambda f: f.rsplit("/", 1)[-1])
+    assert set(failed.index) == {"broken.jpg", "grey.png"}
+    assert "colour" in failed.loc["grey.png", "reason"]
+    assert failed["p_lsbg"].isna().all()
+    ok = table[(table["status"] == "ok") & table["file"].str.contains("/cutouts/")]
+    np.testing.assert_array_equal(ok["file"].map(lambda f: f.rsplit("/", 1)[-1]), names)
+    ref = _reference(images[:12], 3, range(8)).reshape(12, -1)
+    np.testing.assert_allclose(ok["p_lsbg"], expit(logit(ref.mean(axis=1)) / 1.8), atol=1e-5)
+    np.testing.assert_allclose(ok["ra"], 10 + np.arange(12) * 0.5)
+    np.testing.assert_allclose(ok["dec"], -5 + np.arange(12) * 0.1)
+    assert (ok["coords_from"] == "name").all() and (ok["resized"] == "no").all()
+    row = table[table["file"] == str(big)].iloc[0]
+    assert row["original_size"] == "256x256" and row["resized"] == "bicubic"
+    assert np.isnan(row["ra"])
+
+
+def test_predict_memory_stays_flat_with_the_number_of_files(tmp_path, ensemble_file, images):
+    pred = predict.Predictor.from_path(ensemble_file)
+    small, large = tmp_path / "small", tmp_path / "large"
+    _write_images(small, images[:4])
+    for k in range(0, 200, 20):
+        _write_images(large, images, start=k)
+    peaks = []
+    for folder in (small, large):
+        predict.predict_files(pred, [folder], tmp_path / f"{folder.name}.csv", batch_size=4,
+                              progress=False)  # warm up (graph tracing)
+        tracemalloc.start()
+        predict.predict_files(pred, [folder], tmp_path / f"{folder.name}.csv", batch_size=4,
+                              progress=False, overwrite=True)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    # 50x the files: the peak grows by far less than holding the images would (200 x 12 kB)
+    assert peaks[1] - peaks[0] < 1_000_000, peaks
+
+
+def test_cli_predict_exit_codes(tmp_path, ensemble_file, images, capsys):
+    folder = tmp_path / "imgs"
+    _write_images(folder, images[:3])
+    out = tmp_path / "p.csv"
+    assert main(["predict", "--model", str(ensemble_file), "--out", str(out), "--quiet",
+                 str(folder)]) == 0
+    assert "3 of 3 images classified" in capsys.readouterr().out
+    assert len(pd.read_csv(out)) == 3
+    (folder / "bad.png").write_bytes(b"junk")
+    assert main(["predict", "--model", str(ensemble_file), "--out", str(out), "--quiet",
+                 "--overwrite", str(folder)]) == 3
+    err = capsys.readouterr().err
+    assert "1 of 4 files could not be classified" in err and "bad.png" in err
+    assert main(["predict", "--model", str(tmp_path / "none.keras"), "--out",
+                 str(tmp_path / "q.csv"), str(folder)]) == 2
+    assert "model file not found" in capsys.readouterr().err
+    assert main(["predict", "--model", str(ensemble_file), "--out", str(tmp_path / "q.csv"),
+                 str(tmp_path / "nothing-here")]) == 2
+    assert not (tmp_path / "q.csv").exists()  # nothing half-written
+
+
+@pytest.mark.slow
+def test_cli_predict_runs_as_a_command(tmp_path, ensemble_file, images):
+    folder = tmp_path / "imgs"
+    _write_images(folder, images[:2])
+    res = subprocess.run([sys.executable, "-m", "deepshadows_lib.cli", "predict", "--model",
+                          str(ensemble_file), "--out", str(tmp_path / "p.csv"), str(folder)],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "classifying" in res.stderr  # the progress bar
+    with open(tmp_path / "p.csv") as fh:
+        assert len(list(csv.DictReader(fh))) == 2

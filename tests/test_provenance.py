@@ -1,0 +1,85 @@
+"""Tests of deepshadows_lib.provenance and the sidecar that save_model / load_model use."""
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+from deepshadows_lib import provenance, training
+from deepshadows_lib.errors import InputError
+from deepshadows_lib.models import build_deepshadows
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    path = tmp_path_factory.mktemp("models") / "m.keras"
+    split = {"train": np.arange(0, 6), "validation": np.arange(6, 8),
+             "test": np.arange(8, 10), "kind": "random"}
+    info = provenance.make_provenance(recipe="plus", profile="smoke",
+                                      data={"source": "x.zarr", "sha256": "ab" * 32,
+                                            "simulated": True},
+                                      split=split, metrics={"test": {"accuracy": 0.9}},
+                                      temperature=1.7, tta=True, n_members=1)
+    training.save_model(build_deepshadows(compile=False), path, provenance=info)
+    return path
+
+
+def test_sidecar_holds_hash_and_provenance(saved):
+    side = json.loads(saved.with_suffix(".json").read_text())
+    assert side["sha256"] == hashlib.sha256(saved.read_bytes()).hexdigest()
+    assert side["model_file"] == "m.keras" and side["format"] == provenance.FORMAT
+    assert side["recipe"] == "plus" and side["profile"] == "smoke"
+    assert side["temperature"] == 1.7 and side["tta"] is True
+    assert side["data"]["sha256"] == "ab" * 32
+    assert side["split"]["n_train"] == 6 and side["split"]["n_test"] == 2
+    assert len(side["split"]["sha256"]) == 64
+    assert side["metrics"]["test"]["accuracy"] == 0.9
+    assert "tensorflow" in side["library_versions"] or "tensorflow-cpu" in \
+        side["library_versions"]
+
+
+def test_split_hash_changes_with_the_split():
+    a = provenance.split_summary({"train": [0, 1], "validation": [2], "test": [3]})
+    b = provenance.split_summary({"train": [0, 2], "validation": [1], "test": [3]})
+    assert a["sha256"] != b["sha256"] and a["n_train"] == b["n_train"] == 2
+
+
+def test_load_model_verifies_the_sha256(saved, tmp_path):
+    assert training.load_model(saved, compile=False).count_params() == 4_220_385
+    bad = tmp_path / "m.keras"
+    bad.write_bytes(saved.read_bytes())
+    side = json.loads(saved.with_suffix(".json").read_text())
+    side["sha256"] = "0" * 64
+    bad.with_suffix(".json").write_text(json.dumps(side))
+    with pytest.raises(InputError, match="does not match its sidecar"):
+        training.load_model(bad)
+    training.load_model(bad, compile=False, verify=False)  # explicitly unchecked
+
+
+def test_model_replaced_after_saving_is_refused(saved, tmp_path):
+    import shutil
+    target = tmp_path / "r.keras"
+    shutil.copy(saved, target)
+    shutil.copy(saved.with_suffix(".json"), target.with_suffix(".json"))
+    other = tmp_path / "other.keras"
+    training.save_model(build_deepshadows(compile=False, head="gap"), other)
+    shutil.copy(other, target)  # a different model under the old sidecar
+    with pytest.raises(InputError, match="r.keras"):
+        training.load_model(target)
+
+
+def test_default_sidecar_is_the_papers_recipe(tmp_path):
+    path = training.save_model(build_deepshadows(compile=False), tmp_path / "p.keras")
+    side = provenance.read_sidecar(path)
+    assert side["recipe"] == "paper" and side["temperature"] == 1.0
+    assert side["tta"] is False and side["n_members"] == 1
+
+
+def test_broken_sidecar_is_one_clear_error(saved, tmp_path):
+    import shutil
+    target = tmp_path / "b.keras"
+    shutil.copy(saved, target)
+    target.with_suffix(".json").write_text("{not json")
+    with pytest.raises(InputError, match="b.json"):
+        training.load_model(target)

@@ -1,0 +1,99 @@
+"""Tests of deepshadows_lib.registry: a local registry served from 127.0.0.1."""
+
+import functools
+import http.server
+import json
+import shutil
+import threading
+
+import pytest
+
+from deepshadows_lib import registry, training
+from deepshadows_lib.errors import InputError
+from deepshadows_lib.models import build_deepshadows
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A folder with a published model, served over HTTP on 127.0.0.1."""
+    root = tmp_path_factory.mktemp("published")
+    training.save_model(build_deepshadows(compile=False, head="gap"), root / "tiny.keras",
+                        provenance={"recipe": "plus", "temperature": 1.3})
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+
+    class Quiet(http.server.ThreadingHTTPServer):
+        def handle_error(self, request, client_address):
+            pass
+
+    httpd = Quiet(("127.0.0.1", 0), handler)
+    handler.log_message = lambda *a, **k: None
+    http.server.SimpleHTTPRequestHandler.log_message = lambda *a, **k: None
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_package_registry_is_a_dict_of_complete_entries():
+    assert isinstance(registry.PUBLISHED, dict)
+    for name, entry in registry.PUBLISHED.items():
+        assert set(registry._KEYS) <= set(entry), name
+
+
+def test_fetch_from_local_registry_verifies_and_loads(server, tmp_path):
+    root, url = server
+    entry = registry.registry_entry(root / "tiny.keras", base_url=url)
+    reg = tmp_path / "registry.json"
+    reg.write_text(json.dumps({"tiny": entry}))
+    path = registry.fetch_model("tiny", registry=reg, cache=tmp_path / "cache")
+    assert path.name == "tiny.keras" and path.with_suffix(".json").is_file()
+    model = training.load_model(path, compile=False)  # sidecar check passes
+    assert model.count_params() == 24_097
+    # a second fetch reuses the cached, still matching, copy
+    assert registry.fetch_model("tiny", registry=reg, cache=tmp_path / "cache") == path
+
+
+def test_resolve_model_accepts_a_file_or_a_name(server, tmp_path, monkeypatch):
+    root, url = server
+    reg = tmp_path / "r.json"
+    reg.write_text(json.dumps({"tiny": registry.registry_entry(root / "tiny.keras",
+                                                               base_url=url)}))
+    monkeypatch.setenv(registry.ENV_VAR, str(reg))
+    monkeypatch.setattr(registry, "cache_dir", lambda: tmp_path / "c")
+    assert registry.resolve_model(root / "tiny.keras") == root / "tiny.keras"
+    assert registry.resolve_model("tiny").parent == tmp_path / "c"
+    with pytest.raises(InputError, match="unknown model 'nope'"):
+        registry.resolve_model("nope")
+    with pytest.raises(InputError, match="not found"):
+        registry.resolve_model(tmp_path / "missing.keras")
+
+
+def test_wrong_sha256_is_refused_and_nothing_kept(server, tmp_path):
+    root, url = server
+    entry = registry.registry_entry(root / "tiny.keras", base_url=url)
+    entry["sha256"] = "1" * 64
+    with pytest.raises(InputError, match="SHA-256"):
+        registry.fetch_model("tiny", registry={"tiny": entry}, cache=tmp_path / "c")
+    assert not (tmp_path / "c" / "tiny.keras").exists()
+
+
+def test_tampered_file_on_the_server_is_refused(server, tmp_path):
+    root, url = server
+    entry = registry.registry_entry(root / "tiny.keras", base_url=url)
+    shutil.copy(root / "tiny.keras", tmp_path / "backup.keras")
+    try:
+        (root / "tiny.keras").write_bytes(b"PK" + b"\0" * 100)
+        with pytest.raises(InputError, match="SHA-256"):
+            registry.fetch_model("tiny", registry={"tiny": entry}, cache=tmp_path / "c")
+    finally:
+        shutil.copy(tmp_path / "backup.keras", root / "tiny.keras")
+
+
+def test_unreachable_url_and_incomplete_entry_are_clear_errors(tmp_path):
+    entry = {"url": "http://127.0.0.1:9/none.keras", "sha256": "0" * 64,
+             "sidecar_url": "http://127.0.0.1:9/none.json", "sidecar_sha256": "0" * 64}
+    with pytest.raises(InputError, match="cannot download 'x'"):
+        registry.fetch_model("x", registry={"x": entry}, cache=tmp_path)
+    with pytest.raises(InputError, match="lacks sidecar_url"):
+        registry.load_registry({"y": {"url": "u", "sha256": "s", "sidecar_sha256": "t"}})
