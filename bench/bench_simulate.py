@@ -126,10 +126,10 @@ def main():
             line += f"; CPU speed-up of current {c / min(cpus['current']):.2f}x"
         print(line)
     best = max(max(v) for k, v in rates.items() if k[0] == "current")
-    print(f"  target 500 cutouts/s on 2 cores; paper-size 60,000 objects at {best:.0f}/s: "
+    print(f"  target 1,000 cutouts/s on 2 cores; paper-size 60,000 objects at {best:.0f}/s: "
           f"{60000 / best / 60:.1f} min")
     result = {"n_per_class": args.n_per_class, "classes": "lsbg,artifact2",
-              "cores": os.cpu_count(), "target_cutouts_per_s": 500,
+              "cores": os.cpu_count(), "target_cutouts_per_s": 1000,
               "cutouts_per_s": {f"{name} workers={w}": round(max(v), 1)
                                 for (name, w), v in rates.items()},
               "cpu_ms_per_cutout": {name: round(min(v), 3) for name, v in cpus.items()}}

@@ -890,12 +890,16 @@ def _pixel_coords(x, y, npix, scale):
 
 
 def _compact_stamps(c, cfg, npix, scale):
-    """Stars (Moffat) and small galaxies (Gaussian x PSF) as normalised stamps.
+    """Stars (Moffat) and small galaxies (Gaussian x PSF) as stamps.
+
+    A stamp holds, per stored pixel, the profile of a unit-flux source at the pixel's
+    centre times the pixel's area: the stored pixel is one viewer pixel, not an average
+    over 1.048", so an undersampled star is not renormalised to unit sum.
 
     Returns
     -------
     stamps : numpy.ndarray
-        (n, S, S) unit-flux stamps.
+        (n, S, S) stamps of unit-flux sources.
     flux : numpy.ndarray
         (B, n) fluxes per band.
     x0, y0 : numpy.ndarray
