@@ -33,8 +33,9 @@ NOTEBOOKS = ("01_file_creation", "02_deepshadows", "03_uncertainty", "04_gradcam
 #: What each notebook must produce in the figures directory (figures: PNG + PDF; tables:
 #: CSV + Markdown).  The names follow the paper's numbering.
 EXPECTED = {
-    "01_file_creation": {"figures": ["fig1_examples", "data_sky_distribution"],
-                         "tables": ["table1_data"]},
+    "01_file_creation": {"figures": ["fig1_examples", "data_sky_distribution",
+                                     "realism_examples"],
+                         "tables": ["table1_data", "realism_statistics"]},
     "02_deepshadows": {"figures": ["fig2_architecture", "fig3_training", "fig4_roc",
                                    "fig4_confusion", "fig5_probabilities", "fig7_hsc_transfer"],
                        "tables": ["table2_metrics", "table3_bootstrap", "table6_hsc_transfer"]},
