@@ -23,7 +23,7 @@ import numpy as np
 from . import profiles as _profiles
 from .errors import InputError
 
-__all__ = ["NOTEBOOKS", "EXPECTED", "NOTEBOOK_DIR", "RunConfig", "configure", "start",
+__all__ = ["NOTEBOOKS", "EXPECTED", "CONCLUSIONS", "CONCLUSION_NOTEBOOKS", "NOTEBOOK_DIR", "RunConfig", "configure", "start",
            "NotebookStart", "run_notebook", "run_all", "check_outputs", "NotebookFailed"]
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
@@ -44,6 +44,12 @@ EXPECTED = {
     "05_three_class": {"figures": ["figA10_type1_examples", "figA11_three_class"],
                        "tables": ["tableA_three_class"]},
 }
+
+
+#: The verdict table (``conclusions.csv`` and ``.md``): each of these notebooks records the
+#: verdicts of its claims and rewrites the table (:mod:`deepshadows_lib.conclusions`).
+CONCLUSIONS = "conclusions"
+CONCLUSION_NOTEBOOKS = ("02_deepshadows", "03_uncertainty", "04_gradcam", "05_three_class")
 
 
 class NotebookFailed(RuntimeError):
@@ -301,6 +307,18 @@ def check_outputs(figures_dir, *, notebooks=NOTEBOOKS):
                             problems.append(f"{p.name} (from {nb}) {bad}")
                 if item not in manifest["items"]:
                     problems.append(f"{item} (from {nb}) is not in MANIFEST.json")
+    if set(CONCLUSION_NOTEBOOKS) <= set(notebooks):
+        # the verdict table: present, recorded, one verdict per claim of the paper
+        from . import conclusions
+        checked += [figures_dir / f"{CONCLUSIONS}.{ext}" for ext in ("csv", "md")]
+        try:
+            conclusions.check_complete(figures_dir)
+        except InputError as exc:
+            problems.append(f"{CONCLUSIONS}.csv (from notebooks 02-05): {exc}")
+        if not (figures_dir / f"{CONCLUSIONS}.md").exists():
+            problems.append(f"{CONCLUSIONS}.md (from notebooks 02-05) is missing")
+        if CONCLUSIONS not in manifest["items"]:
+            problems.append(f"{CONCLUSIONS} (from notebooks 02-05) is not in MANIFEST.json")
     if problems:
         raise InputError("; ".join(problems), path=figures_dir)
     return checked
