@@ -104,6 +104,14 @@ class RunConfig:
         return {"profile": self.profile.as_parameters(), "data": self.data,
                 "seed": self.seed, "build_dir": str(self.build_dir)}
 
+    def run_id(self, store=None):
+        """A short identifier of this run: its parameters and its data's content hash
+        (:func:`deepshadows_lib.conclusions.run_id`).  Notebooks reuse one another's
+        results only when made under the same identifier."""
+        from .conclusions import run_id
+        sha = store.attrs.get("content_sha256") if store is not None else None
+        return run_id(self.parameters(), sha)
+
     def reporter(self, notebook, *, data=None, simulated=None):
         """A :class:`~deepshadows_lib.manifest.Reporter` for ``notebook`` of this run.
 
@@ -142,6 +150,8 @@ def configure(*, profile="default", data="synthetic", seed=42, build_dir=None,
     prof = _profiles.get_profile(profile)
     changes = {k: v for k, v in dict(n_per_class=n_per_class, epochs=epochs, **overrides).items()
                if v is not None}
+    if epochs is not None and "train_steps" not in overrides:
+        changes["train_steps"] = None  # epochs asked for: they replace the step budget
     if changes:
         prof = dataclasses.replace(prof, **changes)
     root = NOTEBOOK_DIR.parent

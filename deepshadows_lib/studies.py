@@ -24,7 +24,7 @@ from . import evaluate
 from .errors import InputError
 
 __all__ = ["DIRECTIONS", "PAPER_N_TRAIN", "flip_labels", "scaled_count", "evaluate_scores",
-           "train_and_predict", "train_many", "baseline_models", "run_random_splits", "run_label_noise", "hsc_transfer",
+           "train_and_predict", "train_many", "cnn_run", "load_run", "baseline_models", "run_random_splits", "run_label_noise", "hsc_transfer",
            "run_three_class", "hsc_feature_cv", "results_frame", "save_results"]
 
 #: directions of label noise: both ways at random, LSBGs called artifacts, artifacts
@@ -299,8 +299,35 @@ def baseline_models(features_train, y_train, features_test, y_test, *, seed=0,
 
 
 # --------------------------------------------------------------------------- CNN studies
+def _same_split(run, split):
+    return all(np.array_equal(np.sort(np.asarray(run[f"{part}_idx"])), np.sort(split[part]))
+               for part in ("train", "test"))
+
+
+def _known_run(run, split):
+    """A stored run's predictions in the order of ``split["test"]``."""
+    order = np.argsort(np.asarray(run["test_idx"]))
+    where = np.searchsorted(np.asarray(run["test_idx"])[order], split["test"])
+    return {k: np.asarray(run[k])[order][where] for k in ("p", "p_moving", "p_reestimated")} \
+        | {"history": run.get("history")}
+
+
+def cnn_run(p, p_moving, p_reestimated, *, seed, train_idx, test_idx, history=None,
+            run=None):
+    """A training's test predictions as a study result that other studies can reuse
+    (``known=`` of :func:`run_random_splits`, ``clean=`` of :func:`run_label_noise`).
+
+    ``run`` identifies the run that made it (:meth:`deepshadows_lib.pipeline.RunConfig.run_id`).
+    """
+    return {"seed": int(seed), "p": np.asarray(p), "p_moving": np.asarray(p_moving),
+            "p_reestimated": np.asarray(p_reestimated),
+            "train_idx": np.asarray(train_idx), "test_idx": np.asarray(test_idx),
+            "history": history, "run": run}
+
+
 def run_random_splits(images, labels, *, seeds, epochs, batch_size=64, learning_rate=0.1,
-                      progress=True, keep_models=False, bn_reestimate=False, workers=1):
+                      progress=True, keep_models=False, bn_reestimate=False, workers=1,
+                      known=None):
     """Train and test the CNN on the paper's random split for each seed (Table 4, Fig. 8).
 
     Each seed is the ``random_state`` of :func:`deepshadows_lib.catalogs.random_split`
@@ -326,6 +353,9 @@ def run_random_splits(images, labels, *, seeds, epochs, batch_size=64, learning_
         the metrics of the model as trained are kept under ``metrics_moving``.
     workers : int, optional
         Trainings run concurrently in local processes (:func:`train_many`).
+    known : dict, optional
+        ``seed -> run`` (:func:`cnn_run`) of trainings already made with the same
+        split, seed and settings (the main notebook's model): reused, not retrained.
 
     Returns
     -------
@@ -338,16 +368,25 @@ def run_random_splits(images, labels, *, seeds, epochs, batch_size=64, learning_
 
     labels = np.asarray(labels)
     splits = [catalogs.random_split(len(labels), seed=int(seed)) for seed in seeds]
+    known = {int(k): v for k, v in (known or {}).items()}
+    for seed, sp in zip(seeds, splits):
+        if int(seed) in known and not _same_split(known[int(seed)], sp):
+            raise InputError(f"the known run of seed {seed} used another split")
+    todo = [(seed, sp) for seed, sp in zip(seeds, splits) if int(seed) not in known]
     tasks = [{"labels": labels, "train_idx": sp["train"], "val_idx": sp["validation"],
               "test_idx": sp["test"], "epochs": epochs, "seed": int(seed),
               "batch_size": batch_size, "learning_rate": learning_rate,
-              "bn_reestimate": bn_reestimate} for seed, sp in zip(seeds, splits)]
-    runs = train_many(images, tasks, workers=1 if keep_models else workers,
-                      progress=progress)
+              "bn_reestimate": bn_reestimate} for seed, sp in todo]
+    trained = dict(zip([int(seed) for seed, _ in todo],
+                       train_many(images, tasks, workers=1 if keep_models else workers,
+                                  progress=progress)))
+    runs = [trained.get(int(seed)) or _known_run(known[int(seed)], sp)
+            for seed, sp in zip(seeds, splits)]
     results = []
     for seed, sp, run in zip(seeds, splits, runs):
         y_test = labels[sp["test"]]
         res = {"seed": int(seed), **evaluate_scores(y_test, run["p"]),
+               "p_moving": run["p_moving"], "p_reestimated": run["p_reestimated"],
                "metrics_moving": evaluate.binary_metrics(y_test, run["p_moving"]),
                "metrics_reestimated": evaluate.binary_metrics(y_test, run["p_reestimated"]),
                "test_idx": sp["test"], "train_idx": sp["train"], "history": run["history"]}
@@ -418,9 +457,7 @@ def run_label_noise(images, labels, *, split, epochs, fractions=(0.01, 0.05, 0.1
     tasks, keep = [], []
     for k, (direction, fraction, n_flip) in enumerate(conds):
         if direction == "none" and clean is not None:
-            same = all(np.array_equal(np.sort(np.asarray(clean[f"{part}_idx"])),
-                                      np.sort(split[part])) for part in ("train", "test"))
-            if not same:
+            if not _same_split(clean, split):
                 raise InputError("the clean result given was trained or tested on another "
                                  "split")
             continue
@@ -438,15 +475,9 @@ def run_label_noise(images, labels, *, split, epochs, fractions=(0.01, 0.05, 0.1
     y_test = labels[split["test"]]
     results = []
     for k, (direction, fraction, n_flip) in enumerate(conds):
-        if k not in runs:  # the clean run given
-            order = np.argsort(np.asarray(clean["test_idx"]))
-            where = np.searchsorted(np.asarray(clean["test_idx"])[order], split["test"])
-            run = {"p": np.asarray(clean["p"])[order][where], "history": clean.get("history")}
-            moving, reest = clean.get("metrics_moving"), clean.get("metrics_reestimated")
-        else:
-            run = runs[k]
-            moving = evaluate.binary_metrics(y_test, run["p_moving"])
-            reest = evaluate.binary_metrics(y_test, run["p_reestimated"])
+        run = runs[k] if k in runs else _known_run(clean, split)  # else: the clean run given
+        moving = evaluate.binary_metrics(y_test, run["p_moving"])
+        reest = evaluate.binary_metrics(y_test, run["p_reestimated"])
         res = {"direction": direction, "fraction": float(fraction), "n_flipped": int(n_flip),
                **evaluate_scores(y_test, run["p"]), "metrics_moving": moving,
                "metrics_reestimated": reest, "history": run["history"]}
@@ -690,6 +721,23 @@ def _jsonable(obj):
     if isinstance(obj, pd.DataFrame):
         return _jsonable(obj.reset_index().to_dict(orient="list"))
     return obj
+
+
+def load_run(path, *, run=None):
+    """A run saved with :func:`save_results` (:func:`cnn_run`), arrays as numpy; None when
+    the file does not exist or, with ``run``, was made by another run."""
+    import json
+    from pathlib import Path
+    path = Path(path)
+    if not path.exists():
+        return None
+    saved = json.loads(path.read_text())
+    if run is not None and saved.get("run") != run:
+        return None
+    run = saved
+    for k in ("p", "p_moving", "p_reestimated", "train_idx", "test_idx"):
+        run[k] = np.asarray(run[k])
+    return run
 
 
 def save_results(results, path):

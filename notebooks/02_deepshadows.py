@@ -118,6 +118,11 @@ bn = bn_stats.compare(model, des.images, train_idx=train_rows, test_idx=test_row
                       y_test=y_test, apply=cfg.profile.bn_reestimate)
 training.save_model(model, cfg.path("deepshadows.keras"))
 p_test = bn["p"]
+# notebook 3 reuses this training as its random split of the same seed
+studies.save_results(studies.cnn_run(p_test, bn["p_moving"], bn["p_reestimated"],
+                                     seed=cfg.seed, train_idx=train_rows, test_idx=test_rows,
+                                     history=history, run=cfg.run_id(stores["des"])),
+                     cfg.path("cnn_run.json"))
 bn["table"]
 
 # %%

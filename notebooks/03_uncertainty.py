@@ -65,10 +65,14 @@ print(f"{len(des.labels)} objects; seeds {list(prof.seeds)}; {epochs_cnn} epochs
 # ## Random splits (Table 4)
 
 # %%
+# notebook 2's model, when made by this run, is the random split of the run's own seed
+known = studies.load_run(cfg.path("cnn_run.json"), run=cfg.run_id(stores["des"]))
 seed_runs = studies.run_random_splits(des.images, des.labels, seeds=prof.seeds,
                                       epochs=epochs_cnn, batch_size=prof.batch_size,
                                       learning_rate=prof.learning_rate,
-                                      bn_reestimate=prof.bn_reestimate, workers=prof.workers)
+                                      bn_reestimate=prof.bn_reestimate, workers=prof.workers,
+                                      known={cfg.seed: known} if known and
+                                      des.split["kind"] == "random" else None)
 studies.save_results(seed_runs, cfg.path("random_splits.json"))
 table4 = report.table(paper.table4(seed_runs), "table4_random_seeds",
                       caption="Table 4: the CNN on random splits (paper: accuracy "
@@ -115,3 +119,28 @@ table5
 
 # %%
 bn_stats.study_table(seed_runs + noise_runs)
+
+# %% [markdown]
+# ## Fig. 8: ROC curves of the random splits and of the noise levels
+
+# %%
+fig8 = report.figure(plots.roc_families({
+    "ROC curves - Different random seeds": paper.seed_curves(seed_runs,
+                                                             reference_seed=cfg.seed),
+    "ROC curves - Different label noise levels": paper.noise_curves(noise_runs),
+    "ROC curves - Biased label noise": paper.noise_curves(noise_runs,
+                                                          directions=("1->0", "0->1")),
+}, simulated=report.simulated), "fig8_roc_uncertainty",
+    caption="Fig. 8: ROC curves for random splits and label noise")
+fig8
+
+# %% [markdown]
+# ## Fig. 9: ratio of true-positive rates, noisy over noise-free model
+
+# %%
+fpr, ratios = paper.noise_ratios(noise_runs)
+fig9 = report.figure(plots.tpr_ratio(fpr, ratios, xlim=(0, 0.5),
+                                     ylabel=r"TPR$_{\rm noise}$ / TPR$_{\rm no\ noise}$",
+                                     simulated=report.simulated),
+                     "fig9_tpr_ratio", caption="Fig. 9: ratio of true-positive rates")
+fig9
