@@ -172,7 +172,7 @@ def _by_fraction(fractions, values):
     return f[order], v[order]
 
 
-def noise_monotonic(fractions, accuracies, aucs, *, tolerance=0.0):
+def noise_monotonic(fractions, accuracies, aucs, *, tolerance=0.0, n_test=None):
     """Accuracy and AUC do not rise with the fraction of flipped labels.
 
     Parameters
@@ -181,12 +181,19 @@ def noise_monotonic(fractions, accuracies, aucs, *, tolerance=0.0):
         Fractions flipped at random (0 for the noise-free run).
     accuracies, aucs : sequence of float
         Test metrics, one per fraction.
-    tolerance : float, optional
-        A step to a larger fraction may raise a metric by at most this much (test-set
-        noise); 0: strictly non-increasing.
+    tolerance : float or "se", optional
+        A step to a larger fraction may raise a metric by at most this much; 0: no rise
+        at all.  ``"se"``: one standard error of the noise-free run's test accuracy,
+        ``sqrt(a (1 - a) / n_test)`` -- a rise smaller than the test set can resolve.
+    n_test : int, optional
+        Test objects (for ``tolerance="se"``).
     """
     f, acc = _by_fraction(fractions, accuracies)
     _, auc = _by_fraction(fractions, aucs)
+    if tolerance == "se":
+        if not n_test:
+            raise InputError("tolerance='se' needs n_test")
+        tolerance = float(np.sqrt(acc[0] * (1 - acc[0]) / int(n_test)))
     rise_acc = float(np.max(np.diff(acc), initial=-np.inf))
     rise_auc = float(np.max(np.diff(auc), initial=-np.inf))
     holds = bool(np.isfinite(acc).all() and np.isfinite(auc).all()
@@ -195,7 +202,8 @@ def noise_monotonic(fractions, accuracies, aucs, *, tolerance=0.0):
     text = (f"accuracy {', '.join(f'{a:.3f}' for a in acc)}; AUC "
             f"{', '.join(f'{a:.3f}' for a in auc)} ({pct}%)")
     test = ("accuracy and AUC non-increasing with the fraction"
-            + (f" (a rise of at most {tolerance:g} allowed)" if tolerance else ""))
+            + (f" (a rise below one standard error of the test accuracy, {tolerance:.3f}, "
+               "allowed)" if tolerance else ""))
     return Verdict("noise_monotonic", text, holds,
                    {"fractions": f.tolist(), "accuracies": acc.tolist(),
                     "aucs": auc.tolist(), "largest_rise_accuracy": rise_acc,

@@ -108,7 +108,8 @@ accuracies = [r["metrics"]["accuracy"] for r in random_noise]
 conclusions.report_verdicts(
     report, cfg,
     conclusions.noise_monotonic(fractions, accuracies,
-                                [r["metrics"]["auc"] for r in random_noise]),
+                                [r["metrics"]["auc"] for r in random_noise],
+                                tolerance="se", n_test=len(des.split["test"])),
     conclusions.noise_cost(fractions, accuracies), data=stores["des"])
 table5
 

@@ -151,3 +151,15 @@ def test_table_round_trips_through_csv(tmp_path):
     conclusions.verdict_table(records).to_csv(tmp_path / "t.csv")
     back = pd.read_csv(tmp_path / "t.csv", index_col=0, keep_default_na=False)
     assert back.loc["the CNN beats SVM and RF in AUC", "this run"] == "0.900 vs 0.800 / 0.700"
+
+
+def test_noise_tolerance_of_one_standard_error():
+    f = [0, 0.05, 1 / 3]
+    # clean accuracy 0.9 on 900 objects: standard error 0.01
+    ok = conclusions.noise_monotonic(f, [0.90, 0.909, 0.85], [0.95, 0.955, 0.9],
+                                     tolerance="se", n_test=900)
+    assert ok.holds and ok.values["tolerance"] == pytest.approx(0.01)
+    assert not conclusions.noise_monotonic(f, [0.90, 0.911, 0.85], [0.95, 0.95, 0.9],
+                                           tolerance="se", n_test=900).holds
+    with pytest.raises(InputError, match="n_test"):
+        conclusions.noise_monotonic(f, [0.9, 0.9, 0.8], [0.9, 0.9, 0.8], tolerance="se")
