@@ -145,3 +145,13 @@ def test_failing_notebook_is_reported_by_name_and_cell(tmp_path):
                               figures_dir=tmp_path / "f", progress=False)
     msg = str(info.value)
     assert "broken" in msg and "cell" in msg and "boom in the third cell" in msg
+
+
+@pytest.mark.notebooks
+def test_smoke_run_writes_a_complete_verdict_table(smoke_run):
+    from deepshadows_lib import conclusions
+    _, figures = smoke_run
+    table = conclusions.check_complete(figures)
+    assert list(table.index) == [c.claim for c in conclusions.CLAIMS.values()]
+    assert set(table["holds"]) <= {"yes", "no"}
+    assert (figures / "conclusions.md").read_text().count("\n|") >= len(table) + 1
