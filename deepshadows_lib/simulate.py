@@ -30,7 +30,9 @@ How an object is made
    per type-2 artifact (2.9 without the pre-screen), with the measured features
    distributed as without it.
 4. **Cutout.**  The viewer's colour JPEG: g, r, z mapped to RGB with the Legacy
-   Survey viewer's ``sdss_rgb`` asinh mapping and encoded with Pillow.
+   Survey viewer's ``sdss_rgb`` asinh mapping and encoded with Pillow, with the
+   viewer image's own noise (depth varying from tile to tile, residual sky) and the
+   saturated cores and bleed trails of bright stars.
 
 Type-2 artifacts pass the catalog cuts and look like LSBGs in features; they differ by
 their surroundings: diffuse light around bright stars (``star_halo``), outskirts of
@@ -41,13 +43,25 @@ or off-colour sources that still pass the first cuts.
 
 Rendering directly at 64x64
 ---------------------------
-The paper downloaded 256x256 JPEGs at 0.262"/pixel and resized them to 64x64 with PIL
-(bicubic).  Here the scene is rendered directly at 64x64 with 4 x 0.262" = 1.048"/pixel,
-and the sky noise is given the amplitude and pixel-to-pixel correlation that PIL's
-bicubic 4x reduction gives to white noise (a separable three-tap kernel).  Because the
-viewer's mapping adds a pedestal ``m`` well above the sky noise, the mapping is nearly
-linear where noise matters and the two routes agree; :func:`render_reference` renders
-the slow route (256x256, JPEG, resize) and ``tests/test_simulate.py`` compares them.
+The paper downloaded 256x256 JPEGs at 0.262"/pixel and resized them to 64x64 with
+``Image.resize((64, 64))`` under Python 2.7 (its ``File_Creation`` notebook), i.e. with
+Pillow <= 6.2, whose default filter is ``NEAREST``: each stored pixel is one 0.262"
+pixel of the viewer's image, with that pixel's own, uncorrelated noise (the real
+cutouts' noise is ~6 times that of a bicubic reduction and not positively correlated;
+``deepshadows_lib.realism``).  Here the scene is rendered directly at 64x64 on a
+4 x 0.262" = 1.048" grid with the response of a 0.262" pixel, and white noise at the
+viewer image's per-pixel level is added.  :func:`render_reference` renders the slow
+route (256x256, JPEG, nearest reduction) and ``tests/test_simulate.py`` compares them.
+
+Calibration against real DES cutouts
+------------------------------------
+Generator 2.0 is calibrated on the per-image statistics of the 36 real cutouts of the
+paper's Fig. 6 (``deepshadows_lib.realism``, ``Datasets/real_cutout_stats.csv``): the
+nearest-neighbour reduction, the per-pixel noise of the viewer's images
+(:attr:`SurveyConfig.pixel_noise`) and its spread between tiles, the residual sky,
+saturated star cores and bleed trails, field-source number counts and colours
+(:data:`FIELD_COUNTS`), the brightness, size and z-band colour of the central diffuse
+light (:data:`CENTRAL_SB_SHIFT`, :data:`DES_SIZE_SCATTER`, :data:`DIFFUSE_I_Z`).
 """
 
 import dataclasses
@@ -72,8 +86,10 @@ __all__ = ["GENERATOR_VERSION", "CLASSES", "CLASS_INDEX", "SURVEYS", "SurveyConf
 #: bump when the output for a given seed changes; recorded in every store
 #: (1.0.1: an object with an unmeasured feature is redrawn; 1.1: parameter pre-screen
 #: before rendering, z-band noise drawn only once an object is kept; 1.2: cuspy Sersic
-#: profiles oversampled around their centre only, star_halo pre-screen)
-GENERATOR_VERSION = "1.2"
+#: profiles oversampled around their centre only, star_halo pre-screen; 2.0: calibrated
+#: on the real DES cutouts: nearest-neighbour reduction, viewer noise, saturation and
+#: bleed trails, field-source number counts and colours, DES-like central objects)
+GENERATOR_VERSION = "2.0"
 
 #: class names in the order of their three-class index (artifact2 = 0, lsbg = 1, artifact1 = 2)
 CLASSES = ("artifact2", "lsbg", "artifact1")
@@ -114,6 +130,23 @@ class SurveyConfig:
         Pedestal and softening of the asinh mapping.
     jpeg_quality : int
         JPEG quality of the cutouts.
+    pixel_noise : float
+        Sky noise of one pixel of the viewer's image relative to white noise at the
+        depth ``sky_sb`` (the coadd's resampling correlates neighbouring pixels and the
+        viewer's JPEG smooths them: a pixel is quieter than the depth says).
+    saturation : dict
+        ``band -> (level, fill)``: nanomaggies per 0.262" pixel above which a pixel is
+        saturated, and the value the coadd shows there (DES: masked cores filled from
+        the unsaturated bands, which the viewer shows as blue-violet discs).
+    bleed : float
+        Pixels of bleed trail (along columns) per factor e of flux above saturation.
+    depth_scatter : float
+        Scatter (mag) of the depth of the viewer's image from tile to tile, per band.
+    fill_scatter : float
+        Log-normal scatter of the saturated fill per band, from image to image.
+    sky_residual : tuple
+        Mean and scatter of the residual sky level left by the coadd's sky
+        subtraction, in units of the pixel noise.
     """
 
     name: str
@@ -124,6 +157,12 @@ class SurveyConfig:
     rgb_m: float
     rgb_q: float
     jpeg_quality: int
+    pixel_noise: float = 1.0
+    saturation: dict = None
+    bleed: float = 0.0
+    depth_scatter: float = 0.0
+    fill_scatter: float = 0.0
+    sky_residual: tuple = (0.0, 0.0)
 
     def sky_sigma(self, band, scale):
         """1-sigma sky noise in nanomaggies per pixel of ``scale`` arcsec."""
@@ -135,14 +174,18 @@ class SurveyConfig:
 SURVEYS = {
     "des": SurveyConfig(
         name="des", psf_fwhm=1.0, moffat_beta=2.8,
-        sky_sb={"g": 27.4, "r": 27.2, "i": 26.55, "z": 25.8},
+        sky_sb={"g": 27.6, "r": 27.2, "i": 26.55, "z": 25.9},
         rgb_scales={"g": (2, 6.0), "r": (1, 3.4), "z": (0, 2.2)},
-        rgb_m=0.03, rgb_q=20.0, jpeg_quality=90),
+        rgb_m=0.03, rgb_q=20.0, jpeg_quality=90, pixel_noise=0.57,
+        saturation={"g": (3.0, 0.68), "r": (3.0, 0.40), "z": (3.0, 0.62)}, bleed=2.5,
+        depth_scatter=0.3, sky_residual=(0.1, 0.4), fill_scatter=0.4),
     "hsc": SurveyConfig(
         name="hsc", psf_fwhm=0.65, moffat_beta=3.2,
         sky_sb={"g": 28.6, "r": 28.3, "i": 28.0, "z": 27.3},
         rgb_scales={"g": (2, 4.0), "r": (1, 3.0), "z": (0, 2.4)},
-        rgb_m=0.02, rgb_q=12.0, jpeg_quality=88),
+        rgb_m=0.02, rgb_q=12.0, jpeg_quality=88, pixel_noise=0.55,
+        saturation={"g": (12.0, 0.6), "r": (12.0, 0.6), "z": (12.0, 0.6)}, bleed=1.0,
+        depth_scatter=0.15, sky_residual=(0.1, 0.3)),
 }
 
 
@@ -218,6 +261,11 @@ def _quantize_n(n):
     return min(max(round(float(n) / 0.05) * 0.05, 0.3), 5.0)
 
 
+#: i - z per unit r - i of the diffuse light (z enters the colour image only): the
+#: centres of the real cutouts have r - z ~ 0.2 at g - r ~ 0.5, i.e. i - z ~ 0
+DIFFUSE_I_Z = -0.3
+
+
 def _sersic(rng, *, mu_0, r_e, n, ell, g_r, g_i, x=0.0, y=0.0, beta=None):
     """A Sersic component from catalog-like parameters (r_e along the major axis)."""
     n = _quantize_n(n)
@@ -225,7 +273,7 @@ def _sersic(rng, *, mu_0, r_e, n, ell, g_r, g_i, x=0.0, y=0.0, beta=None):
     hlr = float(r_e) * math.sqrt(q)        # GalSim's half_light_radius is circularised
     flux_g = 10.0 ** (-0.4 * (mu_0 - ZEROPOINT)) / _sersic_norm(n, hlr, 1.0)
     mag_g = ZEROPOINT - 2.5 * math.log10(flux_g)
-    i_z = 0.45 * (g_i - g_r) + rng.normal(0.0, 0.03)
+    i_z = DIFFUSE_I_Z * (g_i - g_r) + rng.normal(0.0, 0.03)
     return {"kind": "sersic", "n": n, "hlr": hlr, "q": q,
             "beta": float(rng.uniform(0, math.pi) if beta is None else beta),
             "x": float(x), "y": float(y), "mags": _mags_from_colours(mag_g, g_r, g_i, i_z)}
@@ -249,6 +297,16 @@ def _catalog_rows(source):
     cat = _hsc_lsbgs() if source == "lsbg" else _hsc_artifacts()
     cols = ["mu_0", "r_e", "n", "ell", "g_i", "g_r"]
     return [tuple(float(v) for v in r) for r in cat[cols].to_numpy(dtype=float)]
+
+
+#: mag/arcsec^2 added to the resampled central surface brightness of the diffuse light
+#: of LSBGs and type-2 artifacts: the DES candidates that passed the cuts are brighter at
+#: their centre than the deeper HSC sample the structure is drawn from (calibrated on
+#: the centres of the 36 real cutouts, ``deepshadows_lib.realism``)
+#: log-normal widening (one-sided) of the radii of DES's diffuse objects over the HSC
+#: sample's (the DES candidates reach 20"; calibrated on the real cutouts' outer profile)
+DES_SIZE_SCATTER = 0.5
+CENTRAL_SB_SHIFT = {"lsbg": -1.0, "artifact2": -0.75}
 
 
 def _lsbg_like(rng, *, source="lsbg", faint=0.0):
@@ -275,6 +333,12 @@ def _predicted(p, psf_fwhm=1.0):
     return r_half, mu_mean
 
 
+#: predicted mean surface brightness (g, mag/arcsec^2) beyond which a diffuse object is
+#: not drawn: SourceExtractor on the DES coadds detects few fainter ones, and the real
+#: cutouts show no centre as faint as the synthetic tail beyond it did
+DETECTION_MU_LIMIT = 26.0
+
+
 def _plausible(rng, draw, *, tries=25):
     """Redraw diffuse-component parameters until they would plausibly pass the cuts.
 
@@ -285,7 +349,7 @@ def _plausible(rng, draw, *, tries=25):
         p = draw()
         r_half, mu = _predicted(p)
         gi, gr = p["g_i"], p["g_r"]
-        if (2.6 < r_half < 18.0 and 24.3 < mu < 28.0 and -0.05 < gi < 1.35
+        if (2.6 < r_half < 18.0 and 24.3 < mu < DETECTION_MU_LIMIT and -0.05 < gi < 1.35
                 and abs(gr - 0.7 * gi) < 0.37 and p["ell"] < 0.66):
             return p
     return p
@@ -305,25 +369,60 @@ def _star_colours(rng, size):
     return g_r, g_i
 
 
-def _band_mags(mag_r, g_r, g_i, i_z_per_r_i):
-    """(4, n) magnitudes in g, r, i, z from r and colours (i - z = k (r - i))."""
+def _band_mags(mag_r, g_r, g_i, i_z_per_r_i, i_z=None):
+    """(4, n) magnitudes in g, r, i, z from r and colours (i - z = k (r - i) unless given)."""
     r_i = g_i - g_r
     mags = np.empty((4,) + np.shape(mag_r))
     mags[0] = mag_r + g_r
     mags[1] = mag_r
     mags[2] = mag_r - r_i
-    mags[3] = mags[2] - i_z_per_r_i * r_i
+    mags[3] = mags[2] - (i_z_per_r_i * r_i if i_z is None else i_z)
     return mags
 
 
-def _points(rng, *, x, y, mag_r, g_r, g_i, halo=None):
-    mags = _band_mags(mag_r, g_r, g_i, 0.4)
+def _faint_star_colours(rng, size):
+    """g - r, g - i, i - z of faint high-latitude stars on the stellar locus.
+
+    Below r ~ 20 far from the Galactic plane the stars are halo turn-off stars
+    (g - r ~ 0.3) and M dwarfs (g - r ~ 1.3-1.5, r - i up to ~1.6), in about equal
+    numbers; i - z follows r - i along the locus (~0.45 r - i).
+    """
+    dwarf = rng.random(size) < 0.55
+    g_r = np.where(dwarf, rng.uniform(1.15, 1.5, size), rng.normal(0.35, 0.1, size))
+    r_i = np.where(dwarf, rng.uniform(0.5, 1.6, size), 0.35 * g_r)
+    i_z = 0.45 * r_i + rng.normal(0.0, 0.04, size)
+    return g_r, g_r + r_i, i_z
+
+
+def _field_galaxy_colours(rng, size):
+    """g - r, g - i, i - z of faint field galaxies (z ~ 0.3-1).
+
+    A blue cloud and a red sequence; beyond z ~ 0.5 the 4000 A break moves into r and
+    i, which makes faint red galaxies red in r - z (the viewer shows them red).
+    """
+    red = rng.random(size) < 0.45
+    g_r = np.where(red, rng.normal(1.45, 0.2, size), rng.normal(0.6, 0.2, size))
+    r_i = np.where(red, rng.normal(0.75, 0.2, size), rng.normal(0.3, 0.12, size))
+    i_z = np.where(red, rng.normal(0.45, 0.12, size), rng.normal(0.2, 0.1, size))
+    return g_r, g_r + r_i, i_z
+
+
+def _number_counts(rng, *, log_dn, slope, m_ref, m_min, m_max, area_deg2):
+    """Magnitudes of a Poisson draw from dN/dm = 10^(log_dn + slope (m - m_ref)) per deg^2."""
+    a, b = 10.0 ** (slope * (m_min - m_ref)), 10.0 ** (slope * (m_max - m_ref))
+    mean = area_deg2 * 10.0 ** log_dn * (b - a) / (slope * math.log(10.0))
+    n = int(rng.poisson(mean))
+    return m_ref + np.log10(a + rng.random(n) * (b - a)) / slope
+
+
+def _points(rng, *, x, y, mag_r, g_r, g_i, halo=None, i_z=None):
+    mags = _band_mags(mag_r, g_r, g_i, 0.4, i_z)
     return {"kind": "stars", "x": np.asarray(x, float), "y": np.asarray(y, float),
             "mags": mags}
 
 
-def _blobs(*, x, y, sigma, q, beta, mag_r, g_r, g_i):
-    mags = _band_mags(mag_r, g_r, g_i, 0.45)
+def _blobs(*, x, y, sigma, q, beta, mag_r, g_r, g_i, i_z=None):
+    mags = _band_mags(mag_r, g_r, g_i, 0.45, i_z)
     return {"kind": "blobs", "x": np.asarray(x, float), "y": np.asarray(y, float),
             "sigma": np.asarray(sigma, float), "q": np.asarray(q, float),
             "beta": np.asarray(beta, float), "mags": mags}
@@ -345,26 +444,39 @@ def _polar(rng, rmin, rmax):
     return r * math.cos(phi), r * math.sin(phi)
 
 
+#: number counts of the field sources in r (per deg^2 per mag: 10^(log_dn + slope (m -
+#: m_ref))): galaxies as deep optical counts (~1.8e4 per deg^2 per mag at r = 23, slope
+#: 0.37, ~20 per arcmin^2 to the limit, near DES Y3's galaxy density), stars as at high
+#: Galactic latitude (~1,000 per deg^2 per mag at r = 20, a shallow slope); drawn to
+#: ``depth_limit``, below which a source is lost in the noise of a pixel
+FIELD_COUNTS = {
+    "galaxies": {"log_dn": 4.15, "slope": 0.37, "m_ref": 23.0, "m_min": 17.5},
+    "stars": {"log_dn": 2.95, "slope": 0.12, "m_ref": 20.0, "m_min": 15.0},
+    "depth_limit": {"des": 24.5, "hsc": 25.1},
+}
+
+
 def _field(rng, survey):
     """Field stars and galaxies: the same population around every class."""
     comps = []
-    deep = 0.6 if survey == "hsc" else 0.0
-    n_star = int(rng.poisson(3.0))
-    if n_star:
-        x, y = _uniform_positions(rng, n_star, rmin=5.0)
-        # steep number counts: most field stars are faint
-        mag = 24.0 + deep - rng.exponential(1.8, n_star)
-        g_r, g_i = _star_colours(rng, n_star)
-        comps.append(_points(rng, x=x, y=y, mag_r=np.maximum(mag, 15.0), g_r=g_r, g_i=g_i))
-    n_gal = int(rng.poisson(9.0 if survey == "des" else 13.0))
-    if n_gal:
+    lim = FIELD_COUNTS["depth_limit"][survey]
+    area = (SIZE * SCALE / 3600.0) ** 2
+    stars = FIELD_COUNTS["stars"]
+    mag = _number_counts(rng, m_max=lim, area_deg2=area, **stars)
+    if mag.size:
+        x, y = _uniform_positions(rng, mag.size, rmin=5.0)
+        g_r, g_i, i_z = _faint_star_colours(rng, mag.size)
+        comps.append(_points(rng, x=x, y=y, mag_r=mag, g_r=g_r, g_i=g_i, i_z=i_z))
+    mag = _number_counts(rng, m_max=lim, area_deg2=area, **FIELD_COUNTS["galaxies"])
+    if mag.size:
+        n_gal = mag.size
         x, y = _uniform_positions(rng, n_gal, rmin=5.0)
-        mag = 25.0 + deep - rng.exponential(1.3, n_gal)
-        g_r, g_i = _galaxy_colours(rng, n_gal)
-        comps.append(_blobs(x=x, y=y, sigma=rng.uniform(0.25, 1.1, n_gal),
-                            q=rng.uniform(0.35, 1.0, n_gal),
-                            beta=rng.uniform(0, math.pi, n_gal),
-                            mag_r=np.maximum(mag, 18.5), g_r=g_r, g_i=g_i))
+        g_r, g_i, i_z = _field_galaxy_colours(rng, n_gal)
+        # fainter galaxies are smaller (~0.3" per magnitude)
+        sigma = np.clip(rng.uniform(0.3, 1.0, n_gal) * (1.0 + 0.25 * (24.0 - mag)), 0.2, 2.5)
+        comps.append(_blobs(x=x, y=y, sigma=sigma, q=rng.uniform(0.35, 1.0, n_gal),
+                            beta=rng.uniform(0, math.pi, n_gal), mag_r=mag, g_r=g_r,
+                            g_i=g_i, i_z=i_z))
     # a bright star in the frame, around LSBGs too, so that a star is not a label
     if rng.random() < 0.3:
         comps.append(_bright_star(rng, rmin=18.0, rmax=45.0, mag=(12.5, 16.5)))
@@ -381,10 +493,10 @@ def _bright_star(rng, *, rmin, rmax, mag):
 
 def _draw_lsbg(rng, survey, sub):
     def draw():
-        p = _lsbg_like(rng, source="lsbg")
+        p = _lsbg_like(rng, source="lsbg", faint=CENTRAL_SB_SHIFT["lsbg"])
         if survey == "des":
             # DES LSBGs reach larger radii than the HSC sample (2.5" < r_1/2 < 20")
-            p["r_e"] *= math.exp(abs(rng.normal(0.0, 0.25)))
+            p["r_e"] *= math.exp(abs(rng.normal(0.0, DES_SIZE_SCATTER)))
         return p
     p = _plausible(rng, draw)
     comp = _sersic(rng, **p)
@@ -399,9 +511,11 @@ _ART2_WEIGHTS = (0.30, 0.25, 0.10, 0.15, 0.20)
 def _draw_artifact2(rng, survey, sub):
     def draw():
         source = "artifact" if rng.random() < 0.85 else "lsbg"
-        p = _lsbg_like(rng, source=source)
+        p = _lsbg_like(rng, source=source, faint=CENTRAL_SB_SHIFT["artifact2"])
         # rejected objects are more often elongated than LSBGs (HSC: <ell> 0.37 vs 0.31)
         p["ell"] = float(min(p["ell"] + 0.06, 0.66))
+        if survey == "des":
+            p["r_e"] *= math.exp(abs(rng.normal(0.0, 0.25)))
         if source == "artifact":
             # the catalog's bright, compact entries would not pass the LSBG selection
             p["mu_0"] = max(p["mu_0"], 22.8 + rng.normal(0, 0.4))
@@ -419,7 +533,7 @@ def _draw_artifact2(rng, survey, sub):
     elif sub == "galaxy_outskirts":
         hlr = rng.uniform(3.0, 8.0)
         x, y = _polar(rng, max(2.0 * hlr, 10.0), max(3.2 * hlr, 16.0))
-        g_r = rng.uniform(0.5, 0.95)
+        g_r = rng.uniform(0.4, 0.9)
         comps.append(_sersic_mag(rng, mag_r=rng.uniform(16.0, 18.5), hlr=hlr,
                                  n=rng.uniform(1.0, 4.0), q=rng.uniform(0.3, 0.95),
                                  g_r=g_r, g_i=g_r * rng.uniform(1.3, 1.5), x=x, y=y))
@@ -540,8 +654,9 @@ def _likely_passes(subtype, comps, truth, survey):
     - for ``star_halo``, diffuse light fainter at its centre than that measure of the
       star's scattered light by more than :data:`STAR_HALO_CONTRAST` mag: the centre
       then lies in the star's segment and the measured size is the star's (~1").
-      ~97% of such draws fail the cuts; dropping them cuts the renderings per
-      ``star_halo`` artifact from 3.0 to 2.4, and the 16 measured features of
+      ~97% of such draws fail the cuts; dropping them cut the renderings per
+      ``star_halo`` artifact from 3.0 to 2.4 (generator 1.2; 2.65 to 2.45 with the
+      brighter diffuse light of generator 2.0), and the 16 measured features of
       2,811 star_halo objects made with the rule and 2,734 without it agree (two-sample
       KS: all p > 0.09, D <= 0.033);
     - a host galaxy brighter than 25.3 mag/arcsec^2 (r) at the cutout centre, or,
@@ -700,10 +815,17 @@ def _oversample_centre(gal, c, im, scale, *, over=OVERSAMPLE, half=CUSP_HALF):
 
 @functools.lru_cache(maxsize=8)
 def _psf_kernel(survey, scale):
-    """The PSF convolved with the pixel, as a normalised odd-sized kernel."""
+    """The PSF convolved with the viewer's pixel, as a normalised odd-sized kernel.
+
+    The stored pixel is one 0.262" pixel of the viewer's image (nearest-neighbour
+    reduction), so the pixel response is that of the native pixel whatever ``scale``
+    the kernel is sampled at.
+    """
+    import galsim
     half = int(math.ceil(8.0 / scale))
-    k = _psf(survey).drawImage(nx=2 * half + 1, ny=2 * half + 1, scale=scale,
-                               dtype=np.float64).array
+    prof = galsim.Convolve(_psf(survey), galsim.Pixel(NATIVE_SCALE))
+    k = prof.drawImage(nx=2 * half + 1, ny=2 * half + 1, scale=scale, method="no_pixel",
+                       dtype=np.float64).array
     return k / k.sum()
 
 
@@ -730,8 +852,8 @@ def _convolve_psf(images, survey, scale):
 
 
 def _moffat_r(cfg, scale):
-    # pixel convolution broadens an undersampled core; a quadrature sum is enough here
-    fwhm = math.hypot(cfg.psf_fwhm, 0.55 * scale)
+    # the native pixel broadens the core a little; a quadrature sum is enough here
+    fwhm = math.hypot(cfg.psf_fwhm, 0.55 * NATIVE_SCALE)
     beta = cfg.moffat_beta
     return fwhm / (2.0 * math.sqrt(2.0 ** (1.0 / beta) - 1.0)), beta
 
@@ -788,7 +910,7 @@ def _compact_stamps(c, cfg, npix, scale):
     if c["kind"] == "stars":
         rd, beta = _moffat_r(cfg, scale)
         r2 = dy[:, :, None] ** 2 + dx[:, None, :] ** 2
-        prof = (1.0 + r2 / rd ** 2) ** (-beta)
+        prof = (1.0 + r2 / rd ** 2) ** (-beta) * (scale ** 2 * (beta - 1.0) / (math.pi * rd ** 2))
     else:
         sig_psf = cfg.psf_fwhm / 2.355
         s2 = c["sigma"] ** 2
@@ -796,15 +918,14 @@ def _compact_stamps(c, cfg, npix, scale):
         ca, sa = np.cos(c["beta"]), np.sin(c["beta"])
         # covariance of an elliptical Gaussian convolved with a round Gaussian PSF
         a2, b2 = s2 / q, s2 * q
-        cxx = a2 * ca ** 2 + b2 * sa ** 2 + sig_psf ** 2 + (0.29 * scale) ** 2
-        cyy = a2 * sa ** 2 + b2 * ca ** 2 + sig_psf ** 2 + (0.29 * scale) ** 2
+        cxx = a2 * ca ** 2 + b2 * sa ** 2 + sig_psf ** 2 + (0.29 * NATIVE_SCALE) ** 2
+        cyy = a2 * sa ** 2 + b2 * ca ** 2 + sig_psf ** 2 + (0.29 * NATIVE_SCALE) ** 2
         cxy = (a2 - b2) * ca * sa
         det = cxx * cyy - cxy ** 2
         X, Y = dx[:, None, :], dy[:, :, None]
         quad = (cyy[:, None, None] * X ** 2 - 2 * cxy[:, None, None] * X * Y
                 + cxx[:, None, None] * Y ** 2) / det[:, None, None]
-        prof = np.exp(-0.5 * quad)
-    prof /= prof.sum(axis=(1, 2), keepdims=True)
+        prof = np.exp(-0.5 * quad) * (scale ** 2 / (2.0 * math.pi * np.sqrt(det)))[:, None, None]
     flux = 10.0 ** (-0.4 * (np.asarray(c["mags"]) - ZEROPOINT))     # (B, n)
     return prof, flux, ix - half, iy - half
 
@@ -964,51 +1085,7 @@ def _jpeg(rgb, quality):
     return np.asarray(Image.frombytes("RGB", (w, h), buf.getvalue(), "jpeg", "RGB", ""))
 
 
-def _bicubic_weights():
-    """1-D weights of PIL's bicubic (a = -0.5) 4x reduction."""
-    x = np.abs((np.arange(-8, 8) + 0.5) / 4.0)
-    a = -0.5
-    w = np.where(x < 1, (a + 2) * x ** 3 - (a + 3) * x ** 2 + 1,
-                 np.where(x < 2, a * x ** 3 - 5 * a * x ** 2 + 8 * a * x - 4 * a, 0.0))
-    return w / w.sum()
-
-
-@functools.lru_cache(maxsize=1)
-def _noise_kernel():
-    """(gain, taps): white noise at 0.262" after PIL's 4x bicubic reduction.
-
-    ``gain`` is the standard deviation left per output pixel (per axis, so the 2-D
-    value is gain**2) and ``taps`` a 3-tap kernel [a, b, a] with unit norm whose lag-1
-    autocorrelation is that of the reduced noise.
-    """
-    w = _bicubic_weights()
-    c0 = float(np.sum(w * w))
-    c1 = float(np.sum(w[4:] * w[:-4]))
-    rho = c1 / c0
-    # b^2 + 2 a^2 = 1, 2 a b = rho
-    b = math.sqrt((1.0 + math.sqrt(1.0 - 2.0 * rho ** 2)) / 2.0)
-    a = rho / (2.0 * b)
-    return math.sqrt(c0), (a, b, a)
-
-
-def _correlate(noise):
-    """Apply the separable 3-tap kernel along the last two axes (edges reflected).
-
-    The same as padding with ``numpy.pad(mode="reflect")`` and correlating, without
-    the padded copy.
-    """
-    a, b, _ = _noise_kernel()[1]
-    t = b * noise
-    t[..., 1:] += a * noise[..., :-1]
-    t[..., :-1] += a * noise[..., 1:]
-    t[..., 0] += a * noise[..., 1]
-    t[..., -1] += a * noise[..., -2]
-    out = b * t
-    out[..., 1:, :] += a * t[..., :-1, :]
-    out[..., :-1, :] += a * t[..., 1:, :]
-    out[..., 0, :] += a * t[..., 1, :]
-    out[..., -1, :] += a * t[..., -2, :]
-    return out
+_RGB_IDX = [RENDER_BANDS.index(b) for b in ("g", "r", "z")]
 
 
 def _sky_sigmas(cfg, scale):
@@ -1105,7 +1182,9 @@ def _simulate_batch(items, seed, survey):
         white_all[:_N_CAT] = o.white
         white_all[_N_CAT:] = o.rng.standard_normal((len(RENDER_BANDS) - _N_CAT,)
                                                    + o.scene.shape[1:])
-        images[j] = _cutout(o.scene, white_all, cfg)
+        # the depth and the residual sky of the viewer's image vary from tile to tile
+        tile = o.rng.standard_normal((3, 3))
+        images[j] = _cutout(o.scene, white_all, cfg, tile=tile)
         row = {"class_name": o.class_name, "class_index": CLASS_INDEX[o.class_name],
                "label": int(o.class_name == "lsbg"), "survey": survey, "simulated": True,
                "sim_index": o.k}
@@ -1121,19 +1200,60 @@ def _simulate_batch(items, seed, survey):
     return images, rows, objs
 
 
-def _cutout(scene, white, cfg):
+def _cutout(scene, white, cfg, tile=None):
     """The stored colour cutout from the 64x64 scene and its sky noise.
 
-    The scene is in nanomaggies per 1.048" pixel; the viewer's images are per 0.262"
-    pixel (16 times less) and their noise, after PIL's reduction, is correlated.
+    The scene holds, per 1.048" pixel, the light of the one 0.262" viewer pixel that
+    the nearest-neighbour reduction keeps, times 16; the viewer's images are per 0.262"
+    pixel (16 times less) and keep that pixel's own, uncorrelated, sky noise.
+    ``tile`` (3, 3) standard normal numbers set the image's depth offset, residual sky
+    and saturated fill in g, r, z (``cfg.depth_scatter``, ``cfg.sky_residual``,
+    ``cfg.fill_scatter``); None: nominal.
     """
-    gain, _ = _noise_kernel()
-    sig_nat = _sky_sigmas(cfg, NATIVE_SCALE)
-    idx = [RENDER_BANDS.index(b) for b in ("g", "r", "z")]
-    noise = _correlate(white[idx]) * (gain ** 2 * sig_nat[idx])[:, None, None]
-    img = scene[idx] / 16.0 + noise
+    idx = _RGB_IDX
+    sig_nat = _sky_sigmas(cfg, NATIVE_SCALE)[idx] * cfg.pixel_noise
+    img = scene[idx] / 16.0
+    if cfg.saturation:
+        img = _saturate(img, cfg, None if tile is None else tile[2])
+    if tile is not None:
+        sig_nat = sig_nat * 10.0 ** (0.4 * cfg.depth_scatter * tile[0])
+        # mostly one residual for all bands (the same sky), a little per band
+        resid = cfg.sky_residual[0] + cfg.sky_residual[1] * (0.9 * tile[1, 0] + 0.3 * tile[1])
+        img += (sig_nat * resid)[:, None, None]
+    img += white[idx] * sig_nat[:, None, None]
     rgb = to_rgb(img[0], img[1], img[2], survey=cfg.name)
     return _jpeg(rgb, cfg.jpeg_quality)
+
+
+def _saturate(img, cfg, fill_noise=None):
+    """Saturated star cores and their bleed trails in (g, r, z) images per 0.262" pixel.
+
+    A pixel is saturated where any band exceeds its level; charge above it bleeds along
+    the column, ``cfg.bleed`` pixels per e-fold of excess each way.  The coadd masks
+    those pixels and the viewer shows the fill values (a flat violet disc and trail).
+    """
+    levels = np.array([cfg.saturation[b][0] for b in ("g", "r", "z")])
+    ratio = (img / levels[:, None, None]).max(axis=0)
+    sat = ratio > 1.0
+    if not sat.any():
+        return img
+    # bleed: each saturated pixel spreads up and down its column by bleed * ln(ratio)
+    reach = np.where(sat, np.ceil(cfg.bleed * np.log(np.maximum(ratio, 1.0))), 0).astype(int)
+    mask = sat.copy()
+    cols = np.flatnonzero(sat.any(axis=0))
+    n = img.shape[-2]
+    for j in cols:
+        rows = np.flatnonzero(sat[:, j])
+        for i in rows:
+            r = reach[i, j]
+            mask[max(i - r, 0):min(i + r + 1, n), j] = True
+    fill = np.array([cfg.saturation[b][1] for b in ("g", "r", "z")])
+    if fill_noise is not None:
+        # which bands are masked, and how the gaps are filled, differ from star to star
+        fill = fill * np.exp(cfg.fill_scatter * np.asarray(fill_noise))
+    out = img.copy()
+    out[:, mask] = fill[:, None]
+    return out
 
 
 def render_reference(params, *, survey="des", seed=0, noise=True):
@@ -1157,13 +1277,15 @@ def render_reference(params, *, survey="des", seed=0, noise=True):
     from PIL import Image
     cfg = SURVEYS[survey]
     scene = render_scene(params, survey=survey, npix=NATIVE_SIZE, scale=NATIVE_SCALE)
+    img = scene[_RGB_IDX]
+    if cfg.saturation:
+        img = _saturate(img, cfg)
     if noise:
         rng = np.random.default_rng(seed)
-        scene = scene + rng.standard_normal(scene.shape) * _sky_sigmas(
-            cfg, NATIVE_SCALE)[:, None, None]
-    g, r, z = scene[0], scene[1], scene[3]
-    rgb = _jpeg(to_rgb(g, r, z, survey=survey), cfg.jpeg_quality)
-    return np.asarray(Image.fromarray(rgb).resize((SIZE, SIZE), Image.BICUBIC))
+        img = img + rng.standard_normal(img.shape) * (
+            _sky_sigmas(cfg, NATIVE_SCALE) * cfg.pixel_noise)[_RGB_IDX, None, None]
+    rgb = _jpeg(to_rgb(img[0], img[1], img[2], survey=survey), cfg.jpeg_quality)
+    return np.asarray(Image.fromarray(rgb).resize((SIZE, SIZE), Image.NEAREST))
 
 
 def render_fast_noiseless(params, *, survey="des"):

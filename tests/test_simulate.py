@@ -92,13 +92,27 @@ def _noise_free_params():
     return p
 
 
+def _shifted(params, dx):
+    """The scene moved by dx arcsec in x and y (cirrus, on a fixed grid, stays)."""
+    comps = []
+    for c in params["components"]:
+        c = dict(c)
+        if "x" in c:
+            c["x"], c["y"] = c["x"] + dx, c["y"] + dx
+        comps.append(c)
+    return dict(params, components=comps)
+
+
 def test_fast_route_matches_viewer_route_without_noise():
-    # rendered directly at 64x64 vs the paper's route (256x256 JPEG, PIL bicubic resize)
+    # rendered directly at 64x64 vs the paper's route (256x256 JPEG, PIL's nearest
+    # reduction, which keeps native pixel 4i + 2: half a stored pixel from the fast
+    # route's grid, so the reference scene is moved by that much)
     for k in range(3):
         p = simulate.draw_params(["lsbg", "artifact2", "artifact1"][k],
                                  np.random.default_rng(k))
         fast = simulate.render_fast_noiseless(p).astype(float)
-        ref = simulate.render_reference(p, noise=False).astype(float)
+        ref = simulate.render_reference(_shifted(p, simulate.SCALE / 2),
+                                        noise=False).astype(float)
         diff = np.abs(fast - ref)
         # the diffuse light agrees to a few counts; point sources (undersampled at
         # 1.048"/pixel) may differ in their central pixels only
@@ -121,26 +135,45 @@ def test_fast_route_matches_viewer_route_noise_statistics():
     inner = (slice(None), slice(4, -4), slice(4, -4))
     for ch in range(3):
         f, r = fast[inner + (ch,)], ref[inner + (ch,)]
-        # the asinh mapping of the 4x noisier 256x256 pixels lifts the sky by ~2 counts
-        assert abs(f.mean() - r.mean()) < 3.0, ch
-        assert f.std() == pytest.approx(r.std(), rel=0.3), ch
+        assert abs(f.mean() - r.mean()) < 2.0, ch
+        assert f.std() == pytest.approx(r.std(), rel=0.15), ch
+    # a stored pixel is one native pixel: no neighbour correlation in either route
+    # (a bicubic reduction would give +0.34)
+    for im in (fast, ref):
+        x = im[inner].mean(axis=-1)
+        x = x - x.mean(axis=(1, 2), keepdims=True)
+        rho = float((x[:, :, 1:] * x[:, :, :-1]).mean() / x.var())
+        assert abs(rho) < 0.1, rho
 
 
-def _corr1(a):
-    a = a - a.mean()
-    return float((a[:, :, 1:] * a[:, :, :-1]).mean() / a.var())
+def test_saturated_star_has_a_flat_core_and_a_vertical_bleed_trail():
+    cfg = simulate.SURVEYS["des"]
+    level = cfg.saturation["g"][0]
+    img = np.zeros((3, 64, 64))
+    img[:, 30, 20] = 50.0 * level            # e^3.9 above saturation
+    img[:, 30, 21] = 0.5 * level             # below: untouched
+    out = simulate._saturate(img, cfg)
+    fill = np.array([cfg.saturation[b][1] for b in "grz"])
+    reach = int(np.ceil(cfg.bleed * np.log(50.0)))
+    col = out[0, :, 20]
+    np.testing.assert_array_equal(np.flatnonzero(col == fill[0]),
+                                  np.arange(30 - reach, 30 + reach + 1))
+    np.testing.assert_allclose(out[:, 30, 20], fill)
+    assert out[0, 30, 21] == 0.5 * level and (out[:, :, 22:] == 0).all()
+    # nothing saturated: the image is returned as it is
+    calm = np.full((3, 64, 64), 0.1 * level)
+    assert simulate._saturate(calm, cfg) is calm
 
 
-def test_noise_kernel_reproduces_pil_reduction():
-    from PIL import Image
-    gain, taps = simulate._noise_kernel()
-    rng = np.random.default_rng(0)
-    red = np.stack([np.asarray(Image.fromarray(rng.standard_normal((256, 256)).astype(np.float32),
-                                               mode="F").resize((64, 64), Image.BICUBIC))
-                    for _ in range(4)])
-    emu = simulate._correlate(rng.standard_normal((4, 64, 64))) * gain ** 2
-    assert emu.std() == pytest.approx(red.std(), rel=0.05)
-    assert _corr1(emu) == pytest.approx(_corr1(red), abs=0.03)
+def test_tile_depth_changes_the_noise_of_the_image_only():
+    cfg = simulate.SURVEYS["des"]
+    white = np.random.default_rng(0).standard_normal((4, 64, 64))
+    scene = np.zeros((4, 64, 64))
+    deep = simulate._cutout(scene, white, cfg, tile=np.array([[-2.0] * 3, [0.0] * 3,
+                                                              [0.0] * 3]))
+    shallow = simulate._cutout(scene, white, cfg, tile=np.array([[2.0] * 3, [0.0] * 3,
+                                                                 [0.0] * 3]))
+    assert shallow.astype(float).std() > 1.5 * deep.astype(float).std()
 
 
 def test_simulate_survey_store_resume_and_refusal(tmp_path):
@@ -382,15 +415,6 @@ def test_stamp_add_equals_a_loop_of_slices():
     assert out.sum() > 0
 
 
-def test_correlate_equals_padded_reference():
-    a, b, _ = simulate._noise_kernel()[1]
-    x = np.random.default_rng(6).standard_normal((3, 64, 64))
-    p = np.pad(x, [(0, 0), (1, 1), (1, 1)], mode="reflect")
-    t = b * p[..., 1:-1] + a * (p[..., :-2] + p[..., 2:])
-    ref = b * t[..., 1:-1, :] + a * (t[..., :-2, :] + t[..., 2:, :])
-    np.testing.assert_allclose(simulate._correlate(x), ref, rtol=0, atol=1e-12)
-
-
 def test_object_does_not_depend_on_its_batch(monkeypatch):
     imgs, cat = simulate.simulate_objects(n_per_class=4, seed=8,
                                           classes=("lsbg", "artifact2", "artifact1"))
@@ -418,4 +442,5 @@ def test_star_halo_prescreen_keeps_the_feature_distributions(monkeypatch):
     fa, fb = features.paper_features(with_rule), features.paper_features(without)
     pvalues = {c: ks_2samp(fa[c], fb[c]).pvalue for c in features.PAPER_FEATURES}
     assert min(pvalues.values()) > 1e-3, pvalues
-    assert with_rule.true_attempts.mean() < 0.9 * without.true_attempts.mean()
+    # generator 2.0 (brighter DES-like diffuse light): 2.65 -> 2.45 renderings here
+    assert with_rule.true_attempts.mean() < 0.95 * without.true_attempts.mean()

@@ -1,0 +1,191 @@
+"""Tests of deepshadows_lib.realism (real vs synthetic cutout statistics)."""
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from deepshadows_lib import realism, simulate
+from deepshadows_lib.errors import InputError
+
+ROOT = Path(__file__).resolve().parent.parent
+FIGURE = ROOT.parent / "shared" / "reference" / "original_figures" / "Grad_CAM.png"
+FIGURES = [FIGURE, Path("/work/shared/reference/original_figures/Grad_CAM.png")]
+FIGURE = next((f for f in FIGURES if f.is_file()), None)
+needs_figure = pytest.mark.skipif(FIGURE is None, reason="the paper's Fig. 6 is not here")
+
+
+def _sky(seed=0, level=40, sigma=(6.0, 3.0, 4.0)):
+    rng = np.random.default_rng(seed)
+    x = level + rng.standard_normal((64, 64, 3)) * np.asarray(sigma)
+    return x
+
+
+def _u8(x):
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+
+def test_sky_and_noise_of_a_white_noise_image():
+    st = realism.image_statistics(_u8(_sky())[None]).iloc[0]
+    for ch, sig in zip("rgb", (6.0, 3.0, 4.0)):
+        assert st[f"sky_{ch}"] == pytest.approx(40, abs=0.6)
+        # the high-pass has unit gain on white noise (rounding to integers adds 1/12)
+        assert st[f"noise_{ch}"] == pytest.approx(math.sqrt(sig ** 2 + 1 / 12), rel=0.08)
+    assert abs(st.noise_corr) < 0.08
+    assert st.n_saturated == 0 and st.bleed_length == 0 and np.isnan(st.bright_g_r)
+    assert st.src_density == 0 and np.isnan(st.src_g_r)
+
+
+def test_correlated_noise_is_seen_as_correlated():
+    # a 2-tap moving average along x and y: lag-1 correlation 0.5 before the median
+    # filter of the statistic takes the large scales out
+    x = np.random.default_rng(1).standard_normal((65, 65, 3)) * 5
+    x = 0.5 * (x[1:, :] + x[:-1, :])
+    x = 0.5 * (x[:, 1:] + x[:, :-1])
+    st = realism.image_statistics(_u8(40 + x)[None]).iloc[0]
+    assert st.noise_corr > 0.25
+
+
+def test_sources_saturation_bleed_and_centre_are_counted():
+    x = _sky(level=30, sigma=(1.0, 1.0, 1.0))
+    # three compact red sources in the field, far apart: R > G > B above the sky
+    for (i, j) in [(10, 10), (10, 50), (52, 12)]:
+        x[i - 1:i + 2, j - 1:j + 2] += np.array([150.0, 90.0, 60.0])
+    # a saturated vertical trail 15 pixels long, 2 wide, near the top edge of the field
+    trail = x.copy()
+    trail[30:45, 55:57] = 255.0
+    st = realism.image_statistics(_u8(trail)[None]).iloc[0]
+    assert st.n_saturated == 30 and st.bleed_length == 15
+    # a blue central object: B - R = 20, G - R = 10 above the sky, 40 in luminance
+    yy, xx = np.mgrid[0:64, 0:64]
+    core = np.hypot(yy - 31.5, xx - 31.5) < 6
+    x[core] += np.array([30.0, 40.0, 50.0])
+    st = realism.image_statistics(_u8(x)[None]).iloc[0]
+    field = np.hypot(yy - 31.5, xx - 31.5) >= 10
+    assert st.src_density == pytest.approx(1000 * 3 / field.sum())
+    # peak colours, sky subtracted: G - R = -60, B - R = -90
+    assert st.src_g_r == pytest.approx(-60, abs=2) and st.src_b_r == pytest.approx(-90, abs=2)
+    assert st.n_saturated == 0
+    assert st.centre_1 == pytest.approx(40, abs=1.0)
+    assert st.centre_g_r == pytest.approx(10, abs=1.0)
+    assert st.centre_b_r == pytest.approx(20, abs=1.0)
+
+
+def test_bad_shapes_are_refused():
+    with pytest.raises(InputError, match="64, 64, 3"):
+        realism.image_statistics(np.zeros((2, 32, 32, 3), np.uint8))
+
+
+def test_compare_reports_median_inside_the_real_iqr():
+    real = pd.DataFrame({s: np.arange(1.0, 37.0) for s in realism.STATISTICS})
+    syn = pd.DataFrame({s: np.full(10, 18.0) for s in realism.STATISTICS})
+    syn["noise_r"] = 40.0
+    table = realism.compare(real, syn)
+    q = np.percentile(np.arange(1.0, 37.0), [25, 50, 75])
+    assert table.loc["sky_r", ["real_q25", "real_median", "real_q75"]].tolist() == list(q)
+    assert table.inside_iqr.drop("noise_r").all() and not table.loc["noise_r", "inside_iqr"]
+
+
+def test_classifier_auc_is_half_for_one_population_and_one_for_two():
+    rng = np.random.default_rng(0)
+    a = pd.DataFrame(rng.normal(size=(36, len(realism.STATISTICS))),
+                     columns=realism.STATISTICS)
+    b = pd.DataFrame(rng.normal(size=(120, len(realism.STATISTICS))),
+                     columns=realism.STATISTICS)
+    same = realism.classifier_auc(a, b, repeats=2)
+    assert 0.3 < same["auc"] < 0.7 and same["n_real"] == 36
+    far = realism.classifier_auc(a + 3.0, b, repeats=2)
+    assert far["auc"] > 0.97
+
+
+def test_the_shipped_real_statistics_are_the_36_cutouts():
+    real = realism.load_real_statistics()
+    assert len(real) == 36
+    assert real.class_name.value_counts().to_dict() == {"artifact2": 18, "lsbg": 18}
+    assert set(real.group) == {"TN", "FP", "FN", "TP"}
+    assert real[realism.STATISTICS].notna().sum().min() >= 25
+
+
+def test_missing_statistics_file_is_one_clear_error(tmp_path):
+    with pytest.raises(InputError, match="extract_real_stats"):
+        realism.load_real_statistics(tmp_path / "nope.csv")
+
+
+@needs_figure
+def test_script_reproduces_the_shipped_statistics(tmp_path):
+    out = tmp_path / "stats.csv"
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "extract_real_stats.py"),
+                        str(FIGURE), "--out", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    new = realism.load_real_statistics(out)
+    shipped = realism.load_real_statistics()
+    pd.testing.assert_frame_equal(new, shipped)
+    # a wrong figure: one line, exit status 2, nothing written
+    bad = tmp_path / "bad.png"
+    from PIL import Image
+    Image.fromarray(np.zeros((100, 100, 3), np.uint8)).save(bad)
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "extract_real_stats.py"),
+                        str(bad), "--out", str(tmp_path / "x.csv")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "not the paper's Fig. 6" in r.stderr
+    assert not (tmp_path / "x.csv").exists()
+
+
+@needs_figure
+def test_round_trip_reproduces_the_figure_pixel_structure():
+    # the figure's panels: few equal neighbouring pixels (not clean nearest blocks)
+    from PIL import Image
+    fig = np.asarray(Image.open(FIGURE).convert("RGB")).astype(int)
+    panel = fig[523:653, 24:154, 0]
+    real_equal = (np.diff(panel, axis=1) == 0).mean()
+    im = np.asarray(simulate.simulate_one("lsbg", 0, seed=1)[0])
+    big = Image.fromarray(im).resize((131 * 4,) * 2, Image.NEAREST).resize((131, 131),
+                                                                           Image.LANCZOS)
+    ours = (np.diff(np.asarray(big)[:130, :130, 0].astype(int), axis=1) == 0).mean()
+    plain = (np.diff(np.asarray(Image.fromarray(im).resize((131, 131), Image.NEAREST))
+                     [:130, :130, 0].astype(int), axis=1) == 0).mean()
+    assert real_equal < 0.1 and ours < 0.12 and plain > 0.4
+    # and a round trip keeps a cutout's shape and type
+    rt = realism.figure_round_trip(im[None])
+    assert rt.shape == (1, 64, 64, 3) and rt.dtype == np.uint8
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return simulate.simulate_objects(n_per_class=40, seed=3, classes=("lsbg", "artifact2"))
+
+
+def test_synthetic_cutouts_match_the_real_statistics(sample):
+    """The realism check on a small sample: medians inside the real IQR, AUC <= 0.75."""
+    images, cat = sample
+    rep = realism.realism_report(images, cat, seed=0)
+    table = rep["table"]
+    # 80 synthetic images: a median may sit just outside an edge by sampling noise;
+    # allow 10% of the real IQR's width
+    width = table.real_q75 - table.real_q25
+    slack = 0.1 * width
+    inside = ((table.synthetic_median >= table.real_q25 - slack)
+              & (table.synthetic_median <= table.real_q75 + slack))
+    assert inside.all(), table[~inside]
+    assert rep["auc"]["auc"] <= 0.8, rep["auc"]
+
+
+def test_no_single_image_statistic_separates_lsbgs_from_type2_artifacts(sample):
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import cross_val_predict
+    images, cat = sample
+    st = realism.image_statistics(images)
+    y = cat.label.to_numpy()
+    X = realism._design(st)
+    for j, name in enumerate(realism.STATISTICS):
+        auc = roc_auc_score(y, X[:, j])
+        assert max(auc, 1 - auc) < 0.90, name
+    p = cross_val_predict(RandomForestClassifier(n_estimators=200, min_samples_leaf=3,
+                                                 random_state=0), X, y, cv=5,
+                          method="predict_proba")[:, 1]
+    assert roc_auc_score(y, p) < 0.92
