@@ -264,6 +264,8 @@ def _run_figures(args):
         figures = args.figures or pipeline.NOTEBOOK_DIR.parent / "figures"
         files = pipeline.check_outputs(figures)
         print(f"{len(files)} figure and table files present and readable")
+        from pathlib import Path
+
         from . import conclusions
         table = conclusions.check_complete(figures)
         print(table[["this run", "holds"]].to_string())
