@@ -305,8 +305,18 @@ def _run_figures(args):
     except ValueError as exc:
         raise InputError(str(exc)) from None
     if args.check:
-        files = pipeline.check_outputs(args.figures or pipeline.NOTEBOOK_DIR.parent / "figures")
+        figures = args.figures or pipeline.NOTEBOOK_DIR.parent / "figures"
+        files = pipeline.check_outputs(figures)
         print(f"{len(files)} figure and table files present and readable")
+        from pathlib import Path
+
+        from . import conclusions
+        table = conclusions.check_complete(figures)
+        print(table[["this run", "holds"]].to_string())
+        broken = int((table["holds"] != "yes").sum())
+        print(f"{len(table) - broken} of {len(table)} claims of the paper hold in this run"
+              + (f"; {broken} do not (see {Path(figures) / 'conclusions.md'})"
+                 if broken else ""))
         return EXIT_OK
     names = [args.notebook] if args.notebook else list(pipeline.NOTEBOOKS)
     for name in names:

@@ -9,9 +9,21 @@ maintained successor tf-keras-vis does the work (:class:`tf_keras_vis.gradcam.Gr
 pre-sigmoid/pre-softmax logit and saturated outputs still have gradients).
 
 * :func:`gradcam_maps` -- maps for a batch of images, batched, on the last convolutional
-  layer found automatically;
+  layer found automatically; ``method="hirescam"`` keeps the gradient at each position
+  (HiResCAM, Draelos & Carin 2020) instead of averaging it over the image;
 * :func:`select_examples` -- high-confidence TP, TN, FP and FN (``p > 0.8`` or ``p < 0.2``);
-* :func:`gradcam_examples` -- both together: what the Grad-CAM figure plots.
+* :func:`gradcam_examples` -- both together: what the Grad-CAM figure plots;
+* :func:`central_share`, :func:`disc_share`, :func:`centre_evidence` -- how much of a
+  map lies on the central object, for Grad-CAM, HiResCAM and an occlusion map
+  (:mod:`deepshadows_lib.occlusion`) of the same examples.
+
+Why two methods: Grad-CAM weights each channel of the layer by its gradient averaged over
+the image, which assumes a channel means the same wherever it fires (a network that ends
+in global average pooling).  DeepShadows flattens its last maps into a dense layer: a
+channel that fires on diffuse light counts for an LSBG at the centre and against it
+around it (a neighbour's halo).  The average is then ruled by the surroundings, most of
+the image, the central object gets a negative weight, and the final ReLU leaves maps that
+avoid the object.  HiResCAM does not average, and agrees with occlusion sensitivity.
 
 TensorFlow and tf-keras-vis are imported inside the functions.
 """
@@ -21,6 +33,7 @@ import numpy as np
 from .errors import InputError
 
 __all__ = ["gradcam_maps", "last_conv_layer", "select_examples", "gradcam_examples",
+           "central_share", "disc_share", "centre_evidence", "METHODS",
            "CATEGORIES"]
 
 #: the four panels of the Grad-CAM figure
@@ -95,8 +108,51 @@ def _minmax(maps):
     return np.where(span > 0, (maps - lo) / np.where(span > 0, span, 1), 0).astype(np.float32)
 
 
+#: map methods of :func:`gradcam_maps`
+METHODS = ("gradcam", "hirescam")
+
+
+class _HiResCam:
+    """HiResCAM (Draelos & Carin 2020): the element-wise product of the score's gradient
+    and the feature maps, summed over channels, positive part.
+
+    Grad-CAM first averages each channel's gradient over the image, which assumes that a
+    channel means the same thing wherever it fires (true for a global-average-pooling
+    head).  DeepShadows flattens its last feature maps into a dense layer, so a channel
+    may count for an LSBG at the centre and against it around (a neighbour); the average
+    is then dominated by the surroundings, which are most of the image.  Keeping the
+    gradient at each position avoids that, and for a flatten-then-dense head the map
+    sums exactly to the score's first-order dependence on the layer.
+    """
+
+    def __init__(self, model):
+        import keras
+        from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
+        clone = keras.models.clone_model(model)
+        clone.set_weights(model.get_weights())
+        self.model = ReplaceToLinear()(clone) or clone
+
+    def __call__(self, x, target, layer, n_out, expand, out_shape):
+        import keras
+        import tensorflow as tf
+        sub = keras.Model(self.model.inputs[0],
+                          [self.model.get_layer(layer).output, self.model.outputs[0]])
+        t = tf.constant(np.asarray(target), dtype=tf.int32)
+        with tf.GradientTape() as tape:
+            feats, z = sub(x, training=False)
+            if n_out == 1:  # the LSBG logit for class 1, its negative for class 0
+                score = tf.where(t == 1, z[:, 0], -z[:, 0])
+            else:
+                score = tf.gather(z, t, batch_dims=1)
+        grads = tape.gradient(score, feats)  # per image: the images are independent
+        cam = tf.nn.relu(tf.reduce_sum(grads * feats, axis=-1))
+        if expand:
+            cam = tf.image.resize(cam[..., None], out_shape, method="bilinear")[..., 0]
+        return cam.numpy()
+
+
 def gradcam_maps(model, images, *, layer_name=None, class_index=None, batch_size=32,
-                 normalize=True, expand=True, progress=False):
+                 normalize=True, expand=True, progress=False, method="gradcam"):
     """Grad-CAM maps of ``images`` for a trained Keras classifier.
 
     Parameters
@@ -126,6 +182,11 @@ def gradcam_maps(model, images, *, layer_name=None, class_index=None, batch_size
         the layer's resolution.
     progress : bool, optional
         Show a progress bar over batches.
+    method : {"gradcam", "hirescam"}, optional
+        ``gradcam``: the paper's Grad-CAM (channel weights = the gradient averaged over
+        the image; tf-keras-vis).  ``hirescam``: the gradient kept at each position
+        (:class:`_HiResCam`), faithful for a network that flattens its feature maps into
+        a dense layer, as DeepShadows does.
 
     Returns
     -------
@@ -166,8 +227,11 @@ def gradcam_maps(model, images, *, layer_name=None, class_index=None, batch_size
     n_out = _n_outputs(model)
     n = int(images.shape[0])
 
+    if method not in METHODS:
+        raise InputError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     # One clone for all batches: Gradcam clones the model when given a modifier.
-    cam = Gradcam(model, model_modifier=ReplaceToLinear(), clone=True)
+    cam = (Gradcam(model, model_modifier=ReplaceToLinear(), clone=True)
+           if method == "gradcam" else _HiResCam(model))
     starts = range(0, n, int(batch_size))
     if progress:
         from tqdm.auto import tqdm
@@ -188,8 +252,11 @@ def gradcam_maps(model, images, *, layer_name=None, class_index=None, batch_size
             if target.min() < 0 or target.max() >= n_out:
                 raise InputError(f"class_index must be in 0..{n_out - 1}")
             score = CategoricalScore([int(t) for t in target])
-        m = cam(score, x, penultimate_layer=layer, seek_penultimate_conv_layer=False,
-                expand_cam=expand, normalize_cam=False)
+        if method == "gradcam":
+            m = cam(score, x, penultimate_layer=layer, seek_penultimate_conv_layer=False,
+                    expand_cam=expand, normalize_cam=False)
+        else:
+            m = cam(x, target, layer, n_out, expand, expected[:2])
         m = np.asarray(m, dtype=np.float32).reshape(stop - start, *np.shape(m)[-2:])
         maps.append(_minmax(m) if normalize else m)
     out = np.concatenate(maps) if maps else np.zeros((0,) + expected[:2], np.float32)
@@ -239,7 +306,7 @@ def select_examples(y_true, p, *, n=4, high=0.8, low=0.2, seed=0):
 
 
 def gradcam_examples(model, images, y_true, p, *, n=4, high=0.8, low=0.2, seed=0,
-                     layer_name=None, batch_size=32):
+                     layer_name=None, batch_size=32, method="gradcam"):
     """Grad-CAM maps of high-confidence TP, TN, FP and FN examples (Fig. 6).
 
     Each map explains the model's predicted class for that image.
@@ -250,6 +317,8 @@ def gradcam_examples(model, images, y_true, p, *, n=4, high=0.8, low=0.2, seed=0
         As in :func:`gradcam_maps`.
     y_true, p, n, high, low, seed
         As in :func:`select_examples`.
+    method : {"gradcam", "hirescam"}, optional
+        As in :func:`gradcam_maps`.
 
     Returns
     -------
@@ -264,7 +333,8 @@ def gradcam_examples(model, images, y_true, p, *, n=4, high=0.8, low=0.2, seed=0
         idx = sel[name]
         imgs = np.stack([np.asarray(images[int(i)]) for i in idx]) if len(idx) else \
             np.zeros((0,) + tuple(images.shape[1:]), dtype=np.asarray(images[:0]).dtype)
-        maps = (gradcam_maps(model, imgs, layer_name=layer_name, batch_size=batch_size)
+        maps = (gradcam_maps(model, imgs, layer_name=layer_name, batch_size=batch_size,
+                             method=method)
                 if len(idx) else np.zeros(imgs.shape[:3], np.float32))
         out[name] = {"index": idx, "image": imgs, "map": maps, "p": q[idx]}
     return out
@@ -273,3 +343,100 @@ def gradcam_examples(model, images, y_true, p, *, n=4, high=0.8, low=0.2, seed=0
 def count_examples(examples):
     """Number of examples per category of :func:`gradcam_examples`' result."""
     return {name: int(len(v["index"])) for name, v in examples.items()}
+
+
+def disc_share(shape, *, radius=12.0):
+    """Fraction of an image of ``shape`` (H, W) within ``radius`` pixels of its centre."""
+    from .occlusion import central_mask
+    return float(central_mask(shape, radius=radius).mean())
+
+
+def central_share(maps, *, radius=12.0):
+    """Share of each map's total within ``radius`` pixels of the image centre.
+
+    A map that ignores position has the share of the disc in the image
+    (:func:`disc_share`: 0.11 for 12 pixels of a 64x64 cutout); one concentrated on the
+    central object approaches 1.  An all-zero map has share NaN.
+
+    Parameters
+    ----------
+    maps : array_like
+        (N, H, W) or (H, W) non-negative maps (Grad-CAM, occlusion).
+
+    Returns
+    -------
+    numpy.ndarray or float
+    """
+    from .occlusion import central_mask
+    m = np.asarray(maps, dtype=np.float64)
+    single = m.ndim == 2
+    m = m[None] if single else m
+    disc = central_mask(m.shape[1:], radius=radius)
+    total = m.sum(axis=(1, 2))
+    inner = m[:, disc].sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(total > 0, inner / np.where(total > 0, total, 1), np.nan)
+    return float(share[0]) if single else share
+
+
+def centre_evidence(model, images, y_true, p, *, n_max=200, high=0.8, radius=12.0, seed=0,
+                    occlusion=True):
+    """How much of the evidence for confident true positives sits on the central object.
+
+    The confident true positives (``y = 1``, ``p > high``; at most ``n_max``, drawn with
+    ``seed``) get a Grad-CAM map of the LSBG score and, as an independent check, an
+    occlusion-sensitivity map (:func:`deepshadows_lib.occlusion.occlusion_maps`); each
+    map's :func:`central_share` is compared with the disc's share of the image.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A binary model.
+    images : numpy.ndarray
+        (N, H, W, C) uint8 test cutouts.
+    y_true, p : array_like
+        Labels and the model's LSBG probabilities for ``images``.
+
+    Returns
+    -------
+    dict
+        ``index`` (rows used), ``gradcam_share``, ``hirescam_share`` and
+        ``occlusion_share`` (one per example), ``disc_share`` and ``table`` (a DataFrame
+        of the medians and quartiles).
+    """
+    import pandas as pd
+
+    from . import occlusion as occ
+
+    y = np.asarray(y_true).ravel()
+    q = np.asarray(p, dtype=float).ravel()
+    idx = np.flatnonzero((y == 1) & (q > high))
+    rng = np.random.default_rng(seed)
+    if len(idx) > n_max:
+        idx = np.sort(rng.choice(idx, size=int(n_max), replace=False))
+    images = np.asarray(images)
+    disc = disc_share(images.shape[1:3], radius=radius)
+    out = {"index": idx, "disc_share": disc}
+    if len(idx) == 0:
+        out.update(gradcam_share=np.zeros(0), hirescam_share=np.zeros(0),
+                   occlusion_share=np.zeros(0),
+                   table=pd.DataFrame())
+        return out
+    x = images[idx]
+    out["gradcam_share"] = central_share(gradcam_maps(model, x, class_index=1),
+                                         radius=radius)
+    out["hirescam_share"] = central_share(gradcam_maps(model, x, class_index=1,
+                                                       method="hirescam"), radius=radius)
+    rows = {"Grad-CAM, channel-averaged gradients (the paper)": out["gradcam_share"],
+            "HiResCAM, gradients kept per position": out["hirescam_share"]}
+    if occlusion:
+        out["occlusion_share"] = central_share(occ.occlusion_maps(model, x), radius=radius)
+        rows["occlusion sensitivity"] = out["occlusion_share"]
+    table = pd.DataFrame({name: {"median share": float(np.nanmedian(s)),
+                                 "lower quartile": float(np.nanquantile(s, 0.25)),
+                                 "upper quartile": float(np.nanquantile(s, 0.75)),
+                                 "maps": int(np.isfinite(s).sum()),
+                                 "disc share": disc}
+                          for name, s in rows.items()}).T.rename_axis("map")
+    out["table"] = table
+    return out

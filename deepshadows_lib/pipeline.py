@@ -23,7 +23,7 @@ import numpy as np
 from . import profiles as _profiles
 from .errors import InputError
 
-__all__ = ["NOTEBOOKS", "EXPECTED", "NOTEBOOK_DIR", "RunConfig", "configure", "start",
+__all__ = ["NOTEBOOKS", "EXPECTED", "CONCLUSIONS", "CONCLUSION_NOTEBOOKS", "NOTEBOOK_DIR", "RunConfig", "configure", "start",
            "NotebookStart", "run_notebook", "run_all", "check_outputs", "NotebookFailed"]
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
@@ -50,6 +50,12 @@ EXPECTED = {
                   "tables": ["beyond_ablation", "beyond_calibration", "beyond_uncertainty",
                              "beyond_seeds", "beyond_targets", "beyond_hsc_table"]},
 }
+
+
+#: The verdict table (``conclusions.csv`` and ``.md``): each of these notebooks records the
+#: verdicts of its claims and rewrites the table (:mod:`deepshadows_lib.conclusions`).
+CONCLUSIONS = "conclusions"
+CONCLUSION_NOTEBOOKS = ("02_deepshadows", "03_uncertainty", "04_gradcam", "05_three_class")
 
 
 class NotebookFailed(RuntimeError):
@@ -104,6 +110,14 @@ class RunConfig:
         return {"profile": self.profile.as_parameters(), "data": self.data,
                 "seed": self.seed, "build_dir": str(self.build_dir)}
 
+    def run_id(self, store=None):
+        """A short identifier of this run: its parameters and its data's content hash
+        (:func:`deepshadows_lib.conclusions.run_id`).  Notebooks reuse one another's
+        results only when made under the same identifier."""
+        from .conclusions import run_id
+        sha = store.attrs.get("content_sha256") if store is not None else None
+        return run_id(self.parameters(), sha)
+
     def reporter(self, notebook, *, data=None, simulated=None):
         """A :class:`~deepshadows_lib.manifest.Reporter` for ``notebook`` of this run.
 
@@ -148,6 +162,8 @@ def configure(*, profile="default", data="synthetic", seed=42, build_dir=None,
     prof = _profiles.get_profile(profile)
     changes = {k: v for k, v in dict(n_per_class=n_per_class, epochs=epochs, **overrides).items()
                if v is not None}
+    if epochs is not None and "train_steps" not in overrides:
+        changes["train_steps"] = None  # epochs asked for: they replace the step budget
     if changes:
         prof = dataclasses.replace(prof, **changes)
     root = NOTEBOOK_DIR.parent
@@ -316,6 +332,18 @@ def check_outputs(figures_dir, *, notebooks=NOTEBOOKS):
                             problems.append(f"{p.name} (from {nb}) {bad}")
                 if item not in manifest["items"]:
                     problems.append(f"{item} (from {nb}) is not in MANIFEST.json")
+    if set(CONCLUSION_NOTEBOOKS) <= set(notebooks):
+        # the verdict table: present, recorded, one verdict per claim of the paper
+        from . import conclusions
+        checked += [figures_dir / f"{CONCLUSIONS}.{ext}" for ext in ("csv", "md")]
+        try:
+            conclusions.check_complete(figures_dir)
+        except InputError as exc:
+            problems.append(f"{CONCLUSIONS}.csv (from notebooks 02-05): {exc}")
+        if not (figures_dir / f"{CONCLUSIONS}.md").exists():
+            problems.append(f"{CONCLUSIONS}.md (from notebooks 02-05) is missing")
+        if CONCLUSIONS not in manifest["items"]:
+            problems.append(f"{CONCLUSIONS} (from notebooks 02-05) is not in MANIFEST.json")
     if problems:
         raise InputError("; ".join(problems), path=figures_dir)
     return checked

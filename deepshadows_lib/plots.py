@@ -348,7 +348,7 @@ _CATEGORY_TITLES = {"TN": r"True Negatives, $P_{out} < 0.2$",
 
 
 def gradcam_grid(images, maps=None, *, probabilities=None, ncols=3, simulated=False,
-                 size=1.25):
+                 size=1.25, map_name="Grad-CAM"):
     """Fig. 6: cutouts and their Grad-CAM maps for TN, FN, FP and TP.
 
     Parameters
@@ -362,6 +362,8 @@ def gradcam_grid(images, maps=None, *, probabilities=None, ncols=3, simulated=Fa
         ``{"TP": p, ...}`` printed on each cutout.
     ncols : int
         Cutouts per row within a category block (3 x 3 in the paper).
+    map_name : str
+        The kind of map, in the panel titles (``"Grad-CAM"``, ``"HiResCAM"``).
     """
     cats = ["TN", "FN", "FP", "TP"]
     if maps is None:
@@ -400,7 +402,7 @@ def gradcam_grid(images, maps=None, *, probabilities=None, ncols=3, simulated=Fa
                     ax_m.set_axis_off()
                 if r == 0 and c == ncols // 2:
                     ax_i.set_title(_CATEGORY_TITLES[cat], fontsize=9)
-                    ax_m.set_title(f"{_CATEGORY_TITLES[cat].split(',')[0]}, Grad-CAM",
+                    ax_m.set_title(f"{_CATEGORY_TITLES[cat].split(',')[0]}, {map_name}",
                                    fontsize=9)
             if len(imgs) == 0:
                 fig.add_subplot(outer[b // 2, b % 2]).set_axis_off()

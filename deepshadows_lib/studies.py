@@ -24,7 +24,7 @@ from . import evaluate
 from .errors import InputError
 
 __all__ = ["DIRECTIONS", "PAPER_N_TRAIN", "flip_labels", "scaled_count", "evaluate_scores",
-           "baseline_models", "run_random_splits", "run_label_noise", "hsc_transfer",
+           "train_and_predict", "train_many", "cnn_run", "load_run", "baseline_models", "run_random_splits", "run_label_noise", "hsc_transfer",
            "run_three_class", "hsc_feature_cv", "results_frame", "save_results"]
 
 #: directions of label noise: both ways at random, LSBGs called artifacts, artifacts
@@ -137,6 +137,118 @@ def _clear():
     keras.backend.clear_session()  # free the previous run's graph and weights
 
 
+# --------------------------------------------------------------------------- trainings
+def train_and_predict(images, labels, *, train_idx, val_idx, test_idx, epochs, seed=0,
+                      batch_size=64, learning_rate=0.1, n_classes=1, bn_reestimate=False,
+                      progress=True):
+    """Train the CNN once and predict the test rows (one training of a study).
+
+    Parameters
+    ----------
+    images : numpy.ndarray or zarr.Array
+        (N, 64, 64, 3) uint8.
+    labels : array_like
+        (N,) training targets (possibly noisy; only ``train_idx`` and ``val_idx`` are used).
+    train_idx, val_idx, test_idx : array_like of int
+        The split.
+    epochs, seed, batch_size, learning_rate, n_classes, progress : optional
+        As in :func:`deepshadows_lib.training.train_cnn`.
+    bn_reestimate : bool, optional
+        After training, re-estimate the batch-norm statistics on the training images
+        (:func:`deepshadows_lib.bn_stats.reestimate_batch_norm`); ``p`` then comes from
+        the re-estimated model and ``p_moving`` from the model as trained.
+
+    Returns
+    -------
+    dict
+        ``p`` (test predictions of the model kept), ``p_moving`` (with the training's
+        moving statistics), ``p_reestimated`` (with re-estimated ones, computed on a copy
+        when ``bn_reestimate`` is off), ``bn_reestimated``, ``history`` and ``model``.
+    """
+    from . import bn_stats, training
+
+    _clear()
+    model, history = training.train_cnn(
+        images, labels, train_idx=train_idx, val_idx=val_idx, epochs=epochs,
+        batch_size=batch_size, learning_rate=learning_rate, seed=int(seed),
+        n_classes=n_classes, progress=progress)
+    p_moving = training.predict(model, images, indices=test_idx)
+    # both ways always: the paper's procedure reports the re-estimated numbers beside
+    target = model if bn_reestimate else training.copy_model(model)
+    bn_stats.reestimate_batch_norm(target, images, indices=train_idx)
+    p_re = training.predict(target, images, indices=test_idx)
+    return {"p": p_re if bn_reestimate else p_moving, "p_moving": p_moving,
+            "p_reestimated": p_re, "bn_reestimated": bool(bn_reestimate),
+            "history": history, "model": model}
+
+
+_WORKER = {}
+
+
+def _worker_init(images_path, threads):
+    from . import training
+    training.configure_threads(intra_op=threads, inter_op=1)
+    _WORKER["images"] = np.load(images_path, mmap_mode="r")
+
+
+def _worker_train(task):
+    images = np.asarray(_WORKER["images"])  # memory-mapped: pages shared by the workers
+    res = train_and_predict(images, progress=False, **task)
+    res.pop("model")
+    return res
+
+
+def train_many(images, tasks, *, workers=1, progress=True):
+    """Run several trainings (:func:`train_and_predict`), concurrently when asked.
+
+    With ``workers > 1`` the trainings run in that many local processes (spawned, each
+    with ``cores / workers`` TensorFlow threads), which read the images from one
+    memory-mapped copy; results come back in the order of ``tasks`` and equal those
+    of a sequential run (each training is seeded and deterministic whatever its
+    threads).  Models stay in the workers.
+
+    Parameters
+    ----------
+    images : numpy.ndarray or zarr.Array
+        (N, 64, 64, 3) uint8.
+    tasks : list of dict
+        Keyword arguments of :func:`train_and_predict` (everything but ``images``).
+    workers : int, optional
+        Concurrent trainings; 1 runs them one after the other in this process (and
+        keeps the models).
+
+    Returns
+    -------
+    list of dict
+        :func:`train_and_predict`'s results (``model`` only when ``workers == 1``).
+    """
+    import concurrent.futures
+    import multiprocessing
+    import os
+    import tempfile
+
+    from . import training
+
+    workers = max(1, min(int(workers), len(tasks)))
+    if workers == 1:
+        return [train_and_predict(images, progress=progress, **t) for t in tasks]
+    threads = max(1, training.available_cpus() // workers)
+    with tempfile.TemporaryDirectory(prefix="deepshadows-") as tmp:
+        path = os.path.join(tmp, "images.npy")
+        np.save(path, training.read_images(images))
+        ctx = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(
+                max_workers=workers, mp_context=ctx, initializer=_worker_init,
+                initargs=(path, threads)) as pool:
+            futures = [pool.submit(_worker_train, t) for t in tasks]
+            if progress:
+                from tqdm.auto import tqdm
+                for _ in tqdm(concurrent.futures.as_completed(futures), total=len(futures),
+                              desc=f"trainings ({workers} processes)", unit="run"):
+                    pass
+            return [f.result() for f in futures]
+
+
 # --------------------------------------------------------------------------- baselines
 def baseline_models(features_train, y_train, features_test, y_test, *, seed=0,
                     models=("SVM", "Random forest")):
@@ -187,8 +299,35 @@ def baseline_models(features_train, y_train, features_test, y_test, *, seed=0,
 
 
 # --------------------------------------------------------------------------- CNN studies
+def _same_split(run, split):
+    return all(np.array_equal(np.sort(np.asarray(run[f"{part}_idx"])), np.sort(split[part]))
+               for part in ("train", "test"))
+
+
+def _known_run(run, split):
+    """A stored run's predictions in the order of ``split["test"]``."""
+    order = np.argsort(np.asarray(run["test_idx"]))
+    where = np.searchsorted(np.asarray(run["test_idx"])[order], split["test"])
+    return {k: np.asarray(run[k])[order][where] for k in ("p", "p_moving", "p_reestimated")} \
+        | {"history": run.get("history")}
+
+
+def cnn_run(p, p_moving, p_reestimated, *, seed, train_idx, test_idx, history=None,
+            run=None):
+    """A training's test predictions as a study result that other studies can reuse
+    (``known=`` of :func:`run_random_splits`, ``clean=`` of :func:`run_label_noise`).
+
+    ``run`` identifies the run that made it (:meth:`deepshadows_lib.pipeline.RunConfig.run_id`).
+    """
+    return {"seed": int(seed), "p": np.asarray(p), "p_moving": np.asarray(p_moving),
+            "p_reestimated": np.asarray(p_reestimated),
+            "train_idx": np.asarray(train_idx), "test_idx": np.asarray(test_idx),
+            "history": history, "run": run}
+
+
 def run_random_splits(images, labels, *, seeds, epochs, batch_size=64, learning_rate=0.1,
-                      progress=True, keep_models=False):
+                      progress=True, keep_models=False, bn_reestimate=False, workers=1,
+                      known=None):
     """Train and test the CNN on the paper's random split for each seed (Table 4, Fig. 8).
 
     Each seed is the ``random_state`` of :func:`deepshadows_lib.catalogs.random_split`
@@ -208,30 +347,51 @@ def run_random_splits(images, labels, *, seeds, epochs, batch_size=64, learning_
     progress : bool, optional
         Progress bars.
     keep_models : bool, optional
-        Keep each trained model under ``model``.
+        Keep each trained model under ``model`` (the trainings then run in this process).
+    bn_reestimate : bool, optional
+        Re-estimate batch-norm statistics after each training (:func:`train_and_predict`);
+        the metrics of the model as trained are kept under ``metrics_moving``.
+    workers : int, optional
+        Trainings run concurrently in local processes (:func:`train_many`).
+    known : dict, optional
+        ``seed -> run`` (:func:`cnn_run`) of trainings already made with the same
+        split, seed and settings (the main notebook's model): reused, not retrained.
 
     Returns
     -------
     list of dict
-        One per seed: ``seed``, ``metrics``, ``tpr``, ``y_true``, ``p`` (test set),
-        ``test_idx``, ``history``.
+        One per seed: ``seed``, ``metrics`` (the model kept), ``metrics_moving`` and
+        ``metrics_reestimated`` (both choices of batch-norm statistics), ``tpr``,
+        ``y_true``, ``p`` (test set), ``test_idx``, ``train_idx``, ``history``.
     """
-    from . import catalogs, training
+    from . import catalogs
 
     labels = np.asarray(labels)
+    splits = [catalogs.random_split(len(labels), seed=int(seed)) for seed in seeds]
+    known = {int(k): v for k, v in (known or {}).items()}
+    for seed, sp in zip(seeds, splits):
+        if int(seed) in known and not _same_split(known[int(seed)], sp):
+            raise InputError(f"the known run of seed {seed} used another split")
+    todo = [(seed, sp) for seed, sp in zip(seeds, splits) if int(seed) not in known]
+    tasks = [{"labels": labels, "train_idx": sp["train"], "val_idx": sp["validation"],
+              "test_idx": sp["test"], "epochs": epochs, "seed": int(seed),
+              "batch_size": batch_size, "learning_rate": learning_rate,
+              "bn_reestimate": bn_reestimate} for seed, sp in todo]
+    trained = dict(zip([int(seed) for seed, _ in todo],
+                       train_many(images, tasks, workers=1 if keep_models else workers,
+                                  progress=progress)))
+    runs = [trained.get(int(seed)) or _known_run(known[int(seed)], sp)
+            for seed, sp in zip(seeds, splits)]
     results = []
-    for seed in seeds:
-        _clear()
-        split = catalogs.random_split(len(labels), seed=int(seed))
-        model, history = training.train_cnn(
-            images, labels, train_idx=split["train"], val_idx=split["validation"],
-            epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-            seed=int(seed), progress=progress)
-        p = training.predict(model, images, indices=split["test"])
-        res = {"seed": int(seed), **evaluate_scores(labels[split["test"]], p),
-               "test_idx": split["test"], "history": history}
+    for seed, sp, run in zip(seeds, splits, runs):
+        y_test = labels[sp["test"]]
+        res = {"seed": int(seed), **evaluate_scores(y_test, run["p"]),
+               "p_moving": run["p_moving"], "p_reestimated": run["p_reestimated"],
+               "metrics_moving": evaluate.binary_metrics(y_test, run["p_moving"]),
+               "metrics_reestimated": evaluate.binary_metrics(y_test, run["p_reestimated"]),
+               "test_idx": sp["test"], "train_idx": sp["train"], "history": run["history"]}
         if keep_models:
-            res["model"] = model
+            res["model"] = run["model"]
         results.append(res)
     return results
 
@@ -244,7 +404,8 @@ def _noise_conditions(n_train, fractions, biased_fractions):
 
 def run_label_noise(images, labels, *, split, epochs, fractions=(0.01, 0.05, 0.10, 1 / 3),
                     biased_fractions=(0.01, 0.05, 0.10), include_clean=True, seed=0,
-                    batch_size=64, learning_rate=0.1, progress=True, keep_models=False):
+                    batch_size=64, learning_rate=0.1, progress=True, keep_models=False,
+                    bn_reestimate=False, workers=1, clean=None):
     """Train the CNN with a fraction of the training labels flipped (Table 5, Fig. 8).
 
     Only training labels are flipped; validation and test keep the true labels.  The
@@ -272,45 +433,62 @@ def run_label_noise(images, labels, *, split, epochs, fractions=(0.01, 0.05, 0.1
         Also train without noise (fraction 0), the reference.
     seed : int, optional
         Seeds training; the flips of condition ``k`` use ``default_rng([seed, k])``.
-    batch_size, learning_rate, progress, keep_models : optional
+    batch_size, learning_rate, progress, keep_models, bn_reestimate, workers : optional
         As in :func:`run_random_splits`.
+    clean : dict, optional
+        A result of the same training without noise (same split, same seed), e.g. the
+        random split of the same seed from :func:`run_random_splits`: used as the
+        noise-free condition instead of training it again.
 
     Returns
     -------
     list of dict
         One per condition: ``direction`` ("none", "both", "1->0", "0->1"), ``fraction``,
-        ``n_flipped``, ``metrics``, ``tpr``, ``y_true``, ``p``, ``history``.
+        ``n_flipped``, ``metrics``, ``metrics_moving``, ``tpr``, ``y_true``, ``p``,
+        ``history``.
     """
-    from . import training
-
     labels = np.asarray(labels)
     split = _split_of(split, len(labels))
     train_idx = split["train"]
     conds = _noise_conditions(len(train_idx), fractions, biased_fractions)
     if include_clean:
         conds = [("none", 0.0, 0)] + conds
-    results = []
+    # the flips of condition k depend only on k, whether or not the clean run is reused
+    tasks, keep = [], []
     for k, (direction, fraction, n_flip) in enumerate(conds):
-        _clear()
+        if direction == "none" and clean is not None:
+            if not _same_split(clean, split):
+                raise InputError("the clean result given was trained or tested on another "
+                                 "split")
+            continue
         noisy = labels.copy()
         if n_flip:
             noisy[train_idx] = flip_labels(labels[train_idx], n=n_flip, direction=direction,
                                            seed=np.random.default_rng([int(seed), k]))
-        model, history = training.train_cnn(
-            images, noisy, train_idx=train_idx, val_idx=split["validation"], epochs=epochs,
-            batch_size=batch_size, learning_rate=learning_rate, seed=seed,
-            progress=progress)
-        p = training.predict(model, images, indices=split["test"])
+        tasks.append({"labels": noisy, "train_idx": train_idx,
+                      "val_idx": split["validation"], "test_idx": split["test"],
+                      "epochs": epochs, "seed": int(seed), "batch_size": batch_size,
+                      "learning_rate": learning_rate, "bn_reestimate": bn_reestimate})
+        keep.append(k)
+    runs = dict(zip(keep, train_many(images, tasks, workers=1 if keep_models else workers,
+                                     progress=progress)))
+    y_test = labels[split["test"]]
+    results = []
+    for k, (direction, fraction, n_flip) in enumerate(conds):
+        run = runs[k] if k in runs else _known_run(clean, split)  # else: the clean run given
+        moving = evaluate.binary_metrics(y_test, run["p_moving"])
+        reest = evaluate.binary_metrics(y_test, run["p_reestimated"])
         res = {"direction": direction, "fraction": float(fraction), "n_flipped": int(n_flip),
-               **evaluate_scores(labels[split["test"]], p), "history": history}
-        if keep_models:
-            res["model"] = model
+               **evaluate_scores(y_test, run["p"]), "metrics_moving": moving,
+               "metrics_reestimated": reest, "history": run["history"]}
+        if keep_models and "model" in run:
+            res["model"] = run["model"]
         results.append(res)
     return results
 
 
 def hsc_transfer(model, hsc_images, hsc_labels, *, n_finetune=320, epochs=30, batch_size=16,
-                 learning_rate=0.005, seed=0, progress=True):
+                 learning_rate=0.005, seed=0, progress=True, bn_reestimate=False):
     """The DES model on HSC cutouts, before and after fine-tuning (Section 6, Table 6).
 
     ``n_finetune`` objects (stratified by class, drawn with ``seed``) fine-tune a copy
@@ -333,12 +511,16 @@ def hsc_transfer(model, hsc_images, hsc_labels, *, n_finetune=320, epochs=30, ba
         Seeds the choice of the fine-tuning objects and the fine-tuning.
     progress : bool, optional
         Progress bar.
+    bn_reestimate : bool, optional
+        Re-estimate the fine-tuned copy's batch-norm statistics on the fine-tuning
+        images (:func:`deepshadows_lib.bn_stats.reestimate_batch_norm`).
 
     Returns
     -------
     dict
         ``before`` and ``after``: results on the test objects (``metrics``, ``tpr``,
-        ``y_true``, ``p``); ``before_all``: the untouched model on every HSC object;
+        ``y_true``, ``p``); ``after_moving`` and ``after_reestimated``: the fine-tuned
+        copy with its moving statistics and with re-estimated ones; ``before_all``: the untouched model on every HSC object;
         ``finetune_idx``, ``test_idx``, ``history`` and ``model`` (the fine-tuned copy).
     """
     from sklearn.model_selection import train_test_split
@@ -360,16 +542,23 @@ def hsc_transfer(model, hsc_images, hsc_labels, *, n_finetune=320, epochs=30, ba
                                         epochs=epochs, batch_size=batch_size,
                                         learning_rate=learning_rate, seed=seed,
                                         progress=progress)
-    p_after = training.predict(tuned, hsc_images, indices=test_idx)
+    from . import bn_stats
+    p_moving = training.predict(tuned, hsc_images, indices=test_idx)
+    target = tuned if bn_reestimate else training.copy_model(tuned)
+    bn_stats.reestimate_batch_norm(target, hsc_images, indices=ft_idx)
+    p_re = training.predict(target, hsc_images, indices=test_idx)
+    p_after = p_re if bn_reestimate else p_moving
     return {"before": evaluate_scores(labels[test_idx], p_all[test_idx]),
             "after": evaluate_scores(labels[test_idx], p_after),
+            "after_moving": evaluate_scores(labels[test_idx], p_moving),
+            "after_reestimated": evaluate_scores(labels[test_idx], p_re),
             "before_all": evaluate_scores(labels, p_all),
             "finetune_idx": ft_idx, "test_idx": test_idx, "history": history,
             "model": tuned}
 
 
 def run_three_class(images, class_index, *, split, epochs, seed=0, batch_size=64,
-                    learning_rate=0.1, progress=True):
+                    learning_rate=0.1, progress=True, bn_reestimate=False):
     """Train the three-class model: type-2 artifacts, LSBGs, type-1 artifacts (Appendix A).
 
     Parameters
@@ -383,6 +572,9 @@ def run_three_class(images, class_index, *, split, epochs, seed=0, batch_size=64
         7,500).
     epochs, seed, batch_size, learning_rate, progress : optional
         As in :func:`deepshadows_lib.training.train_cnn`.
+    bn_reestimate : bool, optional
+        As in :func:`train_and_predict`; ``metrics_moving`` then holds the metrics of
+        the model as trained.
 
     Returns
     -------
@@ -392,19 +584,20 @@ def run_three_class(images, class_index, *, split, epochs, seed=0, batch_size=64
         ``reduced_accuracy``), ``confusion``, ``reduced_confusion``, ``proba`` (test
         set, (n, 3)), ``y_true``, ``test_idx``, ``history`` and ``model``.
     """
-    from . import training
-
     y = np.asarray(class_index).astype(int)
     split = _split_of(split, len(y))
     n_classes = max(3, int(y.max()) + 1)
-    _clear()
-    model, history = training.train_cnn(
-        images, y, train_idx=split["train"], val_idx=split["validation"], epochs=epochs,
-        batch_size=batch_size, learning_rate=learning_rate, seed=seed, n_classes=n_classes,
-        progress=progress)
-    proba = training.predict(model, images, indices=split["test"])
+    run = train_and_predict(images, y, train_idx=split["train"], val_idx=split["validation"],
+                            test_idx=split["test"], epochs=epochs, seed=seed,
+                            batch_size=batch_size, learning_rate=learning_rate,
+                            n_classes=n_classes, bn_reestimate=bn_reestimate,
+                            progress=progress)
+    model, history, proba = run["model"], run["history"], run["p"]
     metrics = evaluate.multiclass_metrics(y[split["test"]], proba)
-    return {"metrics": metrics, "confusion": metrics["confusion"],
+    moving = evaluate.multiclass_metrics(y[split["test"]], run["p_moving"])
+    reest = evaluate.multiclass_metrics(y[split["test"]], run["p_reestimated"])
+    return {"metrics": metrics, "metrics_moving": moving, "metrics_reestimated": reest,
+            "confusion": metrics["confusion"],
             "reduced_confusion": metrics["reduced_confusion"], "proba": proba,
             "y_true": y[split["test"]], "test_idx": split["test"], "history": history,
             "model": model}
@@ -528,6 +721,23 @@ def _jsonable(obj):
     if isinstance(obj, pd.DataFrame):
         return _jsonable(obj.reset_index().to_dict(orient="list"))
     return obj
+
+
+def load_run(path, *, run=None):
+    """A run saved with :func:`save_results` (:func:`cnn_run`), arrays as numpy; None when
+    the file does not exist or, with ``run``, was made by another run."""
+    import json
+    from pathlib import Path
+    path = Path(path)
+    if not path.exists():
+        return None
+    saved = json.loads(path.read_text())
+    if run is not None and saved.get("run") != run:
+        return None
+    run = saved
+    for k in ("p", "p_moving", "p_reestimated", "train_idx", "test_idx"):
+        run[k] = np.asarray(run[k])
+    return run
 
 
 def save_results(results, path):

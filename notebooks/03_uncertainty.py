@@ -51,25 +51,35 @@ build_dir = None      # where notebooks pass results on; None: ../build/<profile
 figures_dir = None    # None: ../figures
 
 # %%
-from deepshadows_lib import paper, pipeline, plots, studies
+from deepshadows_lib import bn_stats, conclusions, paper, pipeline, plots, studies
 
 cfg, stores, des, report = pipeline.start(
     "03_uncertainty", profile=profile, data=data, n_per_class=n_per_class, epochs=epochs,
     seed=seed, build_dir=build_dir, figures_dir=figures_dir)
 prof = cfg.profile
-print(f"{len(des.labels)} objects; seeds {list(prof.seeds)}; {prof.epochs} epochs per run")
+epochs_cnn = prof.epochs_for(len(des.split["train"]))
+print(f"{len(des.labels)} objects; seeds {list(prof.seeds)}; {epochs_cnn} epochs per run; "
+      f"{prof.workers} trainings at a time")
 
 # %% [markdown]
 # ## Random splits (Table 4)
 
 # %%
+# notebook 2's model, when made by this run, is the random split of the run's own seed
+known = studies.load_run(cfg.path("cnn_run.json"), run=cfg.run_id(stores["des"]))
 seed_runs = studies.run_random_splits(des.images, des.labels, seeds=prof.seeds,
-                                      epochs=prof.epochs, batch_size=prof.batch_size,
-                                      learning_rate=prof.learning_rate)
+                                      epochs=epochs_cnn, batch_size=prof.batch_size,
+                                      learning_rate=prof.learning_rate,
+                                      bn_reestimate=prof.bn_reestimate, workers=prof.workers,
+                                      known={cfg.seed: known} if known and
+                                      des.split["kind"] == "random" else None)
 studies.save_results(seed_runs, cfg.path("random_splits.json"))
 table4 = report.table(paper.table4(seed_runs), "table4_random_seeds",
                       caption="Table 4: the CNN on random splits (paper: accuracy "
                               "0.912-0.920)")
+conclusions.report_verdicts(
+    report, cfg, conclusions.random_splits([r["metrics"]["accuracy"] for r in seed_runs]),
+    data=stores["des"])
 table4
 
 # %% [markdown]
@@ -80,15 +90,36 @@ table4
 # Validation and test labels stay true.
 
 # %%
+# the noise-free run is the random split of the run's own seed when that one was trained
+same = [r for r in seed_runs if r["seed"] == cfg.seed and des.split["kind"] == "random"]
 noise_runs = studies.run_label_noise(des.images, des.labels, split=des.split,
-                                     epochs=prof.epochs, fractions=prof.noise_fractions,
+                                     epochs=epochs_cnn, fractions=prof.noise_fractions,
                                      biased_fractions=prof.biased_noise_fractions,
                                      seed=cfg.seed, batch_size=prof.batch_size,
-                                     learning_rate=prof.learning_rate)
+                                     learning_rate=prof.learning_rate,
+                                     bn_reestimate=prof.bn_reestimate, workers=prof.workers,
+                                     clean=same[0] if same else None)
 studies.save_results(noise_runs, cfg.path("label_noise.json"))
 table5 = report.table(paper.table5(noise_runs), "table5_label_noise",
                       caption="Table 5: the CNN trained with flipped labels")
+random_noise = [r for r in noise_runs if r["direction"] in ("none", "both")]
+fractions = [r["fraction"] for r in random_noise]
+accuracies = [r["metrics"]["accuracy"] for r in random_noise]
+conclusions.report_verdicts(
+    report, cfg,
+    conclusions.noise_monotonic(fractions, accuracies,
+                                [r["metrics"]["auc"] for r in random_noise],
+                                tolerance="se", n_test=len(des.split["test"])),
+    conclusions.noise_cost(fractions, accuracies), data=stores["des"])
 table5
+
+# %% [markdown]
+# Batch-norm statistics: each training's test accuracy and AUC with the moving averages
+# of training (the paper) and re-estimated after training; the tables above use the
+# profile's choice (`bn_reestimate`).
+
+# %%
+bn_stats.study_table(seed_runs + noise_runs)
 
 # %% [markdown]
 # ## Fig. 8: ROC curves of the random splits and of the noise levels

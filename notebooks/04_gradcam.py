@@ -50,7 +50,7 @@ build_dir = None      # where notebooks pass results on; None: ../build/<profile
 figures_dir = None    # None: ../figures
 
 # %%
-from deepshadows_lib import gradcam, paper, pipeline, plots, training
+from deepshadows_lib import conclusions, gradcam, occlusion, paper, pipeline, plots, training
 
 cfg, stores, des, report = pipeline.start(
     "04_gradcam", profile=profile, data=data, n_per_class=n_per_class, epochs=epochs,
@@ -62,14 +62,53 @@ pred.groupby("label")["p_lsbg"].describe()
 # %%
 examples = gradcam.gradcam_examples(model, des.images[pred["row"].to_numpy()],
                                     pred["label"].to_numpy(), pred["p_lsbg"].to_numpy(),
-                                    n=cfg.profile.n_gradcam,
-                                    seed=cfg.seed)
+                                    n=cfg.profile.n_gradcam, seed=cfg.seed,
+                                    method=cfg.profile.cam_method)
 gradcam.count_examples(examples)
 
 # %% [markdown]
 # ## Fig. 6: high-confidence hits and misses with their Grad-CAM maps
 
 # %%
-fig6 = report.figure(plots.gradcam_grid(examples, simulated=report.simulated),
-                     "fig6_gradcam", caption="Fig. 6: Grad-CAM maps of TN, FN, FP and TP")
+map_name = conclusions.MAP_NAMES[cfg.profile.cam_method]
+fig6 = report.figure(plots.gradcam_grid(examples, simulated=report.simulated,
+                                        map_name=map_name),
+                     "fig6_gradcam", caption=f"Fig. 6: {map_name} maps of TN, FN, FP and TP")
 fig6
+
+# %% [markdown]
+# ## Does the map sit on the galaxy?
+#
+# For up to `gradcam_max` confident true positives (LSBGs with P_out > 0.8): the share of
+# each map within 12 pixels of the centre, where the LSBG sits, beside the share of that
+# disc in the image (what a map blind to position gets). Three maps of the same examples:
+#
+# * Grad-CAM as in the paper: each channel of conv3 weighted by its gradient averaged over
+#   the image;
+# * HiResCAM (Draelos & Carin 2020): the gradient kept at each position. DeepShadows
+#   flattens conv3's maps into a dense layer, so one channel can count for an LSBG at the
+#   centre and against it around it (a neighbour); Grad-CAM's average over the image is
+#   then ruled by the surroundings, most of the image, and the centre gets a negative
+#   weight that the final ReLU removes. HiResCAM does not average;
+# * occlusion sensitivity, independent of gradients: a patch of sky slid over the cutout,
+#   and the drop of the LSBG logit where it covers.
+#
+# Fig. 6 and the verdict table use the profile's `cam_method`.
+
+# %%
+images_test = des.images[pred["row"].to_numpy()]
+centre = gradcam.centre_evidence(model, images_test, pred["label"].to_numpy(),
+                                 pred["p_lsbg"].to_numpy(), n_max=cfg.profile.gradcam_max,
+                                 seed=cfg.seed)
+conclusions.report_verdicts(
+    report, cfg, conclusions.gradcam_verdict(centre, method=cfg.profile.cam_method),
+    data=stores["des"])
+centre["table"]
+
+# %% [markdown]
+# What each region carries: the test set with the central disc (12 px) replaced by the
+# cutout's median sky, and with everything outside it replaced. A model that decides from
+# the surroundings keeps its accuracy with the centre hidden.
+
+# %%
+occlusion.hidden_region_accuracy(model, images_test, pred["label"].to_numpy())

@@ -50,7 +50,7 @@ build_dir = None      # where notebooks pass results on; None: ../build/<profile
 figures_dir = None    # None: ../figures
 
 # %%
-from deepshadows_lib import paper, pipeline, plots, studies
+from deepshadows_lib import bn_stats, conclusions, evaluate, paper, pipeline, plots, studies
 
 cfg, stores, three, report = pipeline.start(
     "05_three_class", classes=("lsbg", "artifact2", "artifact1"), profile=profile, data=data,
@@ -74,12 +74,31 @@ figA10
 
 # %%
 result = studies.run_three_class(three.images, three.labels, split=three.split,
-                                 epochs=cfg.profile.epochs, seed=cfg.seed,
-                                 batch_size=cfg.profile.batch_size,
-                                 learning_rate=cfg.profile.learning_rate)
+                                 epochs=cfg.profile.epochs_for(len(three.split["train"])),
+                                 seed=cfg.seed, batch_size=cfg.profile.batch_size,
+                                 learning_rate=cfg.profile.learning_rate,
+                                 bn_reestimate=cfg.profile.bn_reestimate)
 tableA = report.table(paper.three_class_table(result), "tableA_three_class",
                       caption="Appendix A: three-class accuracy (paper: about 0.88)")
 tableA
+
+# %% [markdown]
+# The reduced (LSBG vs artifact) accuracy beside the binary CNN's of notebook 2 (on its
+# own test set), for the verdict table; and the three-class model with either
+# batch-norm statistics.
+
+# %%
+binary = paper.load_predictions(cfg.path("predictions_test.parquet"))
+binary_accuracy = evaluate.binary_metrics(binary["label"], binary["p_lsbg"])["accuracy"]
+conclusions.report_verdicts(
+    report, cfg,
+    conclusions.three_class(reduced_accuracy=result["metrics"]["reduced_accuracy"],
+                            binary_accuracy=binary_accuracy,
+                            overall_accuracy=result["metrics"]["accuracy"]),
+    data=stores["des"])
+{kind: {"accuracy": result[f"metrics_{kind}"]["accuracy"],
+        "reduced accuracy": result[f"metrics_{kind}"]["reduced_accuracy"]}
+ for kind in ("moving", "reestimated")}
 
 # %% [markdown]
 # ## Fig. A11: three-class and reduced confusion matrices

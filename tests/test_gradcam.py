@@ -269,3 +269,77 @@ def test_gradcam_examples_bundles_maps(binary_model, images):
     np.testing.assert_allclose(ex["FP"]["map"][0], gc.gradcam_maps(binary_model, images[3]),
                                atol=1e-6)
     assert ex["FN"]["p"][0] == 0.1
+
+
+# --------------------------------------------------------------------------- HiResCAM
+def reference_hirescam(model, x, *, layer, targets):
+    """HiResCAM from scratch: ReLU(sum over channels of gradient * activation)."""
+    conv = model.get_layer(layer)
+    last = model.get_layer("out")
+    feat = keras.Model(model.inputs, [conv.output, last.input])
+    x = tf.constant(x, dtype=tf.float32)
+    with tf.GradientTape() as tape:
+        a, h = feat(x, training=False)
+        tape.watch(a)
+        logits = tf.matmul(h, last.kernel) + last.bias
+        sign = tf.constant(2.0 * np.asarray(targets, np.float32) - 1.0)
+        score = tf.reduce_sum(sign * logits[:, 0])
+    g = tape.gradient(score, a).numpy()
+    return np.maximum((a.numpy() * g).sum(axis=-1), 0.0)
+
+
+@pytest.mark.parametrize("class_index", [1, 0])
+def test_hirescam_agrees_with_independent_gradient_tape(binary_model, images, class_index):
+    x = images.astype(np.float32) / 255
+    ref = reference_hirescam(binary_model, x, layer="conv2",
+                             targets=np.full(len(x), class_index))
+    native = gc.gradcam_maps(binary_model, images, class_index=class_index, expand=False,
+                             normalize=False, method="hirescam", batch_size=4)
+    assert native.shape == ref.shape == (6, 32, 32)
+    np.testing.assert_allclose(native, ref, rtol=1e-4, atol=1e-6 * ref.max())
+    with pytest.raises(InputError, match="method"):
+        gc.gradcam_maps(binary_model, images, method="scorecam")
+
+
+def _centre_vs_surroundings_model():
+    """One channel, flattened into the logit: + at the centre, - everywhere else.
+
+    The logit rises with light at the centre and falls with light around it: the
+    situation where Grad-CAM's image-averaged channel weight is ruled by the surroundings.
+    """
+    inp = keras.Input((64, 64, 3))
+    conv = keras.layers.Conv2D(1, 1, activation="relu", name="conv1")
+    feats = conv(inp)
+    flat = keras.layers.Flatten()(feats)
+    out = keras.layers.Dense(1, activation="sigmoid", name="out")(flat)
+    model = keras.Model(inp, out)
+    conv.set_weights([np.ones((1, 1, 3, 1), np.float32), np.zeros(1, np.float32)])
+    from deepshadows_lib.occlusion import central_mask
+    w = np.where(central_mask((64, 64), radius=8), 1.0, -0.1).astype(np.float32)
+    model.get_layer("out").set_weights([w.reshape(-1, 1), np.zeros(1, np.float32)])
+    return model
+
+
+def test_hirescam_finds_the_centre_where_gradcam_does_not():
+    model = _centre_vs_surroundings_model()
+    img = np.full((2, 64, 64, 3), 20, np.uint8)
+    img[:, 26:38, 26:38] = 200  # a bright central object
+    share_grad = gc.central_share(gc.gradcam_maps(model, img, class_index=1))
+    share_hires = gc.central_share(gc.gradcam_maps(model, img, class_index=1,
+                                                   method="hirescam"))
+    # the channel's mean gradient is negative (most pixels count against), so Grad-CAM
+    # weights the central object negatively and keeps only what the ReLU lets through
+    assert np.all(np.nan_to_num(share_grad) < 0.2)
+    assert np.all(share_hires > 0.99)
+
+
+def test_central_share_and_disc_share():
+    assert gc.disc_share((64, 64)) == pytest.approx(np.pi * 144 / 4096, rel=0.03)
+    flat = np.ones((64, 64))
+    assert gc.central_share(flat) == pytest.approx(gc.disc_share((64, 64)))
+    spot = np.zeros((64, 64))
+    spot[30:34, 30:34] = 1
+    corner = np.zeros((64, 64))
+    corner[:5, :5] = 1
+    shares = gc.central_share(np.stack([spot, corner, np.zeros((64, 64))]))
+    assert shares[0] == 1 and shares[1] == 0 and np.isnan(shares[2])

@@ -170,3 +170,13 @@ def test_smoke_run_saves_plus_with_its_provenance(smoke_run):
     assert side["split"]["n_test"] > 0 and 0 <= side["metrics"]["test"]["accuracy"] <= 1
     pred = predict.Predictor.from_path(build / "plus.keras")
     assert pred.temperature == pytest.approx(side["temperature"]) and pred.n_views == 8
+
+
+@pytest.mark.notebooks
+def test_smoke_run_writes_a_complete_verdict_table(smoke_run):
+    from deepshadows_lib import conclusions
+    _, figures = smoke_run
+    table = conclusions.check_complete(figures)
+    assert list(table.index) == [c.claim for c in conclusions.CLAIMS.values()]
+    assert set(table["holds"]) <= {"yes", "no"}
+    assert (figures / "conclusions.md").read_text().count("\n|") >= len(table) + 1

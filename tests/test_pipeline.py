@@ -81,3 +81,12 @@ def test_every_expected_item_has_a_notebook():
     tables = [t for v in pipeline.EXPECTED.values() for t in v["tables"]]
     for k in range(1, 7):
         assert any(t.startswith(f"table{k}_") for t in tables)
+
+
+def test_check_outputs_wants_a_complete_verdict_table(tmp_path):
+    with pytest.raises(InputError, match="conclusions.csv"):
+        pipeline.check_outputs(tmp_path)
+    # not asked for when the notebooks that make it are not all checked
+    with pytest.raises(InputError) as err:
+        pipeline.check_outputs(tmp_path, notebooks=("02_deepshadows",))
+    assert "conclusions" not in str(err.value)

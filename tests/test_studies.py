@@ -220,3 +220,53 @@ def test_results_frame_and_save_for_baselines(tmp_path):
     assert frame.loc[0, "accuracy"] == pytest.approx(out["Random forest"]["metrics"]["accuracy"])
     back = json.loads(studies.save_results(out, tmp_path / "b.json").read_text())
     assert back["Random forest"]["p"] == pytest.approx(list(out["Random forest"]["p"]))
+
+
+# --------------------------------------------------------------------------- reuse, workers
+@pytest.mark.slow
+def test_concurrent_trainings_equal_sequential_ones(small):
+    images, y = small
+    from deepshadows_lib import catalogs
+    split = catalogs.random_split(len(y), seed=0)
+    tasks = [{"labels": y, "train_idx": split["train"], "val_idx": split["validation"],
+              "test_idx": split["test"], "epochs": 1, "seed": s, "batch_size": 16,
+              "bn_reestimate": True} for s in (1, 2)]
+    seq = studies.train_many(images, tasks, workers=1, progress=False)
+    par = studies.train_many(images, tasks, workers=2, progress=False)
+    for a, b in zip(seq, par):
+        np.testing.assert_allclose(a["p"], b["p"], atol=1e-6)
+        np.testing.assert_allclose(a["p_moving"], b["p_moving"], atol=1e-6)
+        assert "model" not in b
+    assert not np.allclose(seq[0]["p"], seq[1]["p"])  # the seeds differ
+
+
+def test_known_run_is_reused_not_retrained(small, monkeypatch):
+    images, y = small
+    from deepshadows_lib import catalogs
+    sp = catalogs.random_split(len(y), seed=5)
+    rng = np.random.default_rng(0)
+    p = rng.random(len(sp["test"]))
+    known = studies.cnn_run(p, p * 0.5, p, seed=5, train_idx=sp["train"],
+                            test_idx=sp["test"])
+    calls = []
+    monkeypatch.setattr(studies, "train_many", lambda images, tasks, **kw: calls.append(
+        tasks) or [])
+    res = studies.run_random_splits(images, y, seeds=(5,), epochs=1, progress=False,
+                                    known={5: known})
+    assert calls == [[]]  # nothing left to train
+    np.testing.assert_array_equal(res[0]["p"], p)
+    assert res[0]["metrics_moving"]["accuracy"] == pytest.approx(
+        np.mean((p * 0.5 > 0.5) == y[sp["test"]]))
+    with pytest.raises(InputError, match="another split"):
+        studies.run_random_splits(images, y, seeds=(6,), epochs=1, progress=False,
+                                  known={6: known})
+
+
+def test_saved_run_round_trips_and_checks_its_run(tmp_path):
+    run = studies.cnn_run(np.array([0.2, 0.9]), np.array([0.6, 0.9]), np.array([0.2, 0.9]),
+                          seed=1, train_idx=[0, 1, 2], test_idx=[3, 4], run="abc")
+    studies.save_results(run, tmp_path / "r.json")
+    back = studies.load_run(tmp_path / "r.json", run="abc")
+    np.testing.assert_array_equal(back["test_idx"], [3, 4])
+    assert studies.load_run(tmp_path / "r.json", run="other") is None
+    assert studies.load_run(tmp_path / "missing.json") is None

@@ -1,0 +1,432 @@
+"""The paper's conclusions as tests on a run's numbers: the verdict table.
+
+Each claim of the paper becomes a test with a fixed threshold, applied to this run's
+numbers; a run that breaks a claim says so (``holds = no``).  The notebooks that hold
+the numbers each call a verdict function and :func:`record` the result in the run's
+build directory; :func:`verdict_table` puts every claim in one table (claims whose
+notebook has not run yet say ``not run``), which the notebooks save as
+``figures/conclusions.csv`` and ``.md`` and ``make paper-figures`` checks
+(:func:`check_complete`).
+
+The claims (:data:`CLAIMS`), in the paper's order:
+
+=====================  ===============================================================
+``cnn_accuracy``       the CNN's accuracy is above the SVM's and the random forest's by
+                       at least 5 points (paper: 0.920 vs 0.819 / 0.797)
+``cnn_auc``            the CNN's AUC is above both (paper: 0.974 vs 0.894 / 0.872)
+``random_splits``      the accuracies of the random splits spread by at most 0.02
+                       (paper: 0.912-0.920)
+``noise_monotonic``    accuracy and AUC fall monotonically with the fraction of flipped
+                       labels (paper: 0.920, 0.918, 0.914, 0.909, 0.883)
+``noise_cost``         33 % flipped labels cost at most 0.06 accuracy (paper: 0.037)
+``hsc_finetune``       fine-tuning on HSC raises accuracy and AUC (paper: 0.821 -> 0.876,
+                       0.902 -> 0.936)
+``three_class``        the three-class model, reduced to LSBG vs artifact, is within 0.03
+                       of the binary CNN's accuracy (paper: about 0.88 overall)
+``gradcam_centre``     Grad-CAM of confident true positives sits on the galaxy: the median
+                       share of the map within 12 px of the centre is at least three
+                       times that disc's share of the image (paper: Fig. 6)
+=====================  ===============================================================
+"""
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+
+__all__ = ["Claim", "CLAIMS", "Verdict", "cnn_accuracy", "cnn_auc", "random_splits",
+           "noise_monotonic", "noise_cost", "hsc_finetune", "three_class", "gradcam_centre",
+           "gradcam_verdict", "MAP_NAMES",
+           "run_id", "record", "report_verdicts", "load_records", "verdict_table",
+           "check_complete", "NOT_RUN"]
+
+NOT_RUN = "not run"
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """One claim of the paper: what it says, the paper's number, the test applied."""
+
+    key: str
+    claim: str
+    paper: str
+    test: str
+    notebook: str
+
+
+CLAIMS = {c.key: c for c in (
+    Claim("cnn_accuracy", "the CNN beats SVM and RF in accuracy",
+          "0.920 vs 0.819 / 0.797", "CNN accuracy >= max(SVM, RF) + 0.05", "02_deepshadows"),
+    Claim("cnn_auc", "the CNN beats SVM and RF in AUC", "0.974 vs 0.894 / 0.872",
+          "CNN AUC > max(SVM, RF)", "02_deepshadows"),
+    Claim("random_splits", "random splits agree", "0.912-0.920 (spread 0.008)",
+          "max - min accuracy <= 0.02", "03_uncertainty"),
+    Claim("noise_monotonic", "accuracy and AUC fall as more labels are flipped",
+          "accuracy 0.920, 0.918, 0.914, 0.909, 0.883; AUC 0.974, 0.974, 0.970, 0.969, "
+          "0.950 (0, 1, 5, 10, 33%)",
+          "accuracy and AUC non-increasing with the fraction, each step up by at most "
+          "the tolerance", "03_uncertainty"),
+    Claim("noise_cost", "33% label noise costs little", "-0.037 accuracy",
+          "accuracy(0) - accuracy(33%) <= 0.06", "03_uncertainty"),
+    Claim("hsc_finetune", "fine-tuning on HSC raises accuracy and AUC",
+          "accuracy 0.821 -> 0.876, AUC 0.902 -> 0.936",
+          "accuracy and AUC after > before", "02_deepshadows"),
+    Claim("three_class", "three-class accuracy near the binary one",
+          "about 0.88 (binary 0.920)",
+          "reduced (LSBG vs artifact) accuracy within 0.03 of the binary CNN's",
+          "05_three_class"),
+    Claim("gradcam_centre", "Grad-CAM of confident true positives sits on the galaxy",
+          "yes (Fig. 6)",
+          "median share of the map within 12 px of the centre >= 3 x the disc's share",
+          "04_gradcam"),
+)}
+
+
+@dataclasses.dataclass
+class Verdict:
+    """The outcome of one claim's test on this run.
+
+    Attributes
+    ----------
+    key : str
+        A key of :data:`CLAIMS`.
+    this_run : str
+        This run's numbers, as the table shows them.
+    holds : bool
+    values : dict
+        The numbers the test used (JSON-ready).
+    test : str, optional
+        The test with this run's thresholds, when they differ from the claim's text.
+    note : str, optional
+        Why the row cannot hold, or how the numbers were obtained.
+    """
+
+    key: str
+    this_run: str
+    holds: bool
+    values: dict = dataclasses.field(default_factory=dict)
+    test: str = ""
+    note: str = ""
+
+    def as_dict(self):
+        return {"key": self.key, "this_run": self.this_run, "holds": bool(self.holds),
+                "values": _plain(self.values), "test": self.test, "note": self.note}
+
+
+def _plain(obj):
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, np.ndarray)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return None if not np.isfinite(obj) else float(obj)
+    return obj
+
+
+def _finite(*values):
+    return all(v is not None and np.isfinite(float(v)) for v in values)
+
+
+# --------------------------------------------------------------------------- the tests
+def cnn_accuracy(*, cnn, svm, rf, margin=0.05):
+    """The CNN's accuracy is at least ``margin`` above both baselines'."""
+    holds = _finite(cnn, svm, rf) and cnn >= max(svm, rf) + margin - 1e-12
+    return Verdict("cnn_accuracy", f"{cnn:.3f} vs {svm:.3f} / {rf:.3f}", bool(holds),
+                   {"cnn": cnn, "svm": svm, "rf": rf, "margin": margin},
+                   test=f"CNN accuracy >= max(SVM, RF) + {margin:g}")
+
+
+def cnn_auc(*, cnn, svm, rf):
+    """The CNN's AUC is above both baselines'."""
+    holds = _finite(cnn, svm, rf) and cnn > max(svm, rf)
+    return Verdict("cnn_auc", f"{cnn:.3f} vs {svm:.3f} / {rf:.3f}", bool(holds),
+                   {"cnn": cnn, "svm": svm, "rf": rf})
+
+
+def random_splits(accuracies, *, max_spread=0.02):
+    """The accuracies of the random splits spread (max - min) by at most ``max_spread``."""
+    acc = np.asarray(accuracies, dtype=float)
+    if acc.size < 2:
+        raise InputError("the random-split verdict needs at least two splits")
+    spread = float(acc.max() - acc.min())
+    holds = bool(np.isfinite(acc).all() and spread <= max_spread + 1e-12)
+    return Verdict("random_splits",
+                   f"{acc.min():.3f}-{acc.max():.3f} (spread {spread:.3f}, {acc.size} splits)",
+                   holds, {"accuracies": acc.tolist(), "spread": spread,
+                           "max_spread": max_spread},
+                   test=f"max - min accuracy <= {max_spread:g}")
+
+
+def _by_fraction(fractions, values):
+    f = np.asarray(fractions, dtype=float)
+    v = np.asarray(values, dtype=float)
+    if f.shape != v.shape or f.size < 2:
+        raise InputError("label-noise verdicts need one value per fraction, at least two "
+                         "fractions (the noise-free run included)")
+    order = np.argsort(f, kind="stable")
+    return f[order], v[order]
+
+
+def noise_monotonic(fractions, accuracies, aucs, *, tolerance=0.0, n_test=None):
+    """Accuracy and AUC do not rise with the fraction of flipped labels.
+
+    Parameters
+    ----------
+    fractions : sequence of float
+        Fractions flipped at random (0 for the noise-free run).
+    accuracies, aucs : sequence of float
+        Test metrics, one per fraction.
+    tolerance : float or "se", optional
+        A step to a larger fraction may raise a metric by at most this much; 0: no rise
+        at all.  ``"se"``: one standard error of the noise-free run's test accuracy,
+        ``sqrt(a (1 - a) / n_test)`` -- a rise smaller than the test set can resolve.
+    n_test : int, optional
+        Test objects (for ``tolerance="se"``).
+    """
+    f, acc = _by_fraction(fractions, accuracies)
+    _, auc = _by_fraction(fractions, aucs)
+    if tolerance == "se":
+        if not n_test:
+            raise InputError("tolerance='se' needs n_test")
+        tolerance = float(np.sqrt(acc[0] * (1 - acc[0]) / int(n_test)))
+    rise_acc = float(np.max(np.diff(acc), initial=-np.inf))
+    rise_auc = float(np.max(np.diff(auc), initial=-np.inf))
+    holds = bool(np.isfinite(acc).all() and np.isfinite(auc).all()
+                 and rise_acc <= tolerance + 1e-12 and rise_auc <= tolerance + 1e-12)
+    pct = ", ".join(f"{100 * x:.0f}" for x in f)
+    text = (f"accuracy {', '.join(f'{a:.3f}' for a in acc)}; AUC "
+            f"{', '.join(f'{a:.3f}' for a in auc)} ({pct}%)")
+    test = ("accuracy and AUC non-increasing with the fraction"
+            + (f" (a rise below one standard error of the test accuracy, {tolerance:.3f}, "
+               "allowed)" if tolerance else ""))
+    return Verdict("noise_monotonic", text, holds,
+                   {"fractions": f.tolist(), "accuracies": acc.tolist(),
+                    "aucs": auc.tolist(), "largest_rise_accuracy": rise_acc,
+                    "largest_rise_auc": rise_auc, "tolerance": tolerance}, test=test)
+
+
+def noise_cost(fractions, accuracies, *, fraction=1 / 3, max_cost=0.06):
+    """Flipping ``fraction`` of the labels costs at most ``max_cost`` accuracy."""
+    f, acc = _by_fraction(fractions, accuracies)
+    clean = np.flatnonzero(np.isclose(f, 0.0))
+    noisy = np.flatnonzero(np.isclose(f, fraction, atol=1e-3))
+    if clean.size == 0 or noisy.size == 0:
+        raise InputError(f"the label-noise cost needs runs at 0 and {fraction:.3f} flipped")
+    cost = float(acc[clean[0]] - acc[noisy[0]])
+    holds = bool(np.isfinite(cost) and cost <= max_cost + 1e-12)
+    return Verdict("noise_cost", f"{-cost:+.3f} accuracy ({acc[clean[0]]:.3f} -> "
+                                 f"{acc[noisy[0]]:.3f})", holds,
+                   {"clean": float(acc[clean[0]]), "noisy": float(acc[noisy[0]]),
+                    "fraction": fraction, "cost": cost, "max_cost": max_cost},
+                   test=f"accuracy(0) - accuracy({100 * fraction:.0f}%) <= {max_cost:g}")
+
+
+def hsc_finetune(*, before_accuracy, after_accuracy, before_auc, after_auc):
+    """Fine-tuning on HSC raises both accuracy and AUC."""
+    holds = (_finite(before_accuracy, after_accuracy, before_auc, after_auc)
+             and after_accuracy > before_accuracy and after_auc > before_auc)
+    return Verdict("hsc_finetune", f"accuracy {before_accuracy:.3f} -> {after_accuracy:.3f}, "
+                                   f"AUC {before_auc:.3f} -> {after_auc:.3f}", bool(holds),
+                   {"before_accuracy": before_accuracy, "after_accuracy": after_accuracy,
+                    "before_auc": before_auc, "after_auc": after_auc})
+
+
+def three_class(*, reduced_accuracy, binary_accuracy, overall_accuracy=None, tolerance=0.03):
+    """The three-class model's LSBG-vs-artifact accuracy is within ``tolerance`` of the
+    binary CNN's."""
+    gap = float(reduced_accuracy - binary_accuracy)
+    holds = _finite(reduced_accuracy, binary_accuracy) and abs(gap) <= tolerance + 1e-12
+    text = f"reduced {reduced_accuracy:.3f} vs binary {binary_accuracy:.3f}"
+    if overall_accuracy is not None:
+        text += f" (three-class {overall_accuracy:.3f})"
+    return Verdict("three_class", text, bool(holds),
+                   {"reduced_accuracy": reduced_accuracy, "binary_accuracy": binary_accuracy,
+                    "overall_accuracy": overall_accuracy, "gap": gap,
+                    "tolerance": tolerance},
+                   test=f"reduced (LSBG vs artifact) accuracy within {tolerance:g} of the "
+                        f"binary CNN's")
+
+
+def gradcam_centre(shares, *, disc_share, factor=3.0, method="Grad-CAM", beside=None):
+    """The median central share of the maps is at least ``factor`` x the disc's share.
+
+    Parameters
+    ----------
+    shares : sequence of float
+        :func:`deepshadows_lib.gradcam.central_share` of each confident true positive's
+        map (NaN for an all-zero map: it counts as no share, 0).
+    disc_share : float
+        The disc's share of the image (:func:`deepshadows_lib.gradcam.disc_share`).
+    factor : float, optional
+        How many times the disc's share the median must reach.
+    method : str, optional
+        Name of the map tested (shown in the table).
+    beside : dict, optional
+        ``name -> median share`` of other maps of the same examples, shown beside.
+    """
+    s = np.nan_to_num(np.asarray(shares, dtype=float), nan=0.0)
+    extra = "".join(f"; {k} {v:.2f}" for k, v in (beside or {}).items())
+    if s.size == 0:
+        return Verdict("gradcam_centre", "no confident true positive", False,
+                       {"n": 0, "disc_share": disc_share, "factor": factor})
+    median = float(np.median(s))
+    holds = median >= factor * disc_share - 1e-12
+    return Verdict("gradcam_centre",
+                   f"{method}: median share {median:.2f} ({s.size} maps; disc "
+                   f"{disc_share:.2f}){extra}",
+                   bool(holds), {"median_share": median, "n": int(s.size),
+                                 "disc_share": disc_share, "factor": factor,
+                                 "method": method, "beside": beside or {}},
+                   test=f"median share of the {method} map within 12 px >= {factor:g} x "
+                        f"{disc_share:.3f}")
+
+
+#: names of the map methods of :func:`deepshadows_lib.gradcam.gradcam_maps`
+MAP_NAMES = {"gradcam": "Grad-CAM", "hirescam": "HiResCAM"}
+
+
+def gradcam_verdict(evidence, *, method="gradcam"):
+    """:func:`gradcam_centre` on :func:`deepshadows_lib.gradcam.centre_evidence`'s result,
+    testing the ``method`` map and showing the other maps' medians beside."""
+    beside = {MAP_NAMES[k]: float(np.nanmedian(evidence[f"{k}_share"]))
+              for k in MAP_NAMES if k != method and len(evidence.get(f"{k}_share", []))}
+    if len(evidence.get("occlusion_share", [])):
+        beside["occlusion"] = float(np.nanmedian(evidence["occlusion_share"]))
+    return gradcam_centre(evidence[f"{method}_share"], disc_share=evidence["disc_share"],
+                          method=MAP_NAMES[method], beside=beside)
+
+
+# --------------------------------------------------------------------------- the table
+def run_id(parameters, data_sha256=None):
+    """A short identifier of a run: its parameters and the content of its data.
+
+    Verdicts recorded under another identifier (an earlier run in the same build
+    directory, with other sizes or data) are not shown as this run's.
+    """
+    import hashlib
+    blob = json.dumps({"parameters": _plain(parameters), "data": data_sha256},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def record(path, *verdicts, run=None):
+    """Add (or replace) verdicts in the run's record file ``path`` (JSON, atomic).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The record file (``build/PROFILE/conclusions.json``).
+    *verdicts : Verdict
+    run : str, optional
+        :func:`run_id` of the run that made them.
+
+    Returns
+    -------
+    dict
+        Every recorded verdict, ``key -> dict``.
+    """
+    from ._io import atomic_write_json
+    records = load_records(path)
+    for v in verdicts:
+        if v.key not in CLAIMS:
+            raise InputError(f"unknown claim {v.key!r}; known: {', '.join(CLAIMS)}")
+        records[v.key] = {**v.as_dict(), "run": run}
+    atomic_write_json(path, records)
+    return records
+
+
+def report_verdicts(report, cfg, *verdicts, data=None):
+    """Record verdicts of a notebook and save the whole verdict table with ``report``.
+
+    Parameters
+    ----------
+    report : deepshadows_lib.manifest.Reporter
+        Saves ``conclusions.csv`` and ``conclusions.md`` (with provenance).
+    cfg : deepshadows_lib.pipeline.RunConfig
+        The run: its record file is ``cfg.path("conclusions.json")``.
+    *verdicts : Verdict
+    data : deepshadows_lib.store.Store, optional
+        The run's DES store; its content hash is part of the run's identifier, so rows
+        recorded by a run on other data say ``not run``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table (:func:`verdict_table`).
+    """
+    run = cfg.run_id(data)
+    records = record(cfg.path("conclusions.json"), *verdicts, run=run)
+    table = verdict_table(records, run=run)
+    return report.table(table, "conclusions",
+                        caption="The paper's conclusions tested on this run")
+
+
+def load_records(path):
+    """The verdicts recorded in ``path`` (empty when the file does not exist)."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not a verdict record: {exc.msg}", path=path,
+                         row=exc.lineno) from None
+
+
+def verdict_table(records, *, run=None):
+    """One row per claim of :data:`CLAIMS`: the paper's number, this run's, the test,
+    whether it holds (``yes``, ``no`` or ``not run``) and a note.
+
+    Parameters
+    ----------
+    records : dict or str or path-like
+        :func:`record`'s result, or the path of the record file.
+    run : str, optional
+        Show only verdicts recorded by this run (:func:`run_id`).
+    """
+    import pandas as pd
+    if not isinstance(records, dict):
+        records = load_records(records)
+    rows = []
+    for key, claim in CLAIMS.items():
+        r = records.get(key)
+        if r is not None and run is not None and r.get("run") != run:
+            r = None
+        rows.append({"claim": claim.claim, "paper": claim.paper,
+                     "this run": r["this_run"] if r else "",
+                     "test": (r.get("test") or claim.test) if r else claim.test,
+                     "holds": ("yes" if r["holds"] else "no") if r else NOT_RUN,
+                     "note": r.get("note", "") if r else f"runs in {claim.notebook}"})
+    return pd.DataFrame(rows).set_index("claim")
+
+
+def check_complete(figures_dir):
+    """Read ``figures_dir/conclusions.csv`` and check that every claim has a verdict.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table.
+
+    Raises
+    ------
+    InputError
+        If the file is missing, or names the rows that are missing or not run.
+    """
+    import pandas as pd
+    path = Path(figures_dir) / "conclusions.csv"
+    if not path.exists():
+        raise InputError("conclusions.csv is missing (made by notebooks 02-05)", path=path)
+    table = pd.read_csv(path, index_col=0, keep_default_na=False)
+    if "holds" not in table.columns:
+        raise InputError("conclusions.csv has no 'holds' column", path=path, column="holds")
+    missing = [c.claim for c in CLAIMS.values() if c.claim not in table.index]
+    not_run = [c for c in table.index if table.loc[c, "holds"] not in ("yes", "no")]
+    if missing or not_run:
+        raise InputError("verdicts missing for: " + "; ".join(missing + not_run), path=path)
+    return table

@@ -1,0 +1,165 @@
+"""Tests of deepshadows_lib.conclusions: the verdicts on fixed numbers, the table."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from deepshadows_lib import conclusions
+from deepshadows_lib.errors import InputError
+
+
+# --------------------------------------------------------------------------- verdicts
+def test_paper_numbers_hold_every_claim():
+    # the paper's own numbers pass the tests the table applies
+    assert conclusions.cnn_accuracy(cnn=0.920, svm=0.819, rf=0.797).holds
+    assert conclusions.cnn_auc(cnn=0.974, svm=0.894, rf=0.872).holds
+    assert conclusions.random_splits([0.912, 0.920, 0.915, 0.918, 0.913, 0.916]).holds
+    f = [0, 0.01, 0.05, 0.10, 1 / 3]
+    assert conclusions.noise_monotonic(f, [0.920, 0.918, 0.914, 0.909, 0.883],
+                                       [0.974, 0.974, 0.970, 0.969, 0.950]).holds
+    assert conclusions.noise_cost(f, [0.920, 0.918, 0.914, 0.909, 0.883]).holds
+    assert conclusions.hsc_finetune(before_accuracy=0.821, after_accuracy=0.876,
+                                    before_auc=0.902, after_auc=0.936).holds
+    assert conclusions.three_class(reduced_accuracy=0.90, binary_accuracy=0.92).holds
+    assert conclusions.gradcam_centre([0.5, 0.6, 0.4], disc_share=0.11).holds
+
+
+def test_the_issue_default_run_breaks_the_claims_it_broke():
+    # the numbers of the default run at 1f80ae0 (issue 15): each of these says no
+    assert not conclusions.cnn_accuracy(cnn=0.749, svm=0.773, rf=0.797).holds
+    assert not conclusions.random_splits([0.624, 0.749, 0.717]).holds
+    assert not conclusions.noise_cost([0, 0.05, 1 / 3], [0.749, 0.728, 0.599]).holds
+    assert not conclusions.three_class(reduced_accuracy=0.822, binary_accuracy=0.741).holds
+    assert not conclusions.gradcam_centre([0.01, 0.0, 0.02, 0.01], disc_share=0.109).holds
+
+
+@pytest.mark.parametrize("cnn, holds", [(0.849, True), (0.8489, False), (0.85, True)])
+def test_cnn_accuracy_needs_five_points_over_the_better_baseline(cnn, holds):
+    assert conclusions.cnn_accuracy(cnn=cnn, svm=0.799, rf=0.70).holds is holds
+
+
+def test_cnn_auc_must_beat_both_strictly():
+    assert not conclusions.cnn_auc(cnn=0.90, svm=0.90, rf=0.80).holds
+    assert not conclusions.cnn_auc(cnn=0.90, svm=0.80, rf=0.91).holds
+    assert not conclusions.cnn_auc(cnn=float("nan"), svm=0.80, rf=0.8).holds
+
+
+def test_random_split_spread_at_the_limit():
+    assert conclusions.random_splits([0.90, 0.92]).holds
+    v = conclusions.random_splits([0.90, 0.921, 0.91])
+    assert not v.holds and v.values["spread"] == pytest.approx(0.021)
+    with pytest.raises(InputError):
+        conclusions.random_splits([0.9])
+
+
+def test_noise_that_raises_a_metric_breaks_monotonicity():
+    f = [1 / 3, 0, 0.05]  # any order: sorted by fraction
+    assert not conclusions.noise_monotonic(f, [0.85, 0.90, 0.905], [0.9, 0.95, 0.94]).holds
+    assert not conclusions.noise_monotonic(f, [0.85, 0.90, 0.89], [0.9, 0.95, 0.96]).holds
+    assert conclusions.noise_monotonic(f, [0.85, 0.90, 0.89], [0.9, 0.95, 0.94]).holds
+    # a tolerance lets a rise within it pass, and only within it
+    assert conclusions.noise_monotonic(f, [0.85, 0.90, 0.905], [0.9, 0.95, 0.94],
+                                       tolerance=0.01).holds
+    assert not conclusions.noise_monotonic(f, [0.85, 0.90, 0.915], [0.9, 0.95, 0.94],
+                                           tolerance=0.01).holds
+
+
+def test_noise_cost_reads_the_clean_and_the_third():
+    v = conclusions.noise_cost([0, 0.05, 1 / 3], [0.90, 0.89, 0.84])
+    assert v.holds and v.values["cost"] == pytest.approx(0.06)
+    assert not conclusions.noise_cost([0, 0.05, 1 / 3], [0.90, 0.89, 0.839]).holds
+    with pytest.raises(InputError, match="0.333"):
+        conclusions.noise_cost([0, 0.05], [0.9, 0.8])
+
+
+def test_finetuning_must_raise_both_metrics():
+    assert not conclusions.hsc_finetune(before_accuracy=0.80, after_accuracy=0.85,
+                                        before_auc=0.90, after_auc=0.89).holds
+    assert not conclusions.hsc_finetune(before_accuracy=0.80, after_accuracy=0.80,
+                                        before_auc=0.90, after_auc=0.95).holds
+
+
+def test_three_class_within_three_points_either_way():
+    assert conclusions.three_class(reduced_accuracy=0.95, binary_accuracy=0.92).holds
+    assert not conclusions.three_class(reduced_accuracy=0.951, binary_accuracy=0.92).holds
+    assert not conclusions.three_class(reduced_accuracy=0.889, binary_accuracy=0.92).holds
+
+
+def test_gradcam_median_against_three_discs():
+    disc = 0.1
+    assert conclusions.gradcam_centre([0.0, 0.3, 0.9], disc_share=disc).holds
+    assert not conclusions.gradcam_centre([0.0, 0.29, 0.9], disc_share=disc).holds
+    # all-zero maps (NaN share) count as no evidence on the centre
+    assert not conclusions.gradcam_centre([np.nan, np.nan, 0.9], disc_share=disc).holds
+    assert not conclusions.gradcam_centre([], disc_share=disc).holds
+
+
+# --------------------------------------------------------------------------- the table
+def test_table_has_every_claim_in_order_with_not_run_rows(tmp_path):
+    path = tmp_path / "conclusions.json"
+    conclusions.record(path, conclusions.cnn_auc(cnn=0.9, svm=0.8, rf=0.7), run="r1")
+    conclusions.record(path, conclusions.random_splits([0.5, 0.9]), run="r1")
+    table = conclusions.verdict_table(path, run="r1")
+    assert list(table.index) == [c.claim for c in conclusions.CLAIMS.values()]
+    holds = table["holds"].to_dict()
+    assert holds["the CNN beats SVM and RF in AUC"] == "yes"
+    assert holds["random splits agree"] == "no"
+    assert holds["the CNN beats SVM and RF in accuracy"] == conclusions.NOT_RUN
+    assert set(table.columns) >= {"paper", "this run", "test", "holds"}
+
+
+def test_rows_of_another_run_are_not_shown_as_this_runs(tmp_path):
+    path = tmp_path / "conclusions.json"
+    conclusions.record(path, conclusions.cnn_auc(cnn=0.9, svm=0.8, rf=0.7), run="old")
+    table = conclusions.verdict_table(path, run="new")
+    assert table.loc["the CNN beats SVM and RF in AUC", "holds"] == conclusions.NOT_RUN
+    assert conclusions.run_id({"a": 1}, "x") != conclusions.run_id({"a": 2}, "x")
+    assert conclusions.run_id({"a": 1}, "x") == conclusions.run_id({"a": 1}, "x")
+
+
+def test_check_complete_names_missing_verdicts(tmp_path):
+    records = {k: conclusions.Verdict(k, "x", True).as_dict()
+               for k in conclusions.CLAIMS if k != "gradcam_centre"}
+    conclusions.verdict_table(records).to_csv(tmp_path / "conclusions.csv")
+    with pytest.raises(InputError, match="Grad-CAM"):
+        conclusions.check_complete(tmp_path)
+    records["gradcam_centre"] = conclusions.Verdict("gradcam_centre", "y", False).as_dict()
+    conclusions.verdict_table(records).to_csv(tmp_path / "conclusions.csv")
+    table = conclusions.check_complete(tmp_path)
+    assert (table["holds"] == "yes").sum() == len(conclusions.CLAIMS) - 1
+
+
+def test_check_complete_without_a_table(tmp_path):
+    with pytest.raises(InputError, match="missing"):
+        conclusions.check_complete(tmp_path)
+
+
+def test_unknown_claim_is_refused(tmp_path):
+    with pytest.raises(InputError, match="unknown claim"):
+        conclusions.record(tmp_path / "c.json", conclusions.Verdict("nope", "", True))
+
+
+def test_corrupt_record_file_is_named(tmp_path):
+    path = tmp_path / "conclusions.json"
+    path.write_text("{not json")
+    with pytest.raises(InputError, match="conclusions.json"):
+        conclusions.load_records(path)
+
+
+def test_table_round_trips_through_csv(tmp_path):
+    records = {"cnn_auc": conclusions.cnn_auc(cnn=0.9, svm=0.8, rf=0.7).as_dict()}
+    conclusions.verdict_table(records).to_csv(tmp_path / "t.csv")
+    back = pd.read_csv(tmp_path / "t.csv", index_col=0, keep_default_na=False)
+    assert back.loc["the CNN beats SVM and RF in AUC", "this run"] == "0.900 vs 0.800 / 0.700"
+
+
+def test_noise_tolerance_of_one_standard_error():
+    f = [0, 0.05, 1 / 3]
+    # clean accuracy 0.9 on 900 objects: standard error 0.01
+    ok = conclusions.noise_monotonic(f, [0.90, 0.909, 0.85], [0.95, 0.955, 0.9],
+                                     tolerance="se", n_test=900)
+    assert ok.holds and ok.values["tolerance"] == pytest.approx(0.01)
+    assert not conclusions.noise_monotonic(f, [0.90, 0.911, 0.85], [0.95, 0.95, 0.9],
+                                           tolerance="se", n_test=900).holds
+    with pytest.raises(InputError, match="n_test"):
+        conclusions.noise_monotonic(f, [0.9, 0.9, 0.8], [0.9, 0.9, 0.8], tolerance="se")
