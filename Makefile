@@ -45,7 +45,8 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 # Notebooks pass results through files in $(BUILD): 01 writes the stores that 02, 03 and
-# 05 read; 02 writes the model and predictions that 04 and 06 read.  make skips what is up to date.
+# 05 read; 02 writes the model and predictions that 04, 05 and 06 read.  make skips what
+# is up to date.
 $(BUILD)/01_file_creation.ipynb: notebooks/01_file_creation.py $(LIB) $(STAMP)
 	$(NB) 01_file_creation
 $(BUILD)/02_deepshadows.ipynb: notebooks/02_deepshadows.py $(BUILD)/01_file_creation.ipynb
@@ -54,7 +55,7 @@ $(BUILD)/03_uncertainty.ipynb: notebooks/03_uncertainty.py $(BUILD)/01_file_crea
 	$(NB) 03_uncertainty
 $(BUILD)/04_gradcam.ipynb: notebooks/04_gradcam.py $(BUILD)/02_deepshadows.ipynb
 	$(NB) 04_gradcam
-$(BUILD)/05_three_class.ipynb: notebooks/05_three_class.py $(BUILD)/01_file_creation.ipynb
+$(BUILD)/05_three_class.ipynb: notebooks/05_three_class.py $(BUILD)/02_deepshadows.ipynb
 	$(NB) 05_three_class
 # 06 (beyond the paper) compares its ensemble with the CNN that 02 trained.
 $(BUILD)/06_beyond.ipynb: notebooks/06_beyond.py $(BUILD)/02_deepshadows.ipynb

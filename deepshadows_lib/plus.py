@@ -41,7 +41,7 @@ def member_seed(seed, k):
 
 def train_member(images, labels, *, train_idx, val_idx=None, epochs, batch_size=64,
                  learning_rate=0.1, seed=0, head="flatten", augment=True, progress=True,
-                 deterministic=True, desc=None):
+                 deterministic=True, desc=None, bn_reestimate=False):
     """Train one DeepShadows network, with rotation/flip augmentation.
 
     The paper's optimiser and loss (Adadelta, binary cross-entropy, a fixed number of
@@ -66,6 +66,12 @@ def train_member(images, labels, *, train_idx, val_idx=None, epochs, batch_size=
         Rotations and flips (False: the paper's input pipeline).
     progress, deterministic : bool, optional
         As in :func:`deepshadows_lib.training.train_cnn`.
+    bn_reestimate : bool, optional
+        Re-estimate the batch-norm statistics on the (unaugmented) training images after
+        training (:func:`deepshadows_lib.bn_stats.reestimate_batch_norm`), as the run
+        profiles do for the paper's CNN: after a short training the moving averages lag
+        the weights and shift every member's output the same way, which neither the
+        ensemble nor a temperature can undo.
 
     Returns
     -------
@@ -90,6 +96,9 @@ def train_member(images, labels, *, train_idx, val_idx=None, epochs, batch_size=
                                        batch_size=max(256, batch_size))
     history = training.fit(model, train_ds, val_ds=val_ds, epochs=epochs, progress=progress,
                            desc=desc or f"plus member (seed {seed})")
+    if bn_reestimate:
+        from .bn_stats import reestimate_batch_norm
+        reestimate_batch_norm(model, images, indices=train_idx)
     return model, history
 
 
@@ -147,8 +156,11 @@ class PlusModel:
 
 def train_plus(images, labels, *, train_idx, val_idx, epochs, batch_size=64,
                learning_rate=0.1, seed=0, n_members=5, head="flatten", augment=True,
-               progress=True):
+               progress=True, bn_reestimate=False):
     """Train the ``plus`` ensemble and fit its temperature on the validation set.
+
+    The arguments are those of :func:`train_member`; ``n_members`` networks are trained
+    with the seeds :func:`member_seed` ``(seed, k)``.
 
     Returns
     -------
@@ -163,7 +175,8 @@ def train_plus(images, labels, *, train_idx, val_idx, epochs, batch_size=64,
         m, h = train_member(images, labels, train_idx=train_idx, val_idx=val_idx,
                             epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                             seed=s, head=head, augment=augment, progress=progress,
-                            desc=f"plus member {k + 1}/{n_members}")
+                            desc=f"plus member {k + 1}/{n_members}",
+                            bn_reestimate=bn_reestimate)
         members.append(m)
         histories.append(h)
         seeds.append(s)
@@ -339,13 +352,15 @@ def uncertainty_table(y, p, uncertainty, *, n_bins=4):
 
 
 def seed_spread(images, labels, *, split, seeds, epochs, batch_size=64, learning_rate=0.1,
-                n_members=5, head="flatten", first=None, progress=True):
+                n_members=5, head="flatten", first=None, progress=True, bn_reestimate=False):
     """Test accuracy of ``plus`` trained with several seeds, and their spread.
 
     Parameters
     ----------
     first : tuple, optional
         ``(seed, PlusModel)`` already trained (reused, not retrained).
+    bn_reestimate : bool, optional
+        See :func:`train_member`.
 
     Returns
     -------
@@ -366,7 +381,8 @@ def seed_spread(images, labels, *, split, seeds, epochs, batch_size=64, learning
             plus = train_plus(images, labels, train_idx=split["train"],
                               val_idx=split["validation"], epochs=epochs,
                               batch_size=batch_size, learning_rate=learning_rate, seed=s,
-                              n_members=n_members, head=head, progress=progress)
+                              n_members=n_members, head=head, progress=progress,
+                              bn_reestimate=bn_reestimate)
         p, _ = plus.predictor().predict(x)
         m = evaluate.binary_metrics(y, p)
         rows.append({"seed": int(s), "accuracy": m["accuracy"], "auc": m["auc"],
@@ -397,14 +413,16 @@ def head_decision(result):
 
 
 def hsc_transfer(plus, hsc_images, hsc_labels, *, n_finetune=320, epochs=30, batch_size=16,
-                 learning_rate=0.005, seed=0, progress=True):
+                 learning_rate=0.005, seed=0, progress=True, bn_reestimate=False):
     """The ``plus`` ensemble on HSC, before and after fine-tuning every member.
 
     The same fine-tuning and test objects as
     :func:`deepshadows_lib.studies.hsc_transfer` for the same seed (stratified draw of
     ``n_finetune`` objects); each member is fine-tuned as the paper fine-tunes its CNN
     (every layer, Adadelta at ``learning_rate``), and the ensemble keeps its eight views
-    and its temperature.
+    and its temperature.  With ``bn_reestimate`` each fine-tuned member's batch-norm
+    statistics are re-estimated on the fine-tuning images, as
+    :func:`deepshadows_lib.studies.hsc_transfer` does for the paper's CNN.
 
     Returns
     -------
@@ -434,6 +452,9 @@ def hsc_transfer(plus, hsc_images, hsc_labels, *, n_finetune=320, epochs=30, bat
         m, _ = training.fine_tune(member, x, labels, indices=ft_idx, epochs=epochs,
                                   batch_size=batch_size, learning_rate=learning_rate,
                                   seed=member_seed(seed, k), progress=progress)
+        if bn_reestimate:
+            from .bn_stats import reestimate_batch_norm
+            reestimate_batch_norm(m, x, indices=ft_idx)
         tuned.append(m)
     after = PlusModel(members=tuned, histories=[], temperature=plus.temperature,
                       head=plus.head, seeds=plus.seeds)
@@ -444,9 +465,13 @@ def hsc_transfer(plus, hsc_images, hsc_labels, *, n_finetune=320, epochs=30, bat
             "finetune_idx": ft_idx, "test_idx": test_idx, "members": tuned}
 
 
-def gradcam_examples(plus, images, y_true, p, *, n=4, high=0.8, low=0.2, seed=0):
+def gradcam_examples(plus, images, y_true, p, *, n=4, high=0.8, low=0.2, seed=0,
+                     method="gradcam"):
     """Grad-CAM of ``plus``: high-confidence TP, TN, FP, FN of the ensemble's probability,
-    each map the mean of the members' Grad-CAM maps (each min-max scaled), on view 0.
+    each map the mean of the members' maps (each min-max scaled), on view 0.
+
+    ``method`` is that of :func:`deepshadows_lib.gradcam.gradcam_maps` (``"gradcam"`` or
+    ``"hirescam"``), so that notebook 06 shows the map the profile uses for Fig. 6.
 
     Returns the structure of :func:`deepshadows_lib.gradcam.gradcam_examples`.
     """
@@ -459,7 +484,8 @@ def gradcam_examples(plus, images, y_true, p, *, n=4, high=0.8, low=0.2, seed=0)
         imgs = np.stack([np.asarray(images[int(i)]) for i in idx]) if len(idx) else \
             np.zeros((0,) + tuple(images.shape[1:]), np.uint8)
         if len(idx):
-            maps = np.mean([gradcam.gradcam_maps(m, imgs) for m in plus.members], axis=0)
+            maps = np.mean([gradcam.gradcam_maps(m, imgs, method=method)
+                            for m in plus.members], axis=0)
         else:
             maps = np.zeros(imgs.shape[:3], np.float32)
         out[name] = {"index": idx, "image": imgs, "map": maps, "p": q[idx]}

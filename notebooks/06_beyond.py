@@ -55,7 +55,7 @@ build_dir = None      # where notebooks pass results on; None: ../build/<profile
 figures_dir = None    # None: ../figures
 
 # %%
-from deepshadows_lib import paper, pipeline, plots, plus, training
+from deepshadows_lib import conclusions, paper, pipeline, plots, plus, training
 
 cfg, stores, des, report = pipeline.start(
     "06_beyond", profile=profile, data=data, n_per_class=n_per_class, epochs=epochs,
@@ -64,28 +64,33 @@ train_rows, y_train = des.subset("train")
 val_rows, y_val = des.subset("validation")
 test_rows, y_test = des.subset("test")
 paper_cnn = training.load_model(cfg.path("deepshadows.keras"))  # notebook 02's model
+epochs_plus = cfg.profile.epochs_for(len(train_rows))  # the paper CNN's budget (notebook 02)
 print(f"{len(train_rows)} training, {len(val_rows)} validation, {len(test_rows)} test objects "
       f"({des.split['kind']} split); ensemble of {cfg.profile.n_ensemble}, "
-      f"head {cfg.profile.plus_head!r}")
+      f"head {cfg.profile.plus_head!r}, {epochs_plus} epochs per member, batch-norm "
+      f"statistics {'re-estimated' if cfg.profile.bn_reestimate else 'as trained'}")
 
 # %% [markdown]
 # ## Training plus
 #
-# The paper's optimiser, loss, batch size and number of epochs for every member; only
+# The paper's optimiser, loss, batch size and number of epochs (or the profile's step
+# budget, as for notebook 2's CNN) for every member; only
 # the input pipeline (a random rotation/flip of every cutout, drawn anew each epoch) and
 # the seeds differ. The temperature is fitted on the validation set.
 
 # %%
 plus_model = plus.train_plus(des.images, des.labels, train_idx=train_rows, val_idx=val_rows,
-                             epochs=cfg.profile.epochs, batch_size=cfg.profile.batch_size,
+                             epochs=epochs_plus, batch_size=cfg.profile.batch_size,
                              learning_rate=cfg.profile.learning_rate, seed=cfg.seed,
-                             n_members=cfg.profile.n_ensemble, head=cfg.profile.plus_head)
+                             n_members=cfg.profile.n_ensemble, head=cfg.profile.plus_head,
+                             bn_reestimate=cfg.profile.bn_reestimate)
 other_head = "gap" if cfg.profile.plus_head == "flatten" else "flatten"
 head_variant = plus.train_plus(des.images, des.labels, train_idx=train_rows,
-                               val_idx=val_rows, epochs=cfg.profile.epochs,
+                               val_idx=val_rows, epochs=epochs_plus,
                                batch_size=cfg.profile.batch_size,
                                learning_rate=cfg.profile.learning_rate, seed=cfg.seed,
-                               n_members=1, head=other_head)
+                               n_members=1, head=other_head,
+                               bn_reestimate=cfg.profile.bn_reestimate)
 print(f"temperature fitted on validation: {plus_model.temperature:.3f}")
 
 # %% [markdown]
@@ -158,9 +163,10 @@ table_uncertainty
 seeds_table = plus.seed_spread(
     des.images, des.labels, split=des.split,
     seeds=plus.spread_seeds(cfg.seed, cfg.profile.seeds, cfg.profile.n_plus_seeds),
-    epochs=cfg.profile.epochs, batch_size=cfg.profile.batch_size,
+    epochs=epochs_plus, batch_size=cfg.profile.batch_size,
     learning_rate=cfg.profile.learning_rate, n_members=cfg.profile.n_ensemble,
-    head=cfg.profile.plus_head, first=(cfg.seed, plus_model))
+    head=cfg.profile.plus_head, first=(cfg.seed, plus_model),
+    bn_reestimate=cfg.profile.bn_reestimate)
 report.table(seeds_table, "beyond_seeds",
              caption=f"plus retrained with {len(seeds_table)} seeds (accuracy spread "
                      f"{seeds_table.attrs['spread']:.4f})")
@@ -186,7 +192,8 @@ transfer = plus.hsc_transfer(plus_model, hsc.images, hsc.labels,
                              n_finetune=cfg.profile.n_finetune,
                              epochs=cfg.profile.finetune_epochs,
                              batch_size=cfg.profile.finetune_batch_size,
-                             learning_rate=cfg.profile.finetune_learning_rate, seed=cfg.seed)
+                             learning_rate=cfg.profile.finetune_learning_rate, seed=cfg.seed,
+                             bn_reestimate=cfg.profile.bn_reestimate)
 hsc_report.table(paper.table6(transfer), "beyond_hsc_table",
                  caption="plus on HSC test objects before and after fine-tuning")
 
@@ -201,13 +208,17 @@ fig_hsc
 # ## Grad-CAM of plus
 #
 # High-confidence hits and misses of the ensemble; each map is the mean of the members'
-# Grad-CAM maps of the last convolution.
+# maps of the last convolution, by the profile's method (`cam_method`: Grad-CAM, or
+# HiResCAM where notebook 4 shows that Grad-CAM misreads this network).
 
 # %%
 examples = plus.gradcam_examples(plus_model, des.images[test_rows], y_test,
-                                 ablation["p_plus"], n=cfg.profile.n_gradcam, seed=cfg.seed)
-fig_cam = report.figure(plots.gradcam_grid(examples, simulated=report.simulated),
-                        "beyond_gradcam", caption="Grad-CAM of plus: TN, FN, FP and TP")
+                                 ablation["p_plus"], n=cfg.profile.n_gradcam, seed=cfg.seed,
+                                 method=cfg.profile.cam_method)
+map_name = conclusions.MAP_NAMES[cfg.profile.cam_method]
+fig_cam = report.figure(plots.gradcam_grid(examples, simulated=report.simulated,
+                                           map_name=map_name),
+                        "beyond_gradcam", caption=f"{map_name} of plus: TN, FN, FP and TP")
 fig_cam
 
 # %% [markdown]
@@ -223,5 +234,5 @@ full = ablation["table"].loc["+ temperature scaling (plus)"]
 saved = plus.save_plus(plus_model, cfg.path("plus.keras"), provenance={
     "profile": cfg.profile.name, "data": stores["des"], "split": des.split,
     "metrics": {"test": {k: float(full[k]) for k in ("accuracy", "auc", "ece", "brier")}},
-    "seed": cfg.seed, "epochs": cfg.profile.epochs})
+    "seed": cfg.seed, "epochs": epochs_plus})
 print(f"saved {saved} and {saved.with_suffix('.json').name}")
