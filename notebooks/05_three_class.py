@@ -72,9 +72,20 @@ figA10
 # %% [markdown]
 # ## Training the three-class model
 
+# %% [markdown]
+# The paper trains the three-class model for as many epochs as the binary one (100). Under
+# a step budget (`train_steps`) it gets the binary CNN's epochs (notebook 2), so that it
+# sees each object as often as that model does, rather than the same number of steps
+# spread over half again as many objects.
+
 # %%
+binary_run = studies.load_run(cfg.path("cnn_run.json"))  # notebook 2's CNN, this build
+epochs_three = cfg.profile.epochs_for(len(binary_run["train_idx"]) if binary_run
+                                      else len(three.split["train"]))
+print(f"{epochs_three} epochs of {len(three.split['train'])} objects "
+      f"({'as notebook 2' if binary_run else 'notebook 2 not run: own budget'})")
 result = studies.run_three_class(three.images, three.labels, split=three.split,
-                                 epochs=cfg.profile.epochs_for(len(three.split["train"])),
+                                 epochs=epochs_three,
                                  seed=cfg.seed, batch_size=cfg.profile.batch_size,
                                  learning_rate=cfg.profile.learning_rate,
                                  bn_reestimate=cfg.profile.bn_reestimate)
