@@ -61,6 +61,32 @@ def test_training_a_member_is_deterministic(data):
 
 
 @pytest.mark.slow
+def test_member_batch_norm_statistics_are_reestimated_on_its_training_images(data):
+    import keras
+
+    images, labels, split = data
+    kw = dict(train_idx=split["train"], epochs=1, batch_size=16, seed=9, head="gap",
+              progress=False)
+    moving, _ = plus.train_member(images, labels, **kw)
+    fixed, _ = plus.train_member(images, labels, bn_reestimate=True, **kw)
+    # the same training: only the batch-norm statistics differ
+    np.testing.assert_array_equal(moving.get_layer("conv1").get_weights()[0],
+                                  fixed.get_layer("conv1").get_weights()[0])
+    bn = [layer for layer in fixed.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    first = bn[0]
+    # by hand: the first batch-norm layer's input over the training images, inference mode
+    upto = keras.Model(fixed.inputs, first.input)
+    x = images[split["train"]].astype(np.float32) / 255.0
+    a = np.asarray(upto(x, training=False), dtype=np.float64).reshape(-1, first.input.shape[-1])
+    np.testing.assert_allclose(first.moving_mean.numpy(), a.mean(axis=0), rtol=1e-4,
+                               atol=1e-6)
+    np.testing.assert_allclose(first.moving_variance.numpy(), a.var(axis=0), rtol=1e-3,
+                               atol=1e-6)
+    assert not np.allclose(moving.get_layer(first.name).moving_mean.numpy(),
+                           first.moving_mean.numpy())
+
+
+@pytest.mark.slow
 def test_saved_plus_predicts_the_same_from_the_file(trained, data, tmp_path):
     images, labels, split = data
     path = plus.save_plus(trained, tmp_path / "plus.keras",
