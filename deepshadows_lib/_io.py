@@ -9,10 +9,11 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write_text", "atomic_write_json", "atomic_dir",
+__all__ = ["json_ready", "atomic_path", "atomic_write_text", "atomic_write_json", "atomic_dir",
            "sha256_file", "remove_stale_temporaries"]
 
 
@@ -109,3 +110,36 @@ def sha256_file(path, *, block=1 << 20):
         while chunk := fh.read(block):
             h.update(chunk)
     return h.hexdigest()
+
+
+def json_ready(obj, *, drop=None):
+    """``obj`` with numpy scalars and arrays, paths and data frames made JSON-ready.
+
+    Dict keys become strings, arrays and tuples lists, numpy integers and booleans Python
+    ones, non-finite floats None (JSON has no NaN), paths strings, and a pandas
+    ``DataFrame`` a dict of columns (index included).  ``drop(key, value)``, when given,
+    leaves out the dict items for which it is true, at every depth (e.g. trained models
+    among a study's results).
+    """
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {str(k): json_ready(v, drop=drop) for k, v in obj.items()
+                if drop is None or not drop(k, v)}
+    if isinstance(obj, (list, tuple)):
+        return [json_ready(v, drop=drop) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return json_ready(obj.tolist(), drop=drop)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        v = float(obj)
+        return v if np.isfinite(v) else None
+    if isinstance(obj, Path):
+        return str(obj)
+    pd = sys.modules.get("pandas")  # only a loaded pandas can have made a DataFrame
+    if pd is not None and isinstance(obj, pd.DataFrame):
+        return json_ready(obj.reset_index().to_dict(orient="list"), drop=drop)
+    return obj

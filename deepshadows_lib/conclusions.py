@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._io import json_ready
 from .errors import InputError
 
 __all__ = ["Claim", "CLAIMS", "Verdict", "cnn_accuracy", "cnn_auc", "random_splits",
@@ -113,19 +114,7 @@ class Verdict:
 
     def as_dict(self):
         return {"key": self.key, "this_run": self.this_run, "holds": bool(self.holds),
-                "values": _plain(self.values), "test": self.test, "note": self.note}
-
-
-def _plain(obj):
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, np.ndarray)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return None if not np.isfinite(obj) else float(obj)
-    return obj
+                "values": json_ready(self.values), "test": self.test, "note": self.note}
 
 
 def _finite(*values):
@@ -309,7 +298,7 @@ def run_id(parameters, data_sha256=None):
     directory, with other sizes or data) are not shown as this run's.
     """
     import hashlib
-    blob = json.dumps({"parameters": _plain(parameters), "data": data_sha256},
+    blob = json.dumps({"parameters": json_ready(parameters), "data": data_sha256},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._io import atomic_write_json, sha256_file
+from ._io import atomic_write_json, json_ready, sha256_file
 from .errors import InputError
 
 __all__ = ["FORMAT", "sidecar_path", "split_summary", "describe_data", "make_provenance",
@@ -106,25 +106,6 @@ def make_provenance(*, recipe="paper", profile=None, data=None, split=None, metr
     return out
 
 
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating, float)):
-        v = float(obj)
-        return v if np.isfinite(v) else None
-    if isinstance(obj, (np.bool_,)):
-        return bool(obj)
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
 def write_sidecar(model_path, provenance=None):
     """Write the sidecar of a saved model: its SHA-256 and ``provenance`` (atomic).
 
@@ -148,7 +129,7 @@ def write_sidecar(model_path, provenance=None):
                  "sha256": sha256_file(model_path),
                  "saved": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
     path = sidecar_path(model_path)
-    atomic_write_json(path, _jsonable(info))
+    atomic_write_json(path, json_ready(info))
     return path
 
 

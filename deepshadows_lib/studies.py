@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from . import evaluate
+from ._io import json_ready
 from .errors import InputError
 
 __all__ = ["DIRECTIONS", "PAPER_N_TRAIN", "flip_labels", "scaled_count", "evaluate_scores",
@@ -706,21 +707,8 @@ def results_frame(results):
     return pd.DataFrame(rows)
 
 
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()
-                if k != "model" and not hasattr(v, "fit")}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating, float)):
-        return None if not np.isfinite(obj) else float(obj)
-    if isinstance(obj, pd.DataFrame):
-        return _jsonable(obj.reset_index().to_dict(orient="list"))
-    return obj
+def _is_model(key, value):
+    return key == "model" or hasattr(value, "fit")
 
 
 def load_run(path, *, run=None):
@@ -750,6 +738,6 @@ def save_results(results, path):
     pathlib.Path
     """
     from ._io import atomic_write_json
-    atomic_write_json(path, _jsonable(results))
+    atomic_write_json(path, json_ready(results, drop=_is_model))
     from pathlib import Path
     return Path(path)

@@ -1,0 +1,26 @@
+"""Tests of deepshadows_lib._io.json_ready: results made JSON-ready in one place."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from deepshadows_lib._io import json_ready
+
+
+def test_numpy_paths_and_frames_become_plain_json():
+    obj = {1: np.arange(3), "f": np.float32(0.5), "nan": np.nan, "inf": np.float64(np.inf),
+           "b": np.bool_(True), "p": Path("a/b.keras"), "t": (np.int64(2), 3.0),
+           "df": pd.DataFrame({"x": [1, 2]}, index=pd.Index([5, 6], name="seed"))}
+    out = json_ready(obj)
+    assert out == {"1": [0, 1, 2], "f": 0.5, "nan": None, "inf": None, "b": True,
+                   "p": "a/b.keras", "t": [2, 3.0], "df": {"seed": [5, 6], "x": [1, 2]}}
+    json.dumps(out, allow_nan=False)  # raises on anything left over
+    assert type(out["b"]) is bool and type(out["t"][0]) is int
+
+
+def test_drop_leaves_out_items_at_every_depth():
+    obj = {"model": object(), "runs": [{"model": 1, "acc": np.float64(0.9)}]}
+    out = json_ready(obj, drop=lambda k, v: k == "model")
+    assert out == {"runs": [{"acc": 0.9}]}
