@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import schema
 from .errors import InputError, MissingDataError
 
 __all__ = [
@@ -45,9 +46,7 @@ __all__ = [
 DATASETS_DIR = Path(__file__).resolve().parent.parent / "Datasets"
 
 #: Class names, in the order of ``class_index`` for the three-class problem.
-CLASSES = ("artifact2", "lsbg", "artifact1")
-CLASS_INDEX = {name: i for i, name in enumerate(CLASSES)}
-LABELS = {"lsbg": 1, "artifact2": 0, "artifact1": 0}
+CLASSES, CLASS_INDEX, LABELS = schema.CLASSES, schema.CLASS_INDEX, schema.LABELS
 
 #: The original's class catalogs (not public; the user supplies them).
 CLASS_FILES = {
@@ -55,7 +54,7 @@ CLASS_FILES = {
     "artifact1": "random_negative_all_1.csv",
     "artifact2": "random_negative_all_2.csv",
 }
-BANDS = ("g", "r", "i")
+BANDS = schema.BANDS
 CLASS_COLUMNS = (["coadd_id", "ra", "dec", "A_IMAGE", "B_IMAGE"]
                  + [f"{q}_{b}" for q in ("mag_auto", "flux_radius", "mu_max_model",
                                          "mu_eff_model", "mu_mean_model") for b in BANDS])

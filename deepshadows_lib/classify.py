@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from ._io import atomic_path, atomic_write_json, remove_stale_temporaries, sha256_file
+from . import schema
 from .errors import InputError, PartialFailure
 from .store import IMAGE_SHAPE, Store, _open_array, store_info
 from .training import available_cpus
@@ -86,11 +87,7 @@ def probability_columns(n_outputs):
     list of str
         ``["p_lsbg"]`` or ``["p_artifact2", "p_lsbg", "p_artifact1"]`` (class_index order).
     """
-    if n_outputs == 1:
-        return ["p_lsbg"]
-    if n_outputs == 3:
-        return ["p_artifact2", "p_lsbg", "p_artifact1"]
-    raise ValueError(f"a DeepShadows model has 1 or 3 outputs, not {n_outputs}")
+    return schema.probability_columns(n_outputs)
 
 
 def output_columns(n_outputs):

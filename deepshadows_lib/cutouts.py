@@ -60,6 +60,7 @@ import numpy as np
 import pandas as pd
 
 from ._io import atomic_path, atomic_write_json, remove_stale_temporaries
+from . import schema
 from .errors import InputError
 from .store import DEFAULT_CHUNK, StoreWriter, iter_chunks, open_store, store_info
 
@@ -74,7 +75,7 @@ LAYERS = {"des-dr1": "des", "hsc2": "hsc", "ls-dr10": "ls"}
 #: Side of the viewer's cutouts at ``zoom=15`` (0.262 arcsec per pixel).
 CUTOUT_PIXELS = 256
 #: Side of the stored cutouts.
-SIZE = 64
+SIZE = schema.CUTOUT_SIZE
 #: The resampling filter of ``Image.resize((64, 64))`` on RGB images in Pillow >= 7 (and
 #: so, most likely, in the paper's 2020 environment); passed explicitly so that the result
 #: does not depend on the installed Pillow's default.

@@ -30,6 +30,8 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
+from .paper import (PAPER_BOOTSTRAP, PAPER_CONFUSION, PAPER_HSC, PAPER_LABEL_NOISE,
+                    PAPER_SEEDS_ACCURACY, PAPER_TABLE2, PAPER_THREE_CLASS_ACCURACY)
 
 __all__ = [
     "FPR_GRID", "binary_metrics", "confusion_matrix", "reduced_confusion",
@@ -46,38 +48,6 @@ FPR_GRID = np.linspace(0.0, 1.0, 200)
 
 #: the metrics of the paper's Table 2, in its column order
 THRESHOLD_METRICS = ("accuracy", "recall", "precision", "auc")
-
-# --------------------------------------------------------------------------- the paper
-#: Table 2: DES test set (5,000 objects), threshold 0.5.
-PAPER_TABLE2 = pd.DataFrame(
-    {"accuracy": [0.819, 0.797, 0.920], "recall": [0.867, 0.804, 0.944],
-     "precision": [0.796, 0.797, 0.903], "auc": [0.894, 0.872, 0.974]},
-    index=pd.Index(["SVM", "Random forest", "DeepShadows"], name="model"))
-
-#: DeepShadows' confusion counts on the DES test set (Fig. 4).
-PAPER_CONFUSION = {"tn": 2196, "fp": 258, "fn": 142, "tp": 2404}
-
-#: Table 3: 95% bootstrap intervals (1,000 resamples of the test set), DeepShadows.
-PAPER_BOOTSTRAP = {"accuracy": (0.912, 0.928), "auc": (0.970, 0.974)}
-
-#: Table 4: range of test accuracy over the six random splits (random states 1, 3, 18,
-#: 33, 42, 96).
-PAPER_SEEDS_ACCURACY = (0.912, 0.920)
-
-#: Table 5: fraction of training labels flipped at random -> test accuracy and AUC.
-PAPER_LABEL_NOISE = pd.DataFrame(
-    {"accuracy": [0.918, 0.914, 0.909, 0.883], "auc": [0.974, 0.970, 0.969, 0.950]},
-    index=pd.Index([0.01, 0.05, 0.10, 1 / 3], name="noise_fraction"))
-
-#: Table 6: HSC transfer, before and after fine-tuning (NaN: not given by the paper).
-PAPER_HSC = pd.DataFrame(
-    {"accuracy": [0.821, 0.876], "recall": [np.nan, 0.932],
-     "precision": [np.nan, 0.841], "auc": [0.902, 0.936]},
-    index=pd.Index(["before fine-tuning", "after fine-tuning"], name="model"))
-
-#: Appendix A: overall accuracy of the three-class model (about).
-PAPER_THREE_CLASS_ACCURACY = 0.88
-
 
 # --------------------------------------------------------------------------- checks
 def _as_labels(y_true, name="y_true"):

@@ -13,13 +13,14 @@ import math
 import numpy as np
 import pandas as pd
 
+from . import schema
 from .errors import InputError
 
 __all__ = ["BANDS", "SEXTRACTOR_COLUMNS", "PAPER_FEATURES", "SELECTION_CUTS", "paper_features",
            "measure", "passes_cuts"]
 
 #: bands of the catalog features (the cutouts are g, r, z; the catalogs g, r, i)
-BANDS = ("g", "r", "i")
+BANDS = schema.BANDS
 
 #: the raw columns of the original class catalogs, in their order
 SEXTRACTOR_COLUMNS = (

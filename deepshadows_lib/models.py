@@ -23,17 +23,19 @@ TensorFlow and Keras are imported inside the functions that need them.
 
 import numpy as np
 
+from . import paper
+from .paper import PAPER_N_PARAMS
+from .schema import CLASSES
+
 __all__ = ["PAPER_N_PARAMS", "CLASS_NAMES", "LAYER_NAMES", "LAST_CONV_LAYER",
            "build_deepshadows", "compile_deepshadows", "fuse_adadelta",
            "fuse_batch_norm", "svm_pipeline",
            "random_forest_pipeline", "baseline_pipelines", "baseline_scores"]
 
-#: trainable + non-trainable parameters of the paper's binary model (Section 5)
-PAPER_N_PARAMS = 4_220_385
 
 #: the three-class target order (``class_index`` of the store): artifact2 = 0, lsbg = 1,
 #: artifact1 = 2, so that on the binary problem the label equals the class index
-CLASS_NAMES = ("artifact2", "lsbg", "artifact1")
+CLASS_NAMES = CLASSES
 
 #: the layer names of :func:`build_deepshadows`, input to output
 LAYER_NAMES = ("image", "conv1", "bn1", "pool1", "drop1", "conv2", "bn2", "pool2", "drop2",
@@ -42,11 +44,11 @@ LAYER_NAMES = ("image", "conv1", "bn1", "pool1", "drop1", "conv2", "bn2", "pool2
 #: the layer Grad-CAM looks at (the last convolution, Fig. 6)
 LAST_CONV_LAYER = "conv3"
 
-_FILTERS = (16, 32, 64)
-_CONV_L2 = 0.13
-_DENSE_L2 = 0.12
-_DROPOUT = 0.4
-_DENSE_UNITS = 1024
+_FILTERS = paper.FILTERS
+_CONV_L2 = paper.CONV_L2
+_DENSE_L2 = paper.DENSE_L2
+_DROPOUT = paper.DROPOUT
+_DENSE_UNITS = paper.DENSE_UNITS
 
 
 def build_deepshadows(n_classes=1, *, input_shape=(64, 64, 3), learning_rate=0.1,

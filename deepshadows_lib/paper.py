@@ -1,207 +1,104 @@
-"""The paper's tables, and the inputs of its figures, from the results of the studies.
+"""Every number of the paper, in one place.
 
-Each function turns what :mod:`deepshadows_lib.studies` and :mod:`deepshadows_lib.evaluate`
-return into one table of the paper (this run's numbers beside the paper's) or into the
-curves that a :mod:`deepshadows_lib.plots` function draws.  Nothing here trains; the
-bootstrap is the vectorised one of :func:`deepshadows_lib.evaluate.bootstrap`.
+Tanoglidis, Ćiprijanović & Drlica-Wagner (2021), "DeepShadows: Separating Low Surface
+Brightness Galaxies from Artifacts using Deep Learning", Astronomy & Computing 35, 100469
+(arXiv:2011.12437).  The data sizes, the network and its training (Sections 3 and 5), and
+the results of Tables 2-6, Figs. 4 and A10.  The rest of the package reads these names; it
+writes none of these numbers itself.  Only facts live here: the tables of this run beside
+the paper's are built by :mod:`deepshadows_lib.tables`.
 """
 
 import numpy as np
 import pandas as pd
 
-from . import evaluate
+__all__ = [
+    "CITATION", "N_PER_CLASS", "N_TRAIN", "N_VALIDATION", "N_TEST", "SEEDS",
+    "N_HSC_PER_CLASS", "N_HSC_FINETUNE", "NOISE_FRACTIONS", "BIASED_NOISE_FRACTIONS",
+    "N_PARAMS", "FILTERS", "KERNEL_SIZE", "CONV_L2", "DENSE_L2", "DROPOUT", "DENSE_UNITS",
+    "EPOCHS", "BATCH_SIZE", "LEARNING_RATE", "FINETUNE_EPOCHS", "FINETUNE_BATCH_SIZE",
+    "FINETUNE_LEARNING_RATE", "N_BOOTSTRAP", "SVM_C", "SVM_GAMMA", "RF_TREES",
+    "RF_MIN_SAMPLES_SPLIT", "PAPER_N_PARAMS", "PAPER_SEEDS", "PAPER_N_TRAIN",
+    "PAPER_TABLE2", "PAPER_CONFUSION", "PAPER_BOOTSTRAP", "PAPER_SEEDS_ACCURACY",
+    "PAPER_LABEL_NOISE", "PAPER_HSC", "PAPER_THREE_CLASS_ACCURACY",
+]
 
-__all__ = ["roc_entry", "roc_curves_with_bands", "ROC_NAMES", "table2", "table3", "table4", "table5", "table6", "three_class_table",
-           "seed_curves", "noise_curves", "noise_ratios", "save_predictions",
-           "load_predictions", "NOISE_LABELS"]
+CITATION = ("Tanoglidis, Ćiprijanović & Drlica-Wagner 2021, Astronomy & Computing 35, "
+            "100469, arXiv:2011.12437")
 
+# --------------------------------------------------------------------------- data
+#: Objects per class drawn from the DES catalogs (Section 3).
+N_PER_CLASS = 20_000
+#: The binary problem's split: 30,000 training, 5,000 validation, 5,000 test objects.
+N_TRAIN, N_VALIDATION, N_TEST = 30_000, 5_000, 5_000
+#: Random states of the random-split study (Section 7.1).
+SEEDS = (1, 3, 18, 33, 42, 96)
+#: HSC transfer (Section 7.3): 640 objects per class, 320 of them for fine-tuning.
+N_HSC_PER_CLASS = 640
+N_HSC_FINETUNE = 320
+#: Label noise (Section 7.2): fractions of the training labels flipped at random (300,
+#: 1,500, 3,000 and 10,000 of 30,000), and in one direction only.
+NOISE_FRACTIONS = (0.01, 0.05, 0.10, 1 / 3)
+BIASED_NOISE_FRACTIONS = (0.01, 0.05, 0.10)
 
-def roc_entry(y_true, p, *, n_bootstrap=1000, seed=0):
-    """A ROC curve on :data:`~deepshadows_lib.evaluate.FPR_GRID` with its bootstrap band.
+# --------------------------------------------------------------------------- the network
+#: Trainable + non-trainable parameters of the binary model (Section 5).
+N_PARAMS = 4_220_385
+#: Filters of the three convolutional blocks (3x3 kernels, padding "same", ReLU).
+FILTERS = (16, 32, 64)
+KERNEL_SIZE = 3
+#: L2 regularisation of the convolutions and of the dense layer.
+CONV_L2 = 0.13
+DENSE_L2 = 0.12
+DROPOUT = 0.4
+DENSE_UNITS = 1024
 
-    Returns
-    -------
-    entry : dict
-        ``{"fpr", "tpr", "auc", "band"}`` for :func:`deepshadows_lib.plots.roc_curves`.
-    boot : deepshadows_lib.evaluate.BootstrapResult
-        The bootstrap itself (for Table 3).
-    """
-    boot = evaluate.bootstrap(y_true, p, n_resamples=n_bootstrap, seed=seed)
-    return boot.curve(zero_start=True), boot
+# --------------------------------------------------------------------------- training
+EPOCHS = 100          # no early stopping: the last epoch's model is kept
+BATCH_SIZE = 64
+LEARNING_RATE = 0.1   # Adadelta
+#: Fine-tuning on HSC (Section 7.3).
+FINETUNE_EPOCHS = 30
+FINETUNE_BATCH_SIZE = 16
+FINETUNE_LEARNING_RATE = 0.005
+#: Bootstrap resamples of the test set (Table 3).
+N_BOOTSTRAP = 1000
+#: The baselines (Section 4): RBF SVM and random forest on 16 standardised features.
+SVM_C = 1e4
+SVM_GAMMA = 1e-3
+RF_TREES = 100
+RF_MIN_SAMPLES_SPLIT = 10
 
+# --------------------------------------------------------------------------- results
+#: Table 2: DES test set (5,000 objects), threshold 0.5.
+PAPER_TABLE2 = pd.DataFrame(
+    {"accuracy": [0.819, 0.797, 0.920], "recall": [0.867, 0.804, 0.944],
+     "precision": [0.796, 0.797, 0.903], "auc": [0.894, 0.872, 0.974]},
+    index=pd.Index(["SVM", "Random forest", "DeepShadows"], name="model"))
 
-#: Legend names of Fig. 4 for the models of Table 2.
-ROC_NAMES = {"DeepShadows": "CNN", "SVM": "SVM", "Random forest": "RF"}
+#: DeepShadows' confusion counts on the DES test set (Fig. 4).
+PAPER_CONFUSION = {"tn": 2196, "fp": 258, "fn": 142, "tp": 2404}
 
+#: Table 3: 95% bootstrap intervals (1,000 resamples of the test set), DeepShadows.
+PAPER_BOOTSTRAP = {"accuracy": (0.912, 0.928), "auc": (0.970, 0.974)}
 
-def roc_curves_with_bands(scores, *, n_bootstrap=1000, seed=0):
-    """Fig. 4 and Table 3 inputs for several models at once.
+#: Table 4: range of test accuracy over the six random splits of :data:`SEEDS`.
+PAPER_SEEDS_ACCURACY = (0.912, 0.920)
 
-    Parameters
-    ----------
-    scores : dict
-        ``{model: (y_true, p)}`` as for :func:`table2`.
+#: Table 5: fraction of training labels flipped at random -> test accuracy and AUC.
+PAPER_LABEL_NOISE = pd.DataFrame(
+    {"accuracy": [0.918, 0.914, 0.909, 0.883], "auc": [0.974, 0.970, 0.969, 0.950]},
+    index=pd.Index(list(NOISE_FRACTIONS), name="noise_fraction"))
 
-    Returns
-    -------
-    curves : dict
-        ``{legend name: entry}`` (DeepShadows first, as "CNN") for
-        :func:`deepshadows_lib.plots.roc_curves`.
-    boots : dict
-        ``{model: BootstrapResult}`` for :func:`table3`.
-    """
-    order = sorted(scores, key=lambda m: list(ROC_NAMES).index(m) if m in ROC_NAMES else 99)
-    curves, boots = {}, {}
-    for model in order:
-        curves[ROC_NAMES.get(model, model)], boots[model] = roc_entry(
-            *scores[model], n_bootstrap=n_bootstrap, seed=seed)
-    return curves, boots
+#: Table 6: HSC transfer, before and after fine-tuning (NaN: not given by the paper).
+PAPER_HSC = pd.DataFrame(
+    {"accuracy": [0.821, 0.876], "recall": [np.nan, 0.932],
+     "precision": [np.nan, 0.841], "auc": [0.902, 0.936]},
+    index=pd.Index(["before fine-tuning", "after fine-tuning"], name="model"))
 
+#: Appendix A: overall accuracy of the three-class model (about).
+PAPER_THREE_CLASS_ACCURACY = 0.88
 
-def table2(scores):
-    """Table 2: accuracy, recall, precision, AUC of each model on the test set.
-
-    Parameters
-    ----------
-    scores : dict
-        ``{model: (y_true, p)}`` with models named SVM, Random forest, DeepShadows.
-    """
-    return evaluate.compare_with_paper(evaluate.metrics_table(scores))
-
-
-def table3(boots):
-    """Table 3: bootstrap 95% intervals of each model's metrics.
-
-    Parameters
-    ----------
-    boots : dict
-        ``{model: BootstrapResult}``.
-    """
-    rows = []
-    for name, b in boots.items():
-        for metric in evaluate.THRESHOLD_METRICS:
-            lo, hi = b.intervals[metric]
-            paper = evaluate.PAPER_BOOTSTRAP.get(metric) if name == "DeepShadows" else None
-            rows.append({"model": name, "metric": metric, "estimate": b.estimate[metric],
-                         "low": lo, "high": hi,
-                         "low (paper)": paper[0] if paper else np.nan,
-                         "high (paper)": paper[1] if paper else np.nan})
-    out = pd.DataFrame(rows).set_index(["model", "metric"])
-    out.attrs["n_resamples"] = next(iter(boots.values())).n_resamples if boots else 0
-    return out
-
-
-def table4(results):
-    """Table 4: the CNN on the random splits, one row per seed, with the paper's range."""
-    rows = [{"seed": r["seed"], **{m: r["metrics"][m] for m in evaluate.THRESHOLD_METRICS}}
-            for r in results]
-    out = pd.DataFrame(rows).set_index("seed")
-    lo, hi = evaluate.PAPER_SEEDS_ACCURACY
-    out.loc["min"] = out.min()
-    out.loc["max"] = out.max()
-    out["accuracy (paper range)"] = [f"{lo:.3f}-{hi:.3f}"] * len(out)
-    return out
-
-
-#: How each label-noise condition is named in tables and legends.
-NOISE_LABELS = {"none": "No noise", "both": "Noise {pct}", "1->0": "LSBG->artifact {pct}",
-                "0->1": "artifact->LSBG {pct}"}
-
-
-def _noise_name(r):
-    pct = f"{100 * r['fraction']:.0f}%"
-    return NOISE_LABELS[r["direction"]].format(pct=pct)
-
-
-def table5(results):
-    """Table 5: the CNN with flipped training labels, beside the paper's accuracy and AUC."""
-    rows = []
-    for r in results:
-        paper = None
-        if r["direction"] == "both":
-            diffs = np.abs(evaluate.PAPER_LABEL_NOISE.index.to_numpy() - r["fraction"])
-            if diffs.min() < 1e-6:
-                paper = evaluate.PAPER_LABEL_NOISE.iloc[int(diffs.argmin())]
-        elif r["direction"] == "none":
-            paper = evaluate.PAPER_TABLE2.loc["DeepShadows"]
-        rows.append({"condition": _noise_name(r), "direction": r["direction"],
-                     "fraction": r["fraction"], "flipped": r["n_flipped"],
-                     "accuracy": r["metrics"]["accuracy"], "auc": r["metrics"]["auc"],
-                     "accuracy (paper)": np.nan if paper is None else paper["accuracy"],
-                     "auc (paper)": np.nan if paper is None else paper["auc"]})
-    return pd.DataFrame(rows).set_index("condition")
-
-
-def table6(transfer):
-    """Table 6: HSC before and after fine-tuning, beside the paper's numbers."""
-    table = pd.DataFrame({
-        name: {m: transfer[key]["metrics"][m] for m in evaluate.THRESHOLD_METRICS}
-        for name, key in (("before fine-tuning", "before"), ("after fine-tuning", "after"))
-    }).T.rename_axis("model")
-    return evaluate.compare_with_paper(table, paper=evaluate.PAPER_HSC)
-
-
-def three_class_table(result):
-    """Appendix A: three-class accuracy, per-class recall, and the reduced accuracy."""
-    from .catalogs import CLASSES
-    m = result["metrics"]
-    rows = {"overall accuracy": (m["accuracy"], evaluate.PAPER_THREE_CLASS_ACCURACY),
-            "LSBG vs artifact accuracy (reduced)": (m["reduced_accuracy"], np.nan)}
-    for i, name in enumerate(CLASSES[:len(m["recall"])]):
-        rows[f"recall {name}"] = (m["recall"][i], np.nan)
-    return pd.DataFrame.from_dict(rows, orient="index", columns=["this run", "paper"])
-
-
-def seed_curves(results, *, reference_seed=None):
-    """Fig. 8 (left): ``(reference name, reference curve, {name: curve})`` for the seeds.
-
-    The reference is the run with ``reference_seed`` (the notebook's own split, the
-    paper's "baseline split"), or the first run when that seed was not run.
-    """
-    curves = {f"seed {r['seed']}": {"fpr": evaluate.FPR_GRID, "tpr": r["tpr"]}
-              for r in results}
-    ref_key = f"seed {reference_seed}"
-    if ref_key not in curves:  # the run's own split is not among the seeds
-        ref_key = next(iter(curves))
-    ref = curves.pop(ref_key)
-    return (f"Reference split ({ref_key})", ref, curves)
-
-
-def noise_curves(results, *, directions=("both",)):
-    """Fig. 8 (right): the no-noise curve and the noisy ones of the given directions."""
-    ref = next(r for r in results if r["direction"] == "none")
-    others = {_noise_name(r): {"fpr": evaluate.FPR_GRID, "tpr": r["tpr"]}
-              for r in results if r["direction"] in directions}
-    return ("No noise", {"fpr": evaluate.FPR_GRID, "tpr": ref["tpr"]}, others)
-
-
-def noise_ratios(results):
-    """Fig. 9: TPR of each noisy model over the no-noise model's, on the common grid.
-
-    Every condition is tested on the same test set, so the ratio is taken at equal
-    false-positive rate.
-    """
-    ref = next(r for r in results if r["direction"] == "none")
-    out = {}
-    for r in results:
-        if r["direction"] == "none":
-            continue
-        _, ratio = evaluate.tpr_ratio(ref["y_true"], r["p"], ref["p"])
-        out[_noise_name(r)] = ratio
-    return evaluate.FPR_GRID, out
-
-
-def save_predictions(path, catalog, rows, y_true, p, *, model="DeepShadows", split="test"):
-    """Write predictions (ra, dec, row, label, p_lsbg, model, split) to Parquet atomically."""
-    from ._io import atomic_path
-    df = pd.DataFrame({"row": np.asarray(rows), "ra": catalog["ra"].to_numpy()[rows],
-                       "dec": catalog["dec"].to_numpy()[rows], "label": np.asarray(y_true),
-                       "p_lsbg": np.asarray(p, float), "model": model, "split": split})
-    with atomic_path(path) as tmp:
-        df.to_parquet(tmp, index=False)
-    return df
-
-
-def load_predictions(path):
-    """Predictions written by :func:`save_predictions`."""
-    return pd.read_parquet(path)
+# The names the rest of the package has used since the first release.
+PAPER_N_PARAMS = N_PARAMS
+PAPER_SEEDS = SEEDS
+PAPER_N_TRAIN = N_TRAIN

@@ -50,6 +50,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import schema
 from .errors import InputError
 
 __all__ = ["STATISTICS", "REAL_STATS_FILE", "image_statistics", "load_real_statistics",
@@ -64,7 +65,7 @@ STATISTICS = ["sky_r", "sky_g", "sky_b", "sky_g_r", "sky_b_r", "noise_r", "noise
 #: the shipped statistics of the 36 real DES cutouts of the paper's Fig. 6
 REAL_STATS_FILE = Path(__file__).resolve().parent.parent / "Datasets" / "real_cutout_stats.csv"
 
-SIZE = 64
+SIZE = schema.CUTOUT_SIZE
 _Y, _X = np.mgrid[0:SIZE, 0:SIZE]
 _R = np.hypot(_X - (SIZE - 1) / 2, _Y - (SIZE - 1) / 2)
 _OUTER = _R > 20

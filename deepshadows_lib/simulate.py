@@ -75,6 +75,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import schema
 from .errors import InputError
 from .features import (BANDS as FEATURE_BANDS, SELECTION_CUTS, SEXTRACTOR_COLUMNS, measure,
                        passes_cuts)
@@ -92,12 +93,11 @@ __all__ = ["GENERATOR_VERSION", "CLASSES", "CLASS_INDEX", "SURVEYS", "SurveyConf
 GENERATOR_VERSION = "2.0"
 
 #: class names in the order of their three-class index (artifact2 = 0, lsbg = 1, artifact1 = 2)
-CLASSES = ("artifact2", "lsbg", "artifact1")
-CLASS_INDEX = {name: i for i, name in enumerate(CLASSES)}
+CLASSES, CLASS_INDEX = schema.CLASSES, schema.CLASS_INDEX
 
 NATIVE_SCALE = 0.262     # arcsec per pixel of the viewer's cutouts
 NATIVE_SIZE = 256        # pixels of the viewer's cutouts
-SIZE = 64                # pixels of the stored cutouts
+SIZE = schema.CUTOUT_SIZE  # pixels of the stored cutouts
 SCALE = NATIVE_SCALE * NATIVE_SIZE / SIZE   # 1.048 arcsec per stored pixel
 ZEROPOINT = 22.5         # nanomaggies
 RENDER_BANDS = ("g", "r", "i", "z")   # g, r, z make the colour image; g, r, i the catalog

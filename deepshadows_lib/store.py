@@ -29,12 +29,13 @@ import numpy as np
 import pandas as pd
 
 from ._io import atomic_dir, atomic_path, atomic_write_json, remove_stale_temporaries
+from . import schema
 from .errors import InputError
 
 __all__ = ["IMAGE_SHAPE", "DEFAULT_CHUNK", "Store", "open_store", "write_store",
            "StoreWriter", "store_info", "iter_chunks"]
 
-IMAGE_SHAPE = (64, 64, 3)
+IMAGE_SHAPE = schema.CUTOUT_SHAPE
 DEFAULT_CHUNK = 1024
 FORMAT_VERSION = 1
 _META = "store.json"

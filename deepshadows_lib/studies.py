@@ -23,6 +23,7 @@ import pandas as pd
 from . import evaluate
 from ._io import json_ready
 from .errors import InputError
+from .paper import PAPER_N_TRAIN
 
 __all__ = ["DIRECTIONS", "PAPER_N_TRAIN", "flip_labels", "scaled_count", "evaluate_scores",
            "train_and_predict", "train_many", "cnn_run", "load_run", "baseline_models", "run_random_splits", "run_label_noise", "hsc_transfer",
@@ -33,7 +34,6 @@ __all__ = ["DIRECTIONS", "PAPER_N_TRAIN", "flip_labels", "scaled_count", "evalua
 DIRECTIONS = ("both", "1->0", "0->1")
 
 #: training-set size of the paper (the noise counts 300 ... 10,000 refer to it)
-PAPER_N_TRAIN = 30_000
 
 
 # --------------------------------------------------------------------------- helpers

@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from ._io import atomic_path
+from . import schema
 from .errors import InputError
 
 __all__ = ["configure_threads", "set_seed", "read_images", "encode_labels", "make_dataset",
@@ -1005,7 +1006,7 @@ def load_model(path, *, compile=True, verify=True):
 
 
 # --------------------------------------------------------------------------- stores
-_CLASS_COLUMNS = ("p_artifact2", "p_lsbg", "p_artifact1")  # class_index order
+_CLASS_COLUMNS = schema.CLASS_COLUMNS
 
 
 def _store_targets(store, n_classes):

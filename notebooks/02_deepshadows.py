@@ -50,8 +50,8 @@ build_dir = None      # where notebooks pass results on; None: ../build/<profile
 figures_dir = None    # None: ../figures
 
 # %%
-from deepshadows_lib import (bn_stats, conclusions, evaluate, features, models, paper, pipeline,
-                             plots, studies, training)
+from deepshadows_lib import (bn_stats, conclusions, evaluate, features, models, pipeline,
+                             plots, studies, tables, training)
 
 cfg, stores, des, report = pipeline.start(
     "02_deepshadows", profile=profile, data=data, n_per_class=n_per_class, epochs=epochs,
@@ -126,7 +126,7 @@ studies.save_results(studies.cnn_run(p_test, bn["p_moving"], bn["p_reestimated"]
 bn["table"]
 
 # %%
-paper.save_predictions(cfg.path("predictions_test.parquet"), des.catalog, test_rows, y_test,
+tables.save_predictions(cfg.path("predictions_test.parquet"), des.catalog, test_rows, y_test,
                        p_test)
 report.json(history, "fig3_training_history", caption="Per-epoch loss and accuracy")
 fig3 = report.figure(plots.training_curves(history, simulated=report.simulated), "fig3_training",
@@ -140,7 +140,7 @@ fig3
 scores = {"SVM": (y_test, baselines["SVM"]["p"]),
           "Random forest": (y_test, baselines["Random forest"]["p"]),
           "DeepShadows": (y_test, p_test)}
-table2 = report.table(paper.table2(scores), "table2_metrics",
+table2 = report.table(tables.table2(scores), "table2_metrics",
                       caption="Table 2: test-set metrics (this run beside the paper)")
 m = {name: evaluate.binary_metrics(y, p) for name, (y, p) in scores.items()}
 conclusions.report_verdicts(
@@ -159,7 +159,7 @@ table2
 # intervals of the metrics).
 
 # %%
-roc, boots = paper.roc_curves_with_bands(scores, n_bootstrap=cfg.profile.n_bootstrap,
+roc, boots = tables.roc_curves_with_bands(scores, n_bootstrap=cfg.profile.n_bootstrap,
                                          seed=cfg.seed)
 fig4 = report.figure(plots.roc_curves(roc, simulated=report.simulated), "fig4_roc",
                      caption="Fig. 4: ROC curves of the CNN, SVM and RF with bootstrap bands")
@@ -176,7 +176,7 @@ fig4b
 # ## Table 3: bootstrap 95% intervals
 
 # %%
-table3 = report.table(paper.table3(boots), "table3_bootstrap",
+table3 = report.table(tables.table3(boots), "table3_bootstrap",
                       caption=f"Table 3: bootstrap 95% intervals "
                               f"({cfg.profile.n_bootstrap} resamples of the test set)")
 table3
@@ -206,7 +206,7 @@ transfer = studies.hsc_transfer(model, hsc.images, hsc.labels,
                                 batch_size=cfg.profile.finetune_batch_size,
                                 learning_rate=cfg.profile.finetune_learning_rate, seed=cfg.seed,
                                 bn_reestimate=cfg.profile.bn_reestimate)
-table6 = hsc_report.table(paper.table6(transfer), "table6_hsc_transfer",
+table6 = hsc_report.table(tables.table6(transfer), "table6_hsc_transfer",
                           caption="Table 6: HSC test objects before and after fine-tuning")
 before, after = transfer["before"]["metrics"], transfer["after"]["metrics"]
 conclusions.report_verdicts(

@@ -51,7 +51,7 @@ build_dir = None      # where notebooks pass results on; None: ../build/<profile
 figures_dir = None    # None: ../figures
 
 # %%
-from deepshadows_lib import bn_stats, conclusions, paper, pipeline, plots, studies
+from deepshadows_lib import bn_stats, conclusions, pipeline, plots, studies, tables
 
 cfg, stores, des, report = pipeline.start(
     "03_uncertainty", profile=profile, data=data, n_per_class=n_per_class, epochs=epochs,
@@ -74,7 +74,7 @@ seed_runs = studies.run_random_splits(des.images, des.labels, seeds=prof.seeds,
                                       known={cfg.seed: known} if known and
                                       des.split["kind"] == "random" else None)
 studies.save_results(seed_runs, cfg.path("random_splits.json"))
-table4 = report.table(paper.table4(seed_runs), "table4_random_seeds",
+table4 = report.table(tables.table4(seed_runs), "table4_random_seeds",
                       caption="Table 4: the CNN on random splits (paper: accuracy "
                               "0.912-0.920)")
 conclusions.report_verdicts(
@@ -100,7 +100,7 @@ noise_runs = studies.run_label_noise(des.images, des.labels, split=des.split,
                                      bn_reestimate=prof.bn_reestimate, workers=prof.workers,
                                      clean=same[0] if same else None)
 studies.save_results(noise_runs, cfg.path("label_noise.json"))
-table5 = report.table(paper.table5(noise_runs), "table5_label_noise",
+table5 = report.table(tables.table5(noise_runs), "table5_label_noise",
                       caption="Table 5: the CNN trained with flipped labels")
 random_noise = [r for r in noise_runs if r["direction"] in ("none", "both")]
 fractions = [r["fraction"] for r in random_noise]
@@ -126,10 +126,10 @@ bn_stats.study_table(seed_runs + noise_runs)
 
 # %%
 fig8 = report.figure(plots.roc_families({
-    "ROC curves - Different random seeds": paper.seed_curves(seed_runs,
+    "ROC curves - Different random seeds": tables.seed_curves(seed_runs,
                                                              reference_seed=cfg.seed),
-    "ROC curves - Different label noise levels": paper.noise_curves(noise_runs),
-    "ROC curves - Biased label noise": paper.noise_curves(noise_runs,
+    "ROC curves - Different label noise levels": tables.noise_curves(noise_runs),
+    "ROC curves - Biased label noise": tables.noise_curves(noise_runs,
                                                           directions=("1->0", "0->1")),
 }, simulated=report.simulated), "fig8_roc_uncertainty",
     caption="Fig. 8: ROC curves for random splits and label noise")
@@ -139,7 +139,7 @@ fig8
 # ## Fig. 9: ratio of true-positive rates, noisy over noise-free model
 
 # %%
-fpr, ratios = paper.noise_ratios(noise_runs)
+fpr, ratios = tables.noise_ratios(noise_runs)
 fig9 = report.figure(plots.tpr_ratio(fpr, ratios, xlim=(0, 0.5),
                                      ylabel=r"TPR$_{\rm noise}$ / TPR$_{\rm no\ noise}$",
                                      simulated=report.simulated),

@@ -50,13 +50,14 @@ build_dir = None      # where notebooks pass results on; None: ../build/<profile
 figures_dir = None    # None: ../figures
 
 # %%
-from deepshadows_lib import conclusions, gradcam, occlusion, paper, pipeline, plots, training
+from deepshadows_lib import (conclusions, gradcam, occlusion, pipeline, plots, tables,
+                             training)
 
 cfg, stores, des, report = pipeline.start(
     "04_gradcam", profile=profile, data=data, n_per_class=n_per_class, epochs=epochs,
     seed=seed, build_dir=build_dir, figures_dir=figures_dir)
 model = training.load_model(cfg.path("deepshadows.keras"))
-pred = paper.load_predictions(cfg.path("predictions_test.parquet"))
+pred = tables.load_predictions(cfg.path("predictions_test.parquet"))
 pred.groupby("label")["p_lsbg"].describe()
 
 # %%

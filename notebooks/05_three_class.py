@@ -50,7 +50,8 @@ build_dir = None      # where notebooks pass results on; None: ../build/<profile
 figures_dir = None    # None: ../figures
 
 # %%
-from deepshadows_lib import bn_stats, conclusions, evaluate, paper, pipeline, plots, studies
+from deepshadows_lib import (bn_stats, conclusions, evaluate, pipeline, plots, studies,
+                             tables)
 
 cfg, stores, three, report = pipeline.start(
     "05_three_class", classes=("lsbg", "artifact2", "artifact1"), profile=profile, data=data,
@@ -89,7 +90,7 @@ result = studies.run_three_class(three.images, three.labels, split=three.split,
                                  seed=cfg.seed, batch_size=cfg.profile.batch_size,
                                  learning_rate=cfg.profile.learning_rate,
                                  bn_reestimate=cfg.profile.bn_reestimate)
-tableA = report.table(paper.three_class_table(result), "tableA_three_class",
+tableA = report.table(tables.three_class_table(result), "tableA_three_class",
                       caption="Appendix A: three-class accuracy (paper: about 0.88)")
 tableA
 
@@ -99,7 +100,7 @@ tableA
 # batch-norm statistics.
 
 # %%
-binary = paper.load_predictions(cfg.path("predictions_test.parquet"))
+binary = tables.load_predictions(cfg.path("predictions_test.parquet"))
 binary_accuracy = evaluate.binary_metrics(binary["label"], binary["p_lsbg"])["accuracy"]
 conclusions.report_verdicts(
     report, cfg,

@@ -55,7 +55,7 @@ build_dir = None      # where notebooks pass results on; None: ../build/<profile
 figures_dir = None    # None: ../figures
 
 # %%
-from deepshadows_lib import conclusions, paper, pipeline, plots, plus, training
+from deepshadows_lib import conclusions, pipeline, plots, plus, tables, training
 
 cfg, stores, des, report = pipeline.start(
     "06_beyond", profile=profile, data=data, n_per_class=n_per_class, epochs=epochs,
@@ -116,7 +116,7 @@ table_ablation
 # ## ROC curves with bootstrap bands
 
 # %%
-roc, boots = paper.roc_curves_with_bands(
+roc, boots = tables.roc_curves_with_bands(
     {"DeepShadows": ablation["scores"]["paper CNN"],
      "DeepShadows plus": ablation["scores"]["+ temperature scaling (plus)"]},
     n_bootstrap=cfg.profile.n_bootstrap, seed=cfg.seed)
@@ -194,7 +194,7 @@ transfer = plus.hsc_transfer(plus_model, hsc.images, hsc.labels,
                              batch_size=cfg.profile.finetune_batch_size,
                              learning_rate=cfg.profile.finetune_learning_rate, seed=cfg.seed,
                              bn_reestimate=cfg.profile.bn_reestimate)
-hsc_report.table(paper.table6(transfer), "beyond_hsc_table",
+hsc_report.table(tables.table6(transfer), "beyond_hsc_table",
                  caption="plus on HSC test objects before and after fine-tuning")
 
 # %%
