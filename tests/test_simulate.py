@@ -418,7 +418,7 @@ def test_stamp_add_equals_a_loop_of_slices():
 def test_object_does_not_depend_on_its_batch(monkeypatch):
     imgs, cat = simulate.simulate_objects(n_per_class=4, seed=8,
                                           classes=("lsbg", "artifact2", "artifact1"))
-    monkeypatch.setattr(simulate, "BATCH", 5)        # other companions, other batches
+    monkeypatch.setattr(simulate.survey, "BATCH", 5)        # other companions, other batches
     imgs5, cat5 = simulate.simulate_objects(n_per_class=4, seed=8,
                                             classes=("lsbg", "artifact2", "artifact1"))
     np.testing.assert_array_equal(imgs, imgs5)
@@ -434,9 +434,9 @@ def test_star_halo_prescreen_keeps_the_feature_distributions(monkeypatch):
     # the star_halo rule of _likely_passes saves renderings without changing what is
     # kept: measured features with and without it agree (two-sample KS per feature)
     from scipy.stats import ks_2samp
-    monkeypatch.setattr(simulate, "draw_subtype", lambda class_name, rng: "star_halo")
+    monkeypatch.setattr(simulate.objects, "draw_subtype", lambda class_name, rng: "star_halo")
     _, with_rule = simulate.simulate_objects(n_per_class=500, seed=31, classes=("artifact2",))
-    monkeypatch.setattr(simulate, "STAR_HALO_CONTRAST", float("inf"))
+    monkeypatch.setattr(simulate.prescreen, "STAR_HALO_CONTRAST", float("inf"))
     _, without = simulate.simulate_objects(n_per_class=500, seed=32, classes=("artifact2",))
     assert (with_rule.true_subtype == "star_halo").all()
     fa, fb = features.paper_features(with_rule), features.paper_features(without)
