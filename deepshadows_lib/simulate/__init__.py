@@ -71,6 +71,7 @@ components    Sersic profiles, field stars and galaxies, bright stars
 prescreen     cheap analytic pre-screens of drawn parameters
 population    the components of one object of each class (draw_params)
 render        the noise-free scene (GalSim and analytic profiles, PSF)
+_galsim_fast  GalSim's private fast paths, probed, with a public-API fallback
 cutout        the colour cutout (sdss_rgb, JPEG, saturation) and the slow reference route
 objects       one object's stream and the draw-render-measure-redraw loop
 survey        many objects: order, batches, stores written in parallel, resume

@@ -1,6 +1,6 @@
 """Rendering a scene: the noise-free light of its components in g, r, i, z.
 
-Sersic profiles are drawn by GalSim and convolved with
+Sersic profiles are drawn by GalSim (through :mod:`._galsim_fast`) and convolved with
 the PSF together; stars and small galaxies are analytic stamps added in one
 scatter-add; bright stars and cirrus are analytic images.
 """
@@ -14,6 +14,7 @@ import numpy as np
 from scipy import fft
 from scipy.ndimage import zoom
 
+from . import _galsim_fast
 from .surveys import (NATIVE_SCALE, RENDER_BANDS, SCALE, SIZE, SURVEYS, ZEROPOINT, _fluxes,
                       _mags_from_colours)
 
@@ -53,12 +54,12 @@ def _draw_sersic(c, npix, scale):
         # shear(q=, beta=) without its argument parsing: reduced shear (1-q)/(1+q)
         g = (1.0 - c["q"]) / (1.0 + c["q"]) * complex(math.cos(2 * c["beta"]),
                                                      math.sin(2 * c["beta"]))
-        gal = gal._shear(galsim._Shear(g))
+        gal = _galsim_fast.shear(gal, g)
     # drawImage(method="no_pixel", offset=(x, y) / scale) without its ~0.1 ms of
     # argument handling: GalSim centres the profile on the true centre of the even
     # image, half a pixel below the pixel that the canvas has at (0, 0)
     canvas = _sersic_canvas(npix, scale)
-    gal._drawReal(canvas, None, (c["x"] - 0.5 * scale, c["y"] - 0.5 * scale), 1.0)
+    _galsim_fast.draw_no_pixel(gal, canvas, c["x"] - 0.5 * scale, c["y"] - 0.5 * scale)
     im = canvas.array.copy()
     if c["n"] >= CUSP_N:
         _oversample_centre(gal, c, im, scale)
@@ -83,8 +84,8 @@ def _oversample_centre(gal, c, im, scale, *, over=OVERSAMPLE, half=CUSP_HALF):
     shift_x = (big / 2 - (jc - half) * over - small / 2) * fine
     shift_y = (big / 2 - (ic - half) * over - small / 2) * fine
     patch = _sersic_canvas(small, fine)
-    gal._drawReal(patch, None, (c["x"] - 0.5 * fine + shift_x,
-                                c["y"] - 0.5 * fine + shift_y), 1.0)
+    _galsim_fast.draw_no_pixel(gal, patch, c["x"] - 0.5 * fine + shift_x,
+                               c["y"] - 0.5 * fine + shift_y)
     binned = patch.array.reshape(2 * half, over, 2 * half, over).sum(axis=(1, 3))
     # fine pixels carry a ninth of the area each: their sum is the coarse pixel
     im[ic - half:ic + half, jc - half:jc + half] = binned
