@@ -90,6 +90,7 @@ def test_compare_reports_median_inside_the_real_iqr():
     assert table.inside_iqr.drop("noise_r").all() and not table.loc["noise_r", "inside_iqr"]
 
 
+@pytest.mark.slow
 def test_classifier_auc_is_half_for_one_population_and_one_for_two():
     rng = np.random.default_rng(0)
     a = pd.DataFrame(rng.normal(size=(36, len(realism.STATISTICS))),
@@ -115,6 +116,7 @@ def test_missing_statistics_file_is_one_clear_error(tmp_path):
         realism.load_real_statistics(tmp_path / "nope.csv")
 
 
+@pytest.mark.slow
 @needs_figure
 def test_script_reproduces_the_shipped_statistics(tmp_path):
     out = tmp_path / "stats.csv"
@@ -159,6 +161,7 @@ def sample():
     return simulate.simulate_objects(n_per_class=40, seed=3, classes=("lsbg", "artifact2"))
 
 
+@pytest.mark.slow
 def test_synthetic_cutouts_match_the_real_statistics(sample):
     """The realism check on a small sample: medians inside the real IQR, AUC <= 0.8.
 
@@ -178,6 +181,7 @@ def test_synthetic_cutouts_match_the_real_statistics(sample):
     assert rep["auc"]["auc"] <= 0.8, rep["auc"]
 
 
+@pytest.mark.slow
 def test_no_single_image_statistic_separates_lsbgs_from_type2_artifacts(sample):
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.metrics import roc_auc_score
