@@ -30,17 +30,21 @@ The claims (:data:`CLAIMS`), in the paper's order:
 """
 
 import dataclasses
+import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from ._io import json_ready
+from . import evaluate
+from ._io import atomic_write_json, json_ready
 from .errors import InputError
 
 __all__ = ["Claim", "CLAIMS", "Verdict", "cnn_accuracy", "cnn_auc", "random_splits",
            "noise_monotonic", "noise_cost", "hsc_finetune", "three_class", "gradcam_centre",
-           "gradcam_verdict", "MAP_NAMES",
+           "gradcam_verdict", "MAP_NAMES", "model_verdicts", "seed_verdict", "noise_verdicts",
+           "transfer_verdict", "three_class_verdict",
            "run_id", "record", "report_verdicts", "load_records", "verdict_table",
            "check_complete", "NOT_RUN"]
 
@@ -290,6 +294,51 @@ def gradcam_verdict(evidence, *, method="gradcam"):
                           method=MAP_NAMES[method], beside=beside)
 
 
+# --------------------------------------------------------------------------- from results
+# The tests above take numbers; these take what the studies return, so that a notebook
+# cell passes its results on and computes nothing itself.
+def model_verdicts(scores):
+    """``cnn_accuracy`` and ``cnn_auc`` from Table 2's scores ``{model: (y_test, p)}``
+    (models SVM, Random forest, DeepShadows)."""
+    m = {name: evaluate.binary_metrics(y, p) for name, (y, p) in scores.items()}
+    return (cnn_accuracy(cnn=m["DeepShadows"]["accuracy"], svm=m["SVM"]["accuracy"],
+                         rf=m["Random forest"]["accuracy"]),
+            cnn_auc(cnn=m["DeepShadows"]["auc"], svm=m["SVM"]["auc"],
+                    rf=m["Random forest"]["auc"]))
+
+
+def seed_verdict(runs):
+    """``random_splits`` from the random-split runs (each with ``metrics``)."""
+    return random_splits([r["metrics"]["accuracy"] for r in runs])
+
+
+def noise_verdicts(runs, *, n_test=None):
+    """``noise_monotonic`` and ``noise_cost`` from the label-noise runs: the noise-free
+    run and those with labels flipped at random (not the one-direction ones)."""
+    random_noise = [r for r in runs if r["direction"] in ("none", "both")]
+    fractions = [r["fraction"] for r in random_noise]
+    accuracies = [r["metrics"]["accuracy"] for r in random_noise]
+    return (noise_monotonic(fractions, accuracies, [r["metrics"]["auc"] for r in random_noise],
+                            tolerance="se", n_test=n_test),
+            noise_cost(fractions, accuracies))
+
+
+def transfer_verdict(transfer):
+    """``hsc_finetune`` from an HSC transfer (``before`` and ``after`` with ``metrics``)."""
+    before, after = transfer["before"]["metrics"], transfer["after"]["metrics"]
+    return hsc_finetune(before_accuracy=before["accuracy"], after_accuracy=after["accuracy"],
+                        before_auc=before["auc"], after_auc=after["auc"])
+
+
+def three_class_verdict(result, binary_predictions):
+    """``three_class`` from the three-class run and the binary CNN's test predictions
+    (a DataFrame with ``label`` and ``p_lsbg``, notebook 2's)."""
+    binary = evaluate.binary_metrics(binary_predictions["label"],
+                                     binary_predictions["p_lsbg"])["accuracy"]
+    return three_class(reduced_accuracy=result["metrics"]["reduced_accuracy"],
+                       binary_accuracy=binary, overall_accuracy=result["metrics"]["accuracy"])
+
+
 # --------------------------------------------------------------------------- the table
 def run_id(parameters, data_sha256=None):
     """A short identifier of a run: its parameters and the content of its data.
@@ -297,7 +346,6 @@ def run_id(parameters, data_sha256=None):
     Verdicts recorded under another identifier (an earlier run in the same build
     directory, with other sizes or data) are not shown as this run's.
     """
-    import hashlib
     blob = json.dumps({"parameters": json_ready(parameters), "data": data_sha256},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -319,7 +367,6 @@ def record(path, *verdicts, run=None):
     dict
         Every recorded verdict, ``key -> dict``.
     """
-    from ._io import atomic_write_json
     records = load_records(path)
     for v in verdicts:
         if v.key not in CLAIMS:
@@ -378,7 +425,6 @@ def verdict_table(records, *, run=None):
     run : str, optional
         Show only verdicts recorded by this run (:func:`run_id`).
     """
-    import pandas as pd
     if not isinstance(records, dict):
         records = load_records(records)
     rows = []
@@ -407,7 +453,6 @@ def check_complete(figures_dir):
     InputError
         If the file is missing, or names the rows that are missing or not run.
     """
-    import pandas as pd
     path = Path(figures_dir) / "conclusions.csv"
     if not path.exists():
         raise InputError("conclusions.csv is missing (made by notebooks 02-05)", path=path)

@@ -1,4 +1,4 @@
-"""One function per figure of the paper; each returns a matplotlib Figure.
+"""One function per figure of the paper (``draw_*``); each returns a matplotlib Figure.
 
 The functions only draw: they take numbers that :mod:`deepshadows_lib.evaluate`,
 :mod:`deepshadows_lib.models` and :mod:`deepshadows_lib.gradcam` computed, never train or
@@ -13,11 +13,13 @@ colours (CNN orange, SVM blue, random forest red).
 import contextlib
 
 import numpy as np
+from matplotlib.patches import FancyArrowPatch, Rectangle
 
-__all__ = ["style", "mark_simulated", "cutout_grid", "example_cutouts", "architecture",
-           "training_curves", "roc_curves", "confusion_matrix", "confusion_matrices",
-           "probability_histogram", "gradcam_grid", "roc_families", "tpr_ratio",
-           "sky_distribution", "reliability_diagram", "SIMULATED_TEXT"]
+__all__ = ["style", "mark_simulated", "draw_cutout_grid", "draw_example_cutouts",
+           "draw_architecture", "draw_training_curves", "draw_roc_curves",
+           "draw_confusion_matrix", "draw_confusion_matrices", "draw_probability_histogram",
+           "draw_gradcam_grid", "draw_roc_families", "draw_tpr_ratio", "draw_sky_distribution",
+           "draw_hsc_transfer", "draw_reliability_diagram", "SIMULATED_TEXT"]
 
 SIMULATED_TEXT = "SIMULATED DATA (synthetic survey, not DES/HSC images)"
 COLORS = {"CNN": "tab:orange", "DeepShadows": "tab:orange", "SVM": "mediumblue",
@@ -41,6 +43,7 @@ _RC = {
 
 
 def _plt():
+    # pyplot picks a backend when imported: choose Agg outside IPython first
     import matplotlib
     if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline",
                                                 "inline"):
@@ -83,7 +86,8 @@ def _as_rgb(img):
 
 
 # --------------------------------------------------------------------------- Fig. 1, A10
-def cutout_grid(images, *, ncols=5, titles=None, suptitle=None, simulated=False, size=1.6):
+def draw_cutout_grid(images, *, ncols=5, titles=None, suptitle=None, simulated=False,
+                     size=1.6):
     """A grid of cutouts.
 
     Parameters
@@ -116,7 +120,7 @@ def cutout_grid(images, *, ncols=5, titles=None, suptitle=None, simulated=False,
         return _finish(fig, simulated)
 
 
-def example_cutouts(examples, *, n_per_row=6, simulated=False, size=1.5):
+def draw_example_cutouts(examples, *, n_per_row=6, simulated=False, size=1.5):
     """Fig. 1 (and A10): rows of example cutouts per class.
 
     Parameters
@@ -147,7 +151,7 @@ def example_cutouts(examples, *, n_per_row=6, simulated=False, size=1.5):
 
 
 # --------------------------------------------------------------------------- Fig. 2
-def architecture(model, *, simulated=False):
+def draw_architecture(model, *, simulated=False):
     """Fig. 2: the network drawn from the model itself (layer by layer, output shapes).
 
     Parameters
@@ -155,7 +159,6 @@ def architecture(model, *, simulated=False):
     model : keras.Model
         A built model; its layers' names, output shapes and parameter counts are read.
     """
-    from matplotlib.patches import FancyArrowPatch, Rectangle
     kinds = {"Conv2D": "wheat", "MaxPooling2D": "indianred", "BatchNormalization": "lightsteelblue",
              "Dropout": "lightgrey", "Flatten": "plum", "Dense": "orchid", "InputLayer": "white"}
     layers = []
@@ -197,7 +200,7 @@ def architecture(model, *, simulated=False):
 
 
 # --------------------------------------------------------------------------- Fig. 3
-def training_curves(history, *, simulated=False):
+def draw_training_curves(history, *, simulated=False):
     """Fig. 3: training and validation loss and accuracy per epoch.
 
     Parameters
@@ -237,7 +240,7 @@ def _roc_axes(ax):
     ax.set_aspect("equal")
 
 
-def roc_curves(curves, *, ax=None, title=None, simulated=False):
+def draw_roc_curves(curves, *, ax=None, title=None, simulated=False):
     """Fig. 4 (left): ROC curves with bootstrap bands.
 
     Parameters
@@ -266,7 +269,7 @@ def roc_curves(curves, *, ax=None, title=None, simulated=False):
         return _finish(fig, simulated) if fig is not None else ax.figure
 
 
-def confusion_matrix(cm, *, labels=("Artifact", "LSBG"), ax=None, title=None,
+def draw_confusion_matrix(cm, *, labels=("Artifact", "LSBG"), ax=None, title=None,
                      normalize=False, simulated=False, cmap="Blues"):
     """A confusion matrix (rows: true class, columns: predicted class), with counts.
 
@@ -302,7 +305,7 @@ def confusion_matrix(cm, *, labels=("Artifact", "LSBG"), ax=None, title=None,
         return _finish(fig, simulated) if fig is not None else ax.figure
 
 
-def confusion_matrices(matrices, *, labels=("Artifact", "LSBG"), normalize=True,
+def draw_confusion_matrices(matrices, *, labels=("Artifact", "LSBG"), normalize=True,
                        simulated=False):
     """Several confusion matrices side by side (Fig. 7 before/after fine-tuning, A11).
 
@@ -316,12 +319,13 @@ def confusion_matrices(matrices, *, labels=("Artifact", "LSBG"), normalize=True,
         fig, axes = plt.subplots(1, len(items), figsize=(4.3 * len(items), 4.2), squeeze=False)
         for ax, (title, value) in zip(axes.flat, items):
             cm, lab = value if isinstance(value, tuple) else (value, None)
-            confusion_matrix(cm, labels=lab or labels, ax=ax, title=title, normalize=normalize)
+            draw_confusion_matrix(cm, labels=lab or labels, ax=ax, title=title,
+                                  normalize=normalize)
         return _finish(fig, simulated)
 
 
 # --------------------------------------------------------------------------- Fig. 5
-def probability_histogram(y_true, p, *, bins=25, simulated=False):
+def draw_probability_histogram(y_true, p, *, bins=25, simulated=False):
     """Fig. 5: distribution of the CNN's output probability for each true class."""
     y_true = np.asarray(y_true).astype(int)
     p = np.asarray(p, float)
@@ -347,7 +351,7 @@ _CATEGORY_TITLES = {"TN": r"True Negatives, $P_{out} < 0.2$",
                     "TP": r"True Positives, $P_{out} > 0.8$"}
 
 
-def gradcam_grid(images, maps=None, *, probabilities=None, ncols=3, simulated=False,
+def draw_gradcam_grid(images, maps=None, *, probabilities=None, ncols=3, simulated=False,
                  size=1.25, map_name="Grad-CAM"):
     """Fig. 6: cutouts and their Grad-CAM maps for TN, FN, FP and TP.
 
@@ -441,7 +445,7 @@ def _roc_family(ax, reference, others, title, inset):
         ax.indicate_inset_zoom(ins, edgecolor="gray")
 
 
-def roc_families(panels, *, inset=True, simulated=False):
+def draw_roc_families(panels, *, inset=True, simulated=False):
     """Fig. 8: families of ROC curves (random seeds; label-noise levels), with zoomed insets.
 
     Parameters
@@ -459,7 +463,7 @@ def roc_families(panels, *, inset=True, simulated=False):
 
 
 # --------------------------------------------------------------------------- Fig. 9
-def tpr_ratio(fpr, ratios, *, bands=None, title=None, ylabel=None, xlim=(0, 1),
+def draw_tpr_ratio(fpr, ratios, *, bands=None, title=None, ylabel=None, xlim=(0, 1),
               simulated=False):
     """Fig. 9: ratio of true-positive rates against false-positive rate.
 
@@ -490,7 +494,7 @@ def tpr_ratio(fpr, ratios, *, bands=None, title=None, ylabel=None, xlim=(0, 1),
 
 
 # --------------------------------------------------------------------------- data
-def sky_distribution(positions, *, simulated=False):
+def draw_sky_distribution(positions, *, simulated=False):
     """Sky positions of the objects of each split (the original's Training/Validation/Test maps).
 
     Parameters
@@ -515,29 +519,21 @@ def sky_distribution(positions, *, simulated=False):
 
 
 # --------------------------------------------------------------------------- Fig. 7
-def hsc_transfer(transfer, *, simulated=False):
+def draw_hsc_transfer(panels, *, simulated=False):
     """Fig. 7: HSC confusion matrices before and after fine-tuning, and their ROC curves.
 
     Parameters
     ----------
-    transfer : dict
-        :func:`deepshadows_lib.studies.hsc_transfer`'s result: ``before`` and ``after``
-        each with ``y_true``, ``p``, ``tpr`` (on the common FPR grid) and ``metrics``.
+    panels : dict
+        :func:`deepshadows_lib.tables.hsc_transfer_panels`: ``matrices`` (``{title: 2x2
+        counts}``, before then after) and ``curves`` (``{name: {"fpr", "tpr", "auc"}}``).
     """
     with style() as plt:
         fig, axes = plt.subplots(1, 3, figsize=(14, 4.6))
-        curves = {}
-        for ax, key, title in ((axes[0], "before", "Before fine-tuning"),
-                               (axes[1], "after", "After fine-tuning")):
-            r = transfer[key]
-            y = np.asarray(r["y_true"]).astype(int)
-            pred = (np.asarray(r["p"]) > 0.5).astype(int)
-            cm = np.array([[np.sum((y == a) & (pred == b)) for b in (0, 1)] for a in (0, 1)])
-            confusion_matrix(cm, ax=ax, title=f"{title} (acc. {r['metrics']['accuracy']:.3f})",
-                             normalize=True)
-            curves[title] = {"fpr": np.linspace(0, 1, len(r["tpr"])), "tpr": r["tpr"],
-                             "auc": r["metrics"]["auc"]}
-        for (name, c), color, ls in zip(curves.items(), ("tab:blue", "tab:orange"), ("--", "-")):
+        for ax, (title, cm) in zip(axes[:2], panels["matrices"].items()):
+            draw_confusion_matrix(cm, ax=ax, title=title, normalize=True)
+        for (name, c), color, ls in zip(panels["curves"].items(), ("tab:blue", "tab:orange"),
+                                        ("--", "-")):
             axes[2].plot(c["fpr"], c["tpr"], color=color, ls=ls,
                          label=f"{name} (AUC = {c['auc']:.3f})")
         _roc_axes(axes[2])
@@ -546,7 +542,7 @@ def hsc_transfer(transfer, *, simulated=False):
         return _finish(fig, simulated)
 
 
-def reliability_diagram(panels, *, simulated=False):
+def draw_reliability_diagram(panels, *, simulated=False):
     """Reliability diagrams: observed fraction of LSBGs against predicted probability.
 
     Parameters

@@ -31,13 +31,13 @@ from ..paper import (PAPER_BOOTSTRAP, PAPER_CONFUSION, PAPER_HSC, PAPER_LABEL_NO
                      PAPER_SEEDS_ACCURACY, PAPER_TABLE2, PAPER_THREE_CLASS_ACCURACY)
 from ._counts import FPR_GRID, THRESHOLD_METRICS
 from .compare import compare_with_paper, metrics_table
-from .metrics import (binary_metrics, confusion_matrix, multiclass_metrics, reduced_confusion,
-                      roc, roc_interp)
+from .metrics import (binary_confusion, binary_metrics, confusion_matrix, multiclass_metrics,
+                      reduced_confusion, roc, roc_interp)
 from .resampling import (BootstrapResult, bootstrap, bootstrap_indices, tpr_ratio,
                          tpr_ratio_bootstrap)
 
 __all__ = [
-    "FPR_GRID", "binary_metrics", "confusion_matrix", "reduced_confusion",
+    "FPR_GRID", "binary_metrics", "binary_confusion", "confusion_matrix", "reduced_confusion",
     "multiclass_metrics", "roc", "roc_interp", "bootstrap", "bootstrap_indices",
     "BootstrapResult", "tpr_ratio", "tpr_ratio_bootstrap", "metrics_table",
     "compare_with_paper", "PAPER_TABLE2", "PAPER_CONFUSION", "PAPER_BOOTSTRAP",

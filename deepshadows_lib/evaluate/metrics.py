@@ -11,8 +11,8 @@ from ..errors import InputError
 from ._counts import (FPR_GRID, _check_binary, _check_grid, _group_counts,
                       _metrics_from_counts, _score_groups)
 
-__all__ = ["binary_metrics", "confusion_matrix", "reduced_confusion", "multiclass_metrics",
-           "roc", "roc_interp"]
+__all__ = ["binary_metrics", "binary_confusion", "confusion_matrix", "reduced_confusion",
+           "multiclass_metrics", "roc", "roc_interp"]
 
 
 def binary_metrics(y_true, p, *, threshold=0.5):
@@ -73,6 +73,25 @@ def confusion_matrix(y_true, y_pred, *, labels=None):
     rows = order[ti[ok]]
     cols = order[qi[ok]]
     return np.bincount(rows * k + cols, minlength=k * k).reshape(k, k).astype(np.int64)
+
+
+def binary_confusion(y_true, p, *, threshold=0.5):
+    """The 2 x 2 confusion matrix of a binary classifier at ``threshold``.
+
+    Parameters
+    ----------
+    y_true : array-like of int, shape (N,)
+        True labels, 1 = LSBG.
+    p : array-like of float, shape (N,) or (N, 1)
+        Scores; an object is predicted an LSBG when ``p > threshold`` (the paper: 0.5).
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (2, 2)
+        ``[[TN, FP], [FN, TP]]`` (rows true artifact, LSBG; columns predicted).
+    """
+    y, s = _check_binary(y_true, p, need_both=False)
+    return confusion_matrix(y, (s > float(threshold)).astype(np.int64), labels=[0, 1])
 
 
 def reduced_confusion(cm3, *, lsbg_index=1):

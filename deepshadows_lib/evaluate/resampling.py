@@ -82,7 +82,7 @@ class BootstrapResult:
         return _percentiles(self.tpr, self.ci, axis=0)
 
     def curve(self, *, zero_start=True):
-        """The ROC on the grid with its band, as :func:`deepshadows_lib.plots.roc_curves`
+        """The ROC on the grid with its band, as :func:`deepshadows_lib.plots.draw_roc_curves`
         takes it: ``{"fpr", "tpr", "auc", "band": (lo, hi)}``.
 
         ``zero_start`` pins the curve and band to 0 at FPR = 0 so that the plotted curve
