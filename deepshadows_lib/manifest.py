@@ -70,26 +70,39 @@ def git_commit(path=None):
         return None
 
 
+def _checkout_of(path):
+    """The project checkout (a folder with ``deepshadows_lib/`` and ``notebooks/``) that
+    holds ``path``, or None: a manifest made in another checkout names its own."""
+    for parent in Path(path).parents:
+        if (parent / "deepshadows_lib").is_dir() and (parent / "notebooks").is_dir():
+            return parent
+    return None
+
+
 def portable_path(path, *, build_dir=None, root=REPO_ROOT):
     """``path`` as the manifest records it: never this machine's absolute path.
 
-    Relative to the repository when inside it (``build/default/des.zarr``); else relative
-    to the build directory, prefixed ``<build>/`` (``<build>/des.zarr``); else the name
-    under ``<external>/``.  Relative paths and non-paths are returned as they are.
+    In order: relative to the repository when inside it (this checkout, or the checkout
+    of this project that holds the path): ``build/default/des.zarr``; for a path under a
+    folder named ``build`` (the default build directory of a checkout that is not here),
+    from that folder on; relative to ``build_dir``, prefixed ``<build>/``:
+    ``<build>/des.zarr``; else its name under ``<external>/``.  Relative paths are
+    returned as they are.
     """
     text = str(path)
     p = Path(text)
     if not p.is_absolute():
         return text
-    for base, prefix in ((root, ""), (build_dir, "<build>")):
-        if base is None or not Path(base).is_absolute():
-            continue
-        try:
-            rel = p.relative_to(Path(base))
-        except ValueError:
-            continue
-        rel = rel.as_posix()
-        return f"{prefix}/{rel}" if prefix else (rel or ".")
+    for base in (root, _checkout_of(p)):
+        if base is not None and p.is_relative_to(base):
+            return p.relative_to(base).as_posix() or "."
+    if "build" in p.parts[:-1] or p.name == "build":
+        # the default build directory of a checkout that is gone (another machine, a
+        # removed worktree): ``build/`` sits at the top of a checkout
+        at = len(p.parts) - 1 - p.parts[::-1].index("build")
+        return Path(*p.parts[at:]).as_posix()
+    if build_dir is not None and Path(build_dir).is_absolute() and p.is_relative_to(build_dir):
+        return f"<build>/{p.relative_to(build_dir).as_posix()}"
     return f"<external>/{p.name}"
 
 

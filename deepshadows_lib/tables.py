@@ -9,12 +9,13 @@ bootstrap is the vectorised one of :func:`deepshadows_lib.evaluate.bootstrap`.
 import numpy as np
 import pandas as pd
 
-from . import evaluate, paper, schema
+from . import bn_stats, evaluate, paper, schema
 from ._io import atomic_path
 
 __all__ = ["roc_entry", "roc_curves_with_bands", "ROC_NAMES", "test_scores", "plus_scores",
            "table2", "table3", "table4", "table5", "table6", "three_class_table",
-           "three_class_bn_table", "hsc_transfer_panels", "seed_curves", "noise_curves",
+           "three_class_bn_table", "transfer_bn_table", "plus_test_metrics",
+           "hsc_transfer_panels", "seed_curves", "noise_curves",
            "noise_ratios", "save_predictions", "load_predictions", "NOISE_LABELS",
            "THRESHOLD"]
 
@@ -186,6 +187,24 @@ def three_class_bn_table(result):
     return pd.DataFrame({kind: {"accuracy": result[f"metrics_{kind}"]["accuracy"],
                                 "reduced accuracy": result[f"metrics_{kind}"]["reduced_accuracy"]}
                          for kind in ("moving", "reestimated")}).T.rename_axis("statistics")
+
+
+def transfer_bn_table(transfer, *, bn_reestimate):
+    """The fine-tuned HSC model with the moving averages of its fine-tuning and with
+    statistics re-estimated on the fine-tuning objects; ``bn_reestimate`` marks the one
+    the figures use (:func:`deepshadows_lib.bn_stats.effect_table`)."""
+    names = {"after_moving": "moving averages of fine-tuning",
+             "after_reestimated": "re-estimated after fine-tuning"}
+    used = names["after_reestimated" if bn_reestimate else "after_moving"]
+    return bn_stats.effect_table({name: transfer[key]["metrics"] for key, name in names.items()},
+                                 used=used)
+
+
+def plus_test_metrics(ablation, *, row="+ temperature scaling (plus)",
+                      metrics=("accuracy", "auc", "ece", "brier")):
+    """Test metrics of plus from an ablation's table, as floats (for its provenance)."""
+    full = ablation["table"].loc[row]
+    return {k: float(full[k]) for k in metrics}
 
 
 def hsc_transfer_panels(transfer, *, threshold=THRESHOLD):

@@ -211,11 +211,7 @@ table6
 # re-estimated on the HSC fine-tuning objects:
 
 # %%
-bn_stats.effect_table({"moving averages of fine-tuning": transfer["after_moving"]["metrics"],
-                       "re-estimated after fine-tuning":
-                           transfer["after_reestimated"]["metrics"]},
-                      used=("re-estimated after fine-tuning" if cfg.profile.bn_reestimate
-                            else "moving averages of fine-tuning"))
+tables.transfer_bn_table(transfer, bn_reestimate=cfg.profile.bn_reestimate)
 
 # %% tags=["fig7_hsc_transfer"]
 fig7 = hsc_report.figure(plots.draw_hsc_transfer(tables.hsc_transfer_panels(transfer),

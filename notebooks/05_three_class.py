@@ -56,7 +56,7 @@ cfg, stores, three, report = notebook.start(
     "05_three_class", classes=("lsbg", "artifact2", "artifact1"), profile=profile, data=data,
     n_per_class=n_per_class, epochs=epochs, seed=seed, build_dir=build_dir,
     figures_dir=figures_dir)
-print({k: len(v) for k, v in three.split.items() if k != "kind"})
+print(notebook.split_sizes(three))
 
 # %% [markdown]
 # ## Fig. A10: type-1 artifacts

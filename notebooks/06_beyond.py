@@ -84,12 +84,11 @@ plus_model = plus.train_plus(des.images, des.labels, train_idx=train_rows, val_i
                              learning_rate=cfg.profile.learning_rate, seed=cfg.seed,
                              n_members=cfg.profile.n_ensemble, head=cfg.profile.plus_head,
                              bn_reestimate=cfg.profile.bn_reestimate)
-other_head = "gap" if cfg.profile.plus_head == "flatten" else "flatten"
 head_variant = plus.train_plus(des.images, des.labels, train_idx=train_rows,
                                val_idx=val_rows, epochs=epochs_plus,
                                batch_size=cfg.profile.batch_size,
                                learning_rate=cfg.profile.learning_rate, seed=cfg.seed,
-                               n_members=1, head=other_head,
+                               n_members=1, head=notebook.other_head(cfg.profile.plus_head),
                                bn_reestimate=cfg.profile.bn_reestimate)
 print(f"temperature fitted on validation: {plus_model.temperature:.3f}")
 
@@ -229,9 +228,8 @@ fig_cam
 # `deepshadows predict --model build/<profile>/plus.keras --out predictions.csv IMAGES...`.
 
 # %%
-full = ablation["table"].loc["+ temperature scaling (plus)"]
 saved = plus.save_plus(plus_model, cfg.path("plus.keras"), provenance={
     "profile": cfg.profile.name, "data": stores["des"], "split": des.split,
-    "metrics": {"test": {k: float(full[k]) for k in ("accuracy", "auc", "ece", "brier")}},
+    "metrics": {"test": tables.plus_test_metrics(ablation)},
     "seed": cfg.seed, "epochs": epochs_plus})
 print(f"saved {saved} and {saved.with_suffix('.json').name}")

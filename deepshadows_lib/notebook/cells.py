@@ -263,6 +263,9 @@ def upgrade_manifest(figures_dir):
                 record["execution_count"] = old["execution_count"]
             entry["cell"] = record
         _portable_paths(entry)
+    manifest["cells_note"] = ("cell records matched by name onto the notebooks' .py sources "
+                              "(deepshadows figures --upgrade-manifest); each item was made "
+                              "at its git_commit")
     atomic_write_json(path, manifest)
     return missing
 

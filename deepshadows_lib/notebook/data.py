@@ -19,7 +19,12 @@ from ..store import open_store, store_info
 
 __all__ = ["simulated_store", "prepare_data", "Problem", "load_problem", "data_table",
            "example_images", "example_panels", "type1_examples", "test_set",
-           "reusable_runs", "same_split_run", "epochs_like_binary", "PANEL_NAMES"]
+           "reusable_runs", "same_split_run", "epochs_like_binary", "split_sizes",
+           "other_head", "PANEL_NAMES", "PLUS_HEADS"]
+
+#: The two heads of plus (:func:`deepshadows_lib.plus.train_plus`): Flatten -> Dense 1024
+#: as the paper, or global average pooling.
+PLUS_HEADS = ("flatten", "gap")
 
 #: Row names of the example figures (Fig. 1 and the three classes of this run).
 PANEL_NAMES = {"lsbg": "LSBGs", "artifact2": "Type-2", "artifact1": "Type-1"}
@@ -259,3 +264,13 @@ def epochs_like_binary(profile, *, binary_run, problem):
     made, else the profile's budget for ``problem``'s training set."""
     n = len(binary_run["train_idx"]) if binary_run else len(problem.split["train"])
     return profile.epochs_for(n)
+
+
+def split_sizes(problem):
+    """Objects in each set of a problem's split: ``{"train": n, "validation": n, "test": n}``."""
+    return {k: len(v) for k, v in problem.split.items() if k != "kind"}
+
+
+def other_head(head):
+    """The plus head that is not ``head`` (the ablation's head variant)."""
+    return next(h for h in PLUS_HEADS if h != head)
