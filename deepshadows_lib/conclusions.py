@@ -312,9 +312,10 @@ def seed_verdict(runs):
     return random_splits([r["metrics"]["accuracy"] for r in runs])
 
 
-def noise_verdicts(runs, *, n_test=None):
+def noise_verdicts(runs, *, n_test):
     """``noise_monotonic`` and ``noise_cost`` from the label-noise runs: the noise-free
-    run and those with labels flipped at random (not the one-direction ones)."""
+    run and those with labels flipped at random (not the one-direction ones); ``n_test``
+    objects in the common test set set the tolerance (one standard error)."""
     random_noise = [r for r in runs if r["direction"] in ("none", "both")]
     fractions = [r["fraction"] for r in random_noise]
     accuracies = [r["metrics"]["accuracy"] for r in random_noise]

@@ -90,3 +90,24 @@ def test_architecture_is_drawn_from_the_model():
     texts = " ".join(_texts(fig))
     for name in ("conv1", "conv3", "dense1", "64x64x16", "8x8x64", "1024"):
         assert name in texts
+
+
+def test_hsc_transfer_draws_the_panels_it_is_given():
+    fpr = np.linspace(0, 1, 50)
+    panels = {"matrices": {"Before (acc. 0.500)": np.array([[5, 5], [5, 5]]),
+                           "After (acc. 0.900)": np.array([[9, 1], [1, 9]])},
+              "curves": {"Before": {"fpr": fpr, "tpr": fpr, "auc": 0.5},
+                         "After": {"fpr": fpr, "tpr": np.sqrt(fpr), "auc": 0.9}}}
+    fig = plots.draw_hsc_transfer(panels)
+    assert [ax.get_title() for ax in fig.axes] == ["Before (acc. 0.500)", "After (acc. 0.900)",
+                                                   "HSC test objects"]
+    labels = [t.get_text() for t in fig.axes[2].get_legend().get_texts()]
+    assert labels == ["Before (AUC = 0.500)", "After (AUC = 0.900)"]
+
+
+def test_plot_functions_are_named_for_drawing():
+    from deepshadows_lib import evaluate
+    drawing = [n for n in plots.__all__ if callable(getattr(plots, n))
+               and n not in ("style", "mark_simulated")]
+    assert drawing and all(n.startswith("draw_") for n in drawing)
+    assert not hasattr(plots, "confusion_matrix") and hasattr(evaluate, "confusion_matrix")

@@ -14,8 +14,10 @@ Layer L6: it may import every other module of the library.
 """
 
 from .cells import check_manifest, explain, upgrade_manifest
-from .data import (Problem, data_table, example_images, load_problem, prepare_data,
-                   simulated_store)
+from .data import (PANEL_NAMES, PLUS_HEADS, Problem, data_table, epochs_like_binary,
+                   example_images, example_panels, load_problem, other_head, prepare_data,
+                   reusable_runs, same_split_run, simulated_store, split_sizes, test_set,
+                   type1_examples)
 from .runner import (CONCLUSION_NOTEBOOKS, CONCLUSIONS, EXPECTED, NOTEBOOKS, NotebookFailed,
                      check_outputs, run_all, run_notebook)
 from .session import NOTEBOOK_DIR, NotebookStart, RunConfig, configure, start
@@ -23,5 +25,7 @@ from .session import NOTEBOOK_DIR, NotebookStart, RunConfig, configure, start
 __all__ = ["NOTEBOOKS", "EXPECTED", "CONCLUSIONS", "CONCLUSION_NOTEBOOKS", "NOTEBOOK_DIR",
            "RunConfig", "configure", "start", "NotebookStart", "run_notebook", "run_all",
            "check_outputs", "NotebookFailed", "simulated_store", "prepare_data", "Problem",
-           "load_problem", "data_table", "example_images", "explain", "check_manifest",
+           "load_problem", "data_table", "example_images", "example_panels", "type1_examples",
+           "test_set", "reusable_runs", "same_split_run", "epochs_like_binary", "split_sizes",
+           "other_head", "PANEL_NAMES", "PLUS_HEADS", "explain", "check_manifest",
            "upgrade_manifest"]
