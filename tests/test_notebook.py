@@ -106,14 +106,6 @@ def test_upgrade_turns_an_old_entry_into_a_resolving_one(tmp_path):
     assert new["data"]["source"] == "build/default/des.zarr"
 
 
-def test_portable_path_never_keeps_this_machines_path(tmp_path):
-    assert manifest.portable_path(ROOT / "build" / "smoke") == "build/smoke"
-    assert manifest.portable_path(tmp_path / "b" / "des.zarr", build_dir=tmp_path / "b") \
-        == "<build>/des.zarr"
-    assert manifest.portable_path("/data/survey/des.zarr") == "<external>/des.zarr"
-    assert manifest.portable_path("Datasets/Baseline_*.csv") == "Datasets/Baseline_*.csv"
-
-
 def test_runner_records_the_cell_of_the_executed_notebook(tmp_path):
     # an executed notebook as papermill leaves it: an injected cell shifts every index
     src = nbformat.read(NB / "02_deepshadows.ipynb", as_version=4)
@@ -168,13 +160,6 @@ def _empty_panel_figure():
         a.plot([0, 1], [0, 1])
         b.set_title("nothing here")
     return fig
-
-
-def test_figure_panels_finds_an_empty_panel():
-    assert manifest.figure_panels(_empty_panel_figure()) == {"panels": 2,
-                                                             "empty": ["nothing here"]}
-    fig = plots.draw_confusion_matrix(np.array([[3, 1], [0, 4]]))
-    assert manifest.figure_panels(fig) == {"panels": 1, "empty": []}
 
 
 def _write_expected(report, notebook_name, *, figure=None, table=None):
