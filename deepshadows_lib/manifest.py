@@ -4,7 +4,7 @@ A notebook creates one :class:`Reporter` and saves each figure and table through
 
     report = manifest.Reporter(notebook="02_deepshadows", figures_dir="figures",
                                parameters=params, data=store, seed=seed)
-    fig = plots.roc_curves(curves, simulated=report.simulated)
+    fig = plots.draw_roc_curves(curves, simulated=report.simulated)
     report.figure(fig, "fig4_roc", caption="ROC curves of CNN, SVM and RF")
 
 Each entry records the notebook and cell that made it, the parameters, the data source
@@ -24,11 +24,14 @@ from pathlib import Path
 import numpy as np
 
 from ._io import atomic_path, atomic_write_json, atomic_write_text
+from .plots import mark_simulated
 
 __all__ = ["Reporter", "read_manifest", "library_versions", "git_commit", "MARKER",
-           "table_markdown"]
+           "table_markdown", "portable_path", "figure_panels", "MANIFEST"]
 
 MANIFEST = "MANIFEST.json"
+#: The repository: recorded paths inside it are relative to it.
+REPO_ROOT = Path(__file__).resolve().parent.parent
 #: Printed by every save, so that the runner can find the cell that made each item.
 MARKER = "[deepshadows:saved]"
 _LIBRARIES = ("deepshadows_lib", "tensorflow", "tensorflow-cpu", "keras", "tf-keras-vis",
@@ -67,6 +70,67 @@ def git_commit(path=None):
         return None
 
 
+def _checkout_of(path):
+    """The project checkout (a folder with ``deepshadows_lib/`` and ``notebooks/``) that
+    holds ``path``, or None: a manifest made in another checkout names its own."""
+    for parent in Path(path).parents:
+        if (parent / "deepshadows_lib").is_dir() and (parent / "notebooks").is_dir():
+            return parent
+    return None
+
+
+def portable_path(path, *, build_dir=None, root=REPO_ROOT):
+    """``path`` as the manifest records it: never this machine's absolute path.
+
+    In order: relative to the repository when inside it (this checkout, or the checkout
+    of this project that holds the path): ``build/default/des.zarr``; for a path under a
+    folder named ``build`` (the default build directory of a checkout that is not here),
+    from that folder on; relative to ``build_dir``, prefixed ``<build>/``:
+    ``<build>/des.zarr``; else its name under ``<external>/``.  Relative paths are
+    returned as they are.
+    """
+    text = str(path)
+    p = Path(text)
+    if not p.is_absolute():
+        return text
+    for base in (root, _checkout_of(p)):
+        if base is not None and p.is_relative_to(base):
+            return p.relative_to(base).as_posix() or "."
+    if "build" in p.parts[:-1] or p.name == "build":
+        # the default build directory of a checkout that is gone (another machine, a
+        # removed worktree): ``build/`` sits at the top of a checkout
+        at = len(p.parts) - 1 - p.parts[::-1].index("build")
+        return Path(*p.parts[at:]).as_posix()
+    if build_dir is not None and Path(build_dir).is_absolute() and p.is_relative_to(build_dir):
+        return f"<build>/{p.relative_to(build_dir).as_posix()}"
+    return f"<external>/{p.name}"
+
+
+def figure_panels(fig):
+    """The panels of a figure and which of them are empty.
+
+    A panel is an Axes that is shown (axis on, or holding an image); it is empty when
+    nothing is drawn in it: no line, patch, collection, image or text beside its labels.
+    Axes switched off with nothing in them (spacers) are not panels.
+
+    Returns
+    -------
+    dict
+        ``{"panels": n, "empty": [titles or indices of the empty panels]}``.
+    """
+    panels, empty = 0, []
+    for index, ax in enumerate(fig.axes):
+        drawn = (len(ax.lines) + len(ax.collections) + len(ax.images) + len(ax.texts)
+                 + len([p for p in ax.patches if p.get_visible()]) + len(ax.tables)
+                 + len(getattr(ax, "artists", [])))
+        if not ax.axison and drawn == 0:
+            continue  # an axes turned off and left blank is layout, not a panel
+        panels += 1
+        if drawn == 0:
+            empty.append(ax.get_title() or f"axes {index}")
+    return {"panels": panels, "empty": empty}
+
+
 def read_manifest(figures_dir):
     """The manifest of ``figures_dir`` as a dict (empty structure if there is none)."""
     path = Path(figures_dir) / MANIFEST
@@ -77,7 +141,7 @@ def read_manifest(figures_dir):
 
 def _execution_count():
     try:
-        from IPython import get_ipython
+        from IPython import get_ipython  # only inside a kernel: outside, no cell to name
         ip = get_ipython()
         return None if ip is None else int(ip.execution_count)
     except Exception:  # outside IPython there is no cell
@@ -149,9 +213,18 @@ class Reporter:
         self.figures_dir = Path(figures_dir)
         self.figures_dir.mkdir(parents=True, exist_ok=True)
         self.parameters = dict(parameters or {})
+        build = self.parameters.get("build_dir")
+        for key in ("build_dir", "figures_dir"):
+            if self.parameters.get(key):
+                self.parameters[key] = portable_path(self.parameters[key])
         self.seed = seed
         self.formats = tuple(formats)
         self.data = self._describe(data)
+        if isinstance(self.data.get("source"), list):
+            self.data["source"] = [portable_path(x, build_dir=build) if x else x
+                                   for x in self.data["source"]]
+        elif self.data.get("source"):
+            self.data["source"] = portable_path(self.data["source"], build_dir=build)
         self.simulated = bool(self.data.get("simulated", False) if simulated is None
                               else simulated)
         self.data["simulated"] = self.simulated
@@ -194,7 +267,6 @@ class Reporter:
     def figure(self, fig, name, *, caption=None):
         """Save ``fig`` as ``name.png`` and ``name.pdf`` and record it; returns ``fig``."""
         if self.simulated and not getattr(fig, "_deepshadows_simulated", False):
-            from .plots import mark_simulated
             mark_simulated(fig)
         files = []
         for ext in self.formats:
@@ -203,7 +275,9 @@ class Reporter:
                 fig.savefig(tmp, format=ext, bbox_inches="tight",
                             metadata=None if ext != "png" else {"Software": "deepshadows_lib"})
             files.append(target)
-        self._record(name, self._entry("figure", name, files, caption))
+        entry = self._entry("figure", name, files, caption)
+        entry["panels"] = figure_panels(fig)  # the smoke check fails on empty panels
+        self._record(name, entry)
         return fig
 
     def table(self, df, name, *, caption=None):

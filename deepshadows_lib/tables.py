@@ -9,11 +9,18 @@ bootstrap is the vectorised one of :func:`deepshadows_lib.evaluate.bootstrap`.
 import numpy as np
 import pandas as pd
 
-from . import evaluate, paper
+from . import bn_stats, evaluate, paper, schema
+from ._io import atomic_path
 
-__all__ = ["roc_entry", "roc_curves_with_bands", "ROC_NAMES", "table2", "table3", "table4", "table5", "table6", "three_class_table",
-           "seed_curves", "noise_curves", "noise_ratios", "save_predictions",
-           "load_predictions", "NOISE_LABELS"]
+__all__ = ["roc_entry", "roc_curves_with_bands", "ROC_NAMES", "test_scores", "plus_scores",
+           "table2", "table3", "table4", "table5", "table6", "three_class_table",
+           "three_class_bn_table", "transfer_bn_table", "plus_test_metrics",
+           "hsc_transfer_panels", "seed_curves", "noise_curves",
+           "noise_ratios", "save_predictions", "load_predictions", "NOISE_LABELS",
+           "THRESHOLD"]
+
+#: The paper's decision threshold: an object is an LSBG when its score is above it.
+THRESHOLD = 0.5
 
 
 def roc_entry(y_true, p, *, n_bootstrap=1000, seed=0):
@@ -22,7 +29,7 @@ def roc_entry(y_true, p, *, n_bootstrap=1000, seed=0):
     Returns
     -------
     entry : dict
-        ``{"fpr", "tpr", "auc", "band"}`` for :func:`deepshadows_lib.plots.roc_curves`.
+        ``{"fpr", "tpr", "auc", "band"}`` for :func:`deepshadows_lib.plots.draw_roc_curves`.
     boot : deepshadows_lib.evaluate.BootstrapResult
         The bootstrap itself (for Table 3).
     """
@@ -46,7 +53,7 @@ def roc_curves_with_bands(scores, *, n_bootstrap=1000, seed=0):
     -------
     curves : dict
         ``{legend name: entry}`` (DeepShadows first, as "CNN") for
-        :func:`deepshadows_lib.plots.roc_curves`.
+        :func:`deepshadows_lib.plots.draw_roc_curves`.
     boots : dict
         ``{model: BootstrapResult}`` for :func:`table3`.
     """
@@ -56,6 +63,29 @@ def roc_curves_with_bands(scores, *, n_bootstrap=1000, seed=0):
         curves[ROC_NAMES.get(model, model)], boots[model] = roc_entry(
             *scores[model], n_bootstrap=n_bootstrap, seed=seed)
     return curves, boots
+
+
+def test_scores(y_test, *, baselines, cnn):
+    """The scores of Table 2 and Fig. 4: ``{model: (y_test, p)}``.
+
+    Parameters
+    ----------
+    y_test : array-like
+        Labels of the test set.
+    baselines : dict
+        :func:`deepshadows_lib.studies.baseline_models`' result (``{name: {"p": ...}}``).
+    cnn : array-like
+        The CNN's scores of the same objects.
+    """
+    scores = {name: (y_test, result["p"]) for name, result in baselines.items()}
+    scores["DeepShadows"] = (y_test, cnn)
+    return scores
+
+
+def plus_scores(ablation, *, paper="paper CNN", plus="+ temperature scaling (plus)"):
+    """``{model: (y_test, p)}`` of the paper's CNN and of plus from an ablation's scores."""
+    return {"DeepShadows": ablation["scores"][paper],
+            "DeepShadows plus": ablation["scores"][plus]}
 
 
 def table2(scores):
@@ -143,13 +173,64 @@ def table6(transfer):
 
 def three_class_table(result):
     """Appendix A: three-class accuracy, per-class recall, and the reduced accuracy."""
-    from .catalogs import CLASSES
     m = result["metrics"]
     rows = {"overall accuracy": (m["accuracy"], paper.PAPER_THREE_CLASS_ACCURACY),
             "LSBG vs artifact accuracy (reduced)": (m["reduced_accuracy"], np.nan)}
-    for i, name in enumerate(CLASSES[:len(m["recall"])]):
+    for i, name in enumerate(schema.CLASSES[:len(m["recall"])]):
         rows[f"recall {name}"] = (m["recall"][i], np.nan)
     return pd.DataFrame.from_dict(rows, orient="index", columns=["this run", "paper"])
+
+
+def three_class_bn_table(result):
+    """The three-class model's accuracy with the moving averages of batch normalisation
+    and with the statistics re-estimated after training."""
+    return pd.DataFrame({kind: {"accuracy": result[f"metrics_{kind}"]["accuracy"],
+                                "reduced accuracy": result[f"metrics_{kind}"]["reduced_accuracy"]}
+                         for kind in ("moving", "reestimated")}).T.rename_axis("statistics")
+
+
+def transfer_bn_table(transfer, *, bn_reestimate):
+    """The fine-tuned HSC model with the moving averages of its fine-tuning and with
+    statistics re-estimated on the fine-tuning objects; ``bn_reestimate`` marks the one
+    the figures use (:func:`deepshadows_lib.bn_stats.effect_table`)."""
+    names = {"after_moving": "moving averages of fine-tuning",
+             "after_reestimated": "re-estimated after fine-tuning"}
+    used = names["after_reestimated" if bn_reestimate else "after_moving"]
+    return bn_stats.effect_table({name: transfer[key]["metrics"] for key, name in names.items()},
+                                 used=used)
+
+
+def plus_test_metrics(ablation, *, row="+ temperature scaling (plus)",
+                      metrics=("accuracy", "auc", "ece", "brier")):
+    """Test metrics of plus from an ablation's table, as floats (for its provenance)."""
+    full = ablation["table"].loc[row]
+    return {k: float(full[k]) for k in metrics}
+
+
+def hsc_transfer_panels(transfer, *, threshold=THRESHOLD):
+    """Fig. 7 inputs from an HSC transfer: the confusion matrices and ROC curves.
+
+    Parameters
+    ----------
+    transfer : dict
+        :func:`deepshadows_lib.studies.hsc_transfer`'s result: ``before`` and ``after``
+        each with ``y_true``, ``p``, ``tpr`` (on the common FPR grid) and ``metrics``.
+
+    Returns
+    -------
+    dict
+        ``matrices``: ``{title with accuracy: 2x2 counts}``; ``curves``: ``{name: {"fpr",
+        "tpr", "auc"}}`` for :func:`deepshadows_lib.plots.draw_hsc_transfer`.
+    """
+    matrices, curves = {}, {}
+    for key, title in (("before", "Before fine-tuning"), ("after", "After fine-tuning")):
+        r = transfer[key]
+        cm = evaluate.binary_confusion(np.asarray(r["y_true"]).astype(int), r["p"],
+                                       threshold=threshold)
+        matrices[f"{title} (acc. {r['metrics']['accuracy']:.3f})"] = cm
+        curves[title] = {"fpr": np.linspace(0, 1, len(r["tpr"])), "tpr": r["tpr"],
+                         "auc": r["metrics"]["auc"]}
+    return {"matrices": matrices, "curves": curves}
 
 
 def seed_curves(results, *, reference_seed=None):
@@ -193,7 +274,6 @@ def noise_ratios(results):
 
 def save_predictions(path, catalog, rows, y_true, p, *, model="DeepShadows", split="test"):
     """Write predictions (ra, dec, row, label, p_lsbg, model, split) to Parquet atomically."""
-    from ._io import atomic_path
     df = pd.DataFrame({"row": np.asarray(rows), "ra": catalog["ra"].to_numpy()[rows],
                        "dec": catalog["dec"].to_numpy()[rows], "label": np.asarray(y_true),
                        "p_lsbg": np.asarray(p, float), "model": model, "split": split})

@@ -55,9 +55,9 @@ build_dir = None      # where notebooks pass results on; None: ../build/<profile
 figures_dir = None    # None: ../figures
 
 # %%
-from deepshadows_lib import catalogs, pipeline, plots
+from deepshadows_lib import catalogs, notebook, plots
 
-cfg = pipeline.configure(profile=profile, data=data, n_per_class=n_per_class, epochs=epochs,
+cfg = notebook.configure(profile=profile, data=data, n_per_class=n_per_class, epochs=epochs,
                          seed=seed, build_dir=build_dir, figures_dir=figures_dir)
 cfg.profile
 
@@ -69,13 +69,13 @@ cfg.profile
 # interrupted run continues where it stopped.
 
 # %%
-stores = pipeline.prepare_data(cfg)
+stores = notebook.prepare_data(cfg)
 stores
 
 # %%
 report = cfg.reporter("01_file_creation", data=[stores["des"], stores["hsc"]])
-des = pipeline.load_problem(stores["des"], classes=("lsbg", "artifact2"), seed=cfg.seed)
-three = pipeline.load_problem(stores["des"], classes=("lsbg", "artifact2", "artifact1"),
+des = notebook.load_problem(stores["des"], classes=("lsbg", "artifact2"), seed=cfg.seed)
+three = notebook.load_problem(stores["des"], classes=("lsbg", "artifact2", "artifact1"),
                               seed=cfg.seed)
 print(f"binary problem: {len(des.labels)} objects, split: {des.split['kind']}")
 
@@ -85,8 +85,8 @@ print(f"binary problem: {len(des.labels)} objects, split: {des.split['kind']}")
 # Objects of each class in the training, validation and test sets (the paper: 30,000 /
 # 5,000 / 5,000 for LSBGs vs artifacts, 45,000 / 7,500 / 7,500 for three classes).
 
-# %%
-table1 = report.table(pipeline.data_table({"binary": des, "three-class": three}),
+# %% tags=["table1_data"]
+table1 = report.table(notebook.data_table({"binary": des, "three-class": three}),
                       "table1_data", caption="Table 1: objects per set")
 table1
 
@@ -96,10 +96,9 @@ table1
 # LSBGs (top) and type-2 artifacts (bottom): diffuse light near bright stars, galaxy
 # outskirts and knots, cirrus, blends of faint sources.
 
-# %%
-examples = pipeline.example_images(des, per_class=6, seed=cfg.seed)
-fig1 = report.figure(plots.example_cutouts({"LSBGs": examples[1], "Artifacts": examples[0]},
-                                           simulated=report.simulated),
+# %% tags=["fig1_examples"]
+examples = notebook.example_panels(des, per_class=6, seed=cfg.seed)
+fig1 = report.figure(plots.draw_example_cutouts(examples, simulated=report.simulated),
                      "fig1_examples", caption="Fig. 1: examples of LSBGs and artifacts")
 fig1
 
@@ -116,7 +115,7 @@ fig1
 # indistinguishable). With 36 real images the AUC is uncertain by ~0.05 and says
 # nothing about properties the statistics do not measure.
 
-# %%
+# %% tags=["realism_statistics"]
 from deepshadows_lib import realism
 
 comparison = realism.realism_report(des.images[:400], seed=cfg.seed)
@@ -134,11 +133,10 @@ realism_table
 # Cutouts of each class of this run: LSBGs, type-2 artifacts (passed the feature
 # selection, rejected by eye) and type-1 artifacts (rejected by the feature selection).
 
-# %%
-classes = pipeline.example_images(three, per_class=6, seed=cfg.seed)
+# %% tags=["realism_examples"]
+classes = notebook.example_panels(three, per_class=6, seed=cfg.seed)
 fig_classes = report.figure(
-    plots.example_cutouts({"LSBGs": classes[1], "Type-2": classes[0], "Type-1": classes[2]},
-                          simulated=report.simulated),
+    plots.draw_example_cutouts(classes, simulated=report.simulated),
     "realism_examples", caption="Cutouts of each class of this run")
 fig_classes
 
@@ -148,11 +146,11 @@ fig_classes
 # The sky positions of the paper's baseline split, from the shipped catalogs (real
 # positions of the DES objects; only their labels are missing from the public files).
 
-# %%
+# %% tags=["data_sky_distribution"]
 positions = catalogs.load_baseline_splits()
 sky_report = cfg.reporter("01_file_creation", simulated=False,
                           data={"source": "Datasets/Baseline_*.csv"})
-fig_sky = sky_report.figure(plots.sky_distribution(positions), "data_sky_distribution",
+fig_sky = sky_report.figure(plots.draw_sky_distribution(positions), "data_sky_distribution",
                             caption="Sky positions of the baseline training, validation "
                                     "and test sets (real DES positions)")
 fig_sky

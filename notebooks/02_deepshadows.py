@@ -50,10 +50,10 @@ build_dir = None      # where notebooks pass results on; None: ../build/<profile
 figures_dir = None    # None: ../figures
 
 # %%
-from deepshadows_lib import (bn_stats, conclusions, evaluate, features, models, pipeline,
+from deepshadows_lib import (bn_stats, conclusions, evaluate, features, models, notebook,
                              plots, studies, tables, training)
 
-cfg, stores, des, report = pipeline.start(
+cfg, stores, des, report = notebook.start(
     "02_deepshadows", profile=profile, data=data, n_per_class=n_per_class, epochs=epochs,
     seed=seed, build_dir=build_dir, figures_dir=figures_dir)
 train_rows, y_train = des.subset("train")
@@ -82,10 +82,10 @@ X.describe().T[["mean", "std", "min", "max"]]
 # 2x2 max pooling, dropout 0.4), a dense layer of 1,024 units (L2 0.12) and a sigmoid
 # output: 4,220,385 parameters. The figure is drawn from the model itself.
 
-# %%
+# %% tags=["fig2_architecture"]
 arch_report = cfg.reporter("02_deepshadows", simulated=False,
                            data={"source": "deepshadows_lib.models.build_deepshadows"})
-fig2 = arch_report.figure(plots.architecture(models.build_deepshadows(1)), "fig2_architecture",
+fig2 = arch_report.figure(plots.draw_architecture(models.build_deepshadows(1)), "fig2_architecture",
                           caption="Fig. 2: the DeepShadows architecture (no data involved)")
 fig2
 
@@ -125,31 +125,24 @@ studies.save_results(studies.cnn_run(p_test, bn["p_moving"], bn["p_reestimated"]
                      cfg.path("cnn_run.json"))
 bn["table"]
 
-# %%
+# %% tags=["fig3_training"]
 tables.save_predictions(cfg.path("predictions_test.parquet"), des.catalog, test_rows, y_test,
                        p_test)
 report.json(history, "fig3_training_history", caption="Per-epoch loss and accuracy")
-fig3 = report.figure(plots.training_curves(history, simulated=report.simulated), "fig3_training",
+fig3 = report.figure(plots.draw_training_curves(history, simulated=report.simulated),
+                     "fig3_training",
                      caption="Fig. 3: training and validation loss and accuracy")
 fig3
 
 # %% [markdown]
 # ## Table 2: the three models on the test set
 
-# %%
-scores = {"SVM": (y_test, baselines["SVM"]["p"]),
-          "Random forest": (y_test, baselines["Random forest"]["p"]),
-          "DeepShadows": (y_test, p_test)}
+# %% tags=["table2_metrics"]
+scores = tables.test_scores(y_test, baselines=baselines, cnn=p_test)
 table2 = report.table(tables.table2(scores), "table2_metrics",
                       caption="Table 2: test-set metrics (this run beside the paper)")
-m = {name: evaluate.binary_metrics(y, p) for name, (y, p) in scores.items()}
-conclusions.report_verdicts(
-    report, cfg,
-    conclusions.cnn_accuracy(cnn=m["DeepShadows"]["accuracy"], svm=m["SVM"]["accuracy"],
-                             rf=m["Random forest"]["accuracy"]),
-    conclusions.cnn_auc(cnn=m["DeepShadows"]["auc"], svm=m["SVM"]["auc"],
-                        rf=m["Random forest"]["auc"]),
-    data=stores["des"])
+conclusions.report_verdicts(report, cfg, *conclusions.model_verdicts(scores),
+                            data=stores["des"])
 table2
 
 # %% [markdown]
@@ -158,24 +151,25 @@ table2
 # Bands: 95% of the ROC curves of bootstrap resamples of the test set (Table 3 gives the
 # intervals of the metrics).
 
-# %%
+# %% tags=["fig4_roc"]
 roc, boots = tables.roc_curves_with_bands(scores, n_bootstrap=cfg.profile.n_bootstrap,
                                          seed=cfg.seed)
-fig4 = report.figure(plots.roc_curves(roc, simulated=report.simulated), "fig4_roc",
+fig4 = report.figure(plots.draw_roc_curves(roc, simulated=report.simulated), "fig4_roc",
                      caption="Fig. 4: ROC curves of the CNN, SVM and RF with bootstrap bands")
 fig4
 
-# %%
-cm = evaluate.confusion_matrix(y_test, (p_test > 0.5).astype(int), labels=[0, 1])
-fig4b = report.figure(plots.confusion_matrix(cm, normalize=True, title="DeepShadows, test set",
-                                             simulated=report.simulated),
+# %% tags=["fig4_confusion"]
+cm = evaluate.binary_confusion(y_test, p_test, threshold=tables.THRESHOLD)
+fig4b = report.figure(plots.draw_confusion_matrix(cm, normalize=True,
+                                                  title="DeepShadows, test set",
+                                                  simulated=report.simulated),
                       "fig4_confusion", caption="Fig. 4: confusion matrix of the CNN")
 fig4b
 
 # %% [markdown]
 # ## Table 3: bootstrap 95% intervals
 
-# %%
+# %% tags=["table3_bootstrap"]
 table3 = report.table(tables.table3(boots), "table3_bootstrap",
                       caption=f"Table 3: bootstrap 95% intervals "
                               f"({cfg.profile.n_bootstrap} resamples of the test set)")
@@ -184,8 +178,8 @@ table3
 # %% [markdown]
 # ## Fig. 5: the CNN's output probability for each true class
 
-# %%
-fig5 = report.figure(plots.probability_histogram(y_test, p_test, simulated=report.simulated),
+# %% tags=["fig5_probabilities"]
+fig5 = report.figure(plots.draw_probability_histogram(y_test, p_test, simulated=report.simulated),
                      "fig5_probabilities", caption="Fig. 5: distribution of the CNN output")
 fig5
 
@@ -197,8 +191,8 @@ fig5
 # fine-tuned (every layer; Adadelta, learning rate 0.005, 30 epochs, batches of 16) on a
 # few hundred HSC objects (320 in the paper) and tested on the rest.
 
-# %%
-hsc = pipeline.load_problem(stores["hsc"], classes=("lsbg", "artifact2"), seed=cfg.seed)
+# %% tags=["table6_hsc_transfer"]
+hsc = notebook.load_problem(stores["hsc"], classes=("lsbg", "artifact2"), seed=cfg.seed)
 hsc_report = cfg.reporter("02_deepshadows", data=stores["hsc"])
 transfer = studies.hsc_transfer(model, hsc.images, hsc.labels,
                                 n_finetune=cfg.profile.n_finetune,
@@ -208,13 +202,8 @@ transfer = studies.hsc_transfer(model, hsc.images, hsc.labels,
                                 bn_reestimate=cfg.profile.bn_reestimate)
 table6 = hsc_report.table(tables.table6(transfer), "table6_hsc_transfer",
                           caption="Table 6: HSC test objects before and after fine-tuning")
-before, after = transfer["before"]["metrics"], transfer["after"]["metrics"]
-conclusions.report_verdicts(
-    report, cfg,
-    conclusions.hsc_finetune(before_accuracy=before["accuracy"],
-                             after_accuracy=after["accuracy"], before_auc=before["auc"],
-                             after_auc=after["auc"]),
-    data=stores["des"])
+conclusions.report_verdicts(report, cfg, conclusions.transfer_verdict(transfer),
+                            data=stores["des"])
 table6
 
 # %% [markdown]
@@ -222,14 +211,11 @@ table6
 # re-estimated on the HSC fine-tuning objects:
 
 # %%
-bn_stats.effect_table({"moving averages of fine-tuning": transfer["after_moving"]["metrics"],
-                       "re-estimated after fine-tuning":
-                           transfer["after_reestimated"]["metrics"]},
-                      used=("re-estimated after fine-tuning" if cfg.profile.bn_reestimate
-                            else "moving averages of fine-tuning"))
+tables.transfer_bn_table(transfer, bn_reestimate=cfg.profile.bn_reestimate)
 
-# %%
-fig7 = hsc_report.figure(plots.hsc_transfer(transfer, simulated=hsc_report.simulated),
+# %% tags=["fig7_hsc_transfer"]
+fig7 = hsc_report.figure(plots.draw_hsc_transfer(tables.hsc_transfer_panels(transfer),
+                                                 simulated=hsc_report.simulated),
                          "fig7_hsc_transfer",
                          caption="Fig. 7: HSC confusion matrices before and after "
                                  "fine-tuning, and ROC curves")

@@ -51,9 +51,9 @@ build_dir = None      # where notebooks pass results on; None: ../build/<profile
 figures_dir = None    # None: ../figures
 
 # %%
-from deepshadows_lib import bn_stats, conclusions, pipeline, plots, studies, tables
+from deepshadows_lib import bn_stats, conclusions, notebook, plots, studies, tables
 
-cfg, stores, des, report = pipeline.start(
+cfg, stores, des, report = notebook.start(
     "03_uncertainty", profile=profile, data=data, n_per_class=n_per_class, epochs=epochs,
     seed=seed, build_dir=build_dir, figures_dir=figures_dir)
 prof = cfg.profile
@@ -64,22 +64,21 @@ print(f"{len(des.labels)} objects; seeds {list(prof.seeds)}; {epochs_cnn} epochs
 # %% [markdown]
 # ## Random splits (Table 4)
 
-# %%
+# %% tags=["table4_random_seeds"]
 # notebook 2's model, when made by this run, is the random split of the run's own seed
 known = studies.load_run(cfg.path("cnn_run.json"), run=cfg.run_id(stores["des"]))
 seed_runs = studies.run_random_splits(des.images, des.labels, seeds=prof.seeds,
                                       epochs=epochs_cnn, batch_size=prof.batch_size,
                                       learning_rate=prof.learning_rate,
                                       bn_reestimate=prof.bn_reestimate, workers=prof.workers,
-                                      known={cfg.seed: known} if known and
-                                      des.split["kind"] == "random" else None)
+                                      known=notebook.reusable_runs(known, seed=cfg.seed,
+                                                                   split=des.split))
 studies.save_results(seed_runs, cfg.path("random_splits.json"))
 table4 = report.table(tables.table4(seed_runs), "table4_random_seeds",
                       caption="Table 4: the CNN on random splits (paper: accuracy "
                               "0.912-0.920)")
-conclusions.report_verdicts(
-    report, cfg, conclusions.random_splits([r["metrics"]["accuracy"] for r in seed_runs]),
-    data=stores["des"])
+conclusions.report_verdicts(report, cfg, conclusions.seed_verdict(seed_runs),
+                            data=stores["des"])
 table4
 
 # %% [markdown]
@@ -89,28 +88,22 @@ table4
 # and 300, 1,500 and 3,000 in one direction; here the same fractions of our training set.
 # Validation and test labels stay true.
 
-# %%
+# %% tags=["table5_label_noise"]
 # the noise-free run is the random split of the run's own seed when that one was trained
-same = [r for r in seed_runs if r["seed"] == cfg.seed and des.split["kind"] == "random"]
 noise_runs = studies.run_label_noise(des.images, des.labels, split=des.split,
                                      epochs=epochs_cnn, fractions=prof.noise_fractions,
                                      biased_fractions=prof.biased_noise_fractions,
                                      seed=cfg.seed, batch_size=prof.batch_size,
                                      learning_rate=prof.learning_rate,
                                      bn_reestimate=prof.bn_reestimate, workers=prof.workers,
-                                     clean=same[0] if same else None)
+                                     clean=notebook.same_split_run(seed_runs, seed=cfg.seed,
+                                                                   split=des.split))
 studies.save_results(noise_runs, cfg.path("label_noise.json"))
 table5 = report.table(tables.table5(noise_runs), "table5_label_noise",
                       caption="Table 5: the CNN trained with flipped labels")
-random_noise = [r for r in noise_runs if r["direction"] in ("none", "both")]
-fractions = [r["fraction"] for r in random_noise]
-accuracies = [r["metrics"]["accuracy"] for r in random_noise]
 conclusions.report_verdicts(
-    report, cfg,
-    conclusions.noise_monotonic(fractions, accuracies,
-                                [r["metrics"]["auc"] for r in random_noise],
-                                tolerance="se", n_test=len(des.split["test"])),
-    conclusions.noise_cost(fractions, accuracies), data=stores["des"])
+    report, cfg, *conclusions.noise_verdicts(noise_runs, n_test=len(des.split["test"])),
+    data=stores["des"])
 table5
 
 # %% [markdown]
@@ -124,8 +117,8 @@ bn_stats.study_table(seed_runs + noise_runs)
 # %% [markdown]
 # ## Fig. 8: ROC curves of the random splits and of the noise levels
 
-# %%
-fig8 = report.figure(plots.roc_families({
+# %% tags=["fig8_roc_uncertainty"]
+fig8 = report.figure(plots.draw_roc_families({
     "ROC curves - Different random seeds": tables.seed_curves(seed_runs,
                                                              reference_seed=cfg.seed),
     "ROC curves - Different label noise levels": tables.noise_curves(noise_runs),
@@ -138,10 +131,10 @@ fig8
 # %% [markdown]
 # ## Fig. 9: ratio of true-positive rates, noisy over noise-free model
 
-# %%
+# %% tags=["fig9_tpr_ratio"]
 fpr, ratios = tables.noise_ratios(noise_runs)
-fig9 = report.figure(plots.tpr_ratio(fpr, ratios, xlim=(0, 0.5),
-                                     ylabel=r"TPR$_{\rm noise}$ / TPR$_{\rm no\ noise}$",
-                                     simulated=report.simulated),
+fig9 = report.figure(plots.draw_tpr_ratio(fpr, ratios, xlim=(0, 0.5),
+                                          ylabel=r"TPR$_{\rm noise}$ / TPR$_{\rm no\ noise}$",
+                                          simulated=report.simulated),
                      "fig9_tpr_ratio", caption="Fig. 9: ratio of true-positive rates")
 fig9

@@ -50,19 +50,19 @@ build_dir = None      # where notebooks pass results on; None: ../build/<profile
 figures_dir = None    # None: ../figures
 
 # %%
-from deepshadows_lib import (conclusions, gradcam, occlusion, pipeline, plots, tables,
+from deepshadows_lib import (conclusions, gradcam, notebook, occlusion, plots, tables,
                              training)
 
-cfg, stores, des, report = pipeline.start(
+cfg, stores, des, report = notebook.start(
     "04_gradcam", profile=profile, data=data, n_per_class=n_per_class, epochs=epochs,
     seed=seed, build_dir=build_dir, figures_dir=figures_dir)
 model = training.load_model(cfg.path("deepshadows.keras"))
 pred = tables.load_predictions(cfg.path("predictions_test.parquet"))
+images_test, y_test, p_test = notebook.test_set(des, pred)
 pred.groupby("label")["p_lsbg"].describe()
 
 # %%
-examples = gradcam.gradcam_examples(model, des.images[pred["row"].to_numpy()],
-                                    pred["label"].to_numpy(), pred["p_lsbg"].to_numpy(),
+examples = gradcam.gradcam_examples(model, images_test, y_test, p_test,
                                     n=cfg.profile.n_gradcam, seed=cfg.seed,
                                     method=cfg.profile.cam_method)
 gradcam.count_examples(examples)
@@ -70,10 +70,10 @@ gradcam.count_examples(examples)
 # %% [markdown]
 # ## Fig. 6: high-confidence hits and misses with their Grad-CAM maps
 
-# %%
+# %% tags=["fig6_gradcam"]
 map_name = conclusions.MAP_NAMES[cfg.profile.cam_method]
-fig6 = report.figure(plots.gradcam_grid(examples, simulated=report.simulated,
-                                        map_name=map_name),
+fig6 = report.figure(plots.draw_gradcam_grid(examples, simulated=report.simulated,
+                                             map_name=map_name),
                      "fig6_gradcam", caption=f"Fig. 6: {map_name} maps of TN, FN, FP and TP")
 fig6
 
@@ -96,11 +96,9 @@ fig6
 #
 # Fig. 6 and the verdict table use the profile's `cam_method`.
 
-# %%
-images_test = des.images[pred["row"].to_numpy()]
-centre = gradcam.centre_evidence(model, images_test, pred["label"].to_numpy(),
-                                 pred["p_lsbg"].to_numpy(), n_max=cfg.profile.gradcam_max,
-                                 seed=cfg.seed)
+# %% tags=["gradcam_centre_verdict"]
+centre = gradcam.centre_evidence(model, images_test, y_test, p_test,
+                                 n_max=cfg.profile.gradcam_max, seed=cfg.seed)
 conclusions.report_verdicts(
     report, cfg, conclusions.gradcam_verdict(centre, method=cfg.profile.cam_method),
     data=stores["des"])
@@ -112,4 +110,4 @@ centre["table"]
 # the surroundings keeps its accuracy with the centre hidden.
 
 # %%
-occlusion.hidden_region_accuracy(model, images_test, pred["label"].to_numpy())
+occlusion.hidden_region_accuracy(model, images_test, y_test)

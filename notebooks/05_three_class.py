@@ -50,23 +50,20 @@ build_dir = None      # where notebooks pass results on; None: ../build/<profile
 figures_dir = None    # None: ../figures
 
 # %%
-from deepshadows_lib import (bn_stats, conclusions, evaluate, pipeline, plots, studies,
-                             tables)
+from deepshadows_lib import conclusions, notebook, plots, studies, tables
 
-cfg, stores, three, report = pipeline.start(
+cfg, stores, three, report = notebook.start(
     "05_three_class", classes=("lsbg", "artifact2", "artifact1"), profile=profile, data=data,
     n_per_class=n_per_class, epochs=epochs, seed=seed, build_dir=build_dir,
     figures_dir=figures_dir)
-print({k: len(v) for k, v in three.split.items() if k != "kind"})
+print(notebook.split_sizes(three))
 
 # %% [markdown]
 # ## Fig. A10: type-1 artifacts
 
-# %%
-examples = pipeline.example_images(three, per_class=12, seed=cfg.seed)
-figA10 = report.figure(plots.example_cutouts({"Type-1": examples[2][:6],
-                                              "artifacts": examples[2][6:12]},
-                                             simulated=report.simulated),
+# %% tags=["figA10_type1_examples"]
+examples = notebook.type1_examples(three, n=12, seed=cfg.seed)
+figA10 = report.figure(plots.draw_example_cutouts(examples, simulated=report.simulated),
                        "figA10_type1_examples", caption="Fig. A10: examples of type-1 artifacts")
 figA10
 
@@ -79,10 +76,9 @@ figA10
 # sees each object as often as that model does, rather than the same number of steps
 # spread over half again as many objects.
 
-# %%
+# %% tags=["tableA_three_class"]
 binary_run = studies.load_run(cfg.path("cnn_run.json"))  # notebook 2's CNN, this build
-epochs_three = cfg.profile.epochs_for(len(binary_run["train_idx"]) if binary_run
-                                      else len(three.split["train"]))
+epochs_three = notebook.epochs_like_binary(cfg.profile, binary_run=binary_run, problem=three)
 print(f"{epochs_three} epochs of {len(three.split['train'])} objects "
       f"({'as notebook 2' if binary_run else 'notebook 2 not run: own budget'})")
 result = studies.run_three_class(three.images, three.labels, split=three.split,
@@ -99,24 +95,17 @@ tableA
 # own test set), for the verdict table; and the three-class model with either
 # batch-norm statistics.
 
-# %%
+# %% tags=["three_class_verdict"]
 binary = tables.load_predictions(cfg.path("predictions_test.parquet"))
-binary_accuracy = evaluate.binary_metrics(binary["label"], binary["p_lsbg"])["accuracy"]
-conclusions.report_verdicts(
-    report, cfg,
-    conclusions.three_class(reduced_accuracy=result["metrics"]["reduced_accuracy"],
-                            binary_accuracy=binary_accuracy,
-                            overall_accuracy=result["metrics"]["accuracy"]),
-    data=stores["des"])
-{kind: {"accuracy": result[f"metrics_{kind}"]["accuracy"],
-        "reduced accuracy": result[f"metrics_{kind}"]["reduced_accuracy"]}
- for kind in ("moving", "reestimated")}
+conclusions.report_verdicts(report, cfg, conclusions.three_class_verdict(result, binary),
+                            data=stores["des"])
+tables.three_class_bn_table(result)
 
 # %% [markdown]
 # ## Fig. A11: three-class and reduced confusion matrices
 
-# %%
-figA11 = report.figure(plots.confusion_matrices({
+# %% tags=["figA11_three_class"]
+figA11 = report.figure(plots.draw_confusion_matrices({
     "Three classes": (result["confusion"], ("Artifact 2", "LSBG", "Artifact 1")),
     "LSBG vs artifact (reduced)": (result["reduced_confusion"], ("Artifact", "LSBG")),
 }, simulated=report.simulated), "figA11_three_class",

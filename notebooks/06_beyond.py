@@ -55,9 +55,9 @@ build_dir = None      # where notebooks pass results on; None: ../build/<profile
 figures_dir = None    # None: ../figures
 
 # %%
-from deepshadows_lib import conclusions, pipeline, plots, plus, tables, training
+from deepshadows_lib import conclusions, notebook, plots, plus, tables, training
 
-cfg, stores, des, report = pipeline.start(
+cfg, stores, des, report = notebook.start(
     "06_beyond", profile=profile, data=data, n_per_class=n_per_class, epochs=epochs,
     seed=seed, build_dir=build_dir, figures_dir=figures_dir)
 train_rows, y_train = des.subset("train")
@@ -84,12 +84,11 @@ plus_model = plus.train_plus(des.images, des.labels, train_idx=train_rows, val_i
                              learning_rate=cfg.profile.learning_rate, seed=cfg.seed,
                              n_members=cfg.profile.n_ensemble, head=cfg.profile.plus_head,
                              bn_reestimate=cfg.profile.bn_reestimate)
-other_head = "gap" if cfg.profile.plus_head == "flatten" else "flatten"
 head_variant = plus.train_plus(des.images, des.labels, train_idx=train_rows,
                                val_idx=val_rows, epochs=epochs_plus,
                                batch_size=cfg.profile.batch_size,
                                learning_rate=cfg.profile.learning_rate, seed=cfg.seed,
-                               n_members=1, head=other_head,
+                               n_members=1, head=notebook.other_head(cfg.profile.plus_head),
                                bn_reestimate=cfg.profile.bn_reestimate)
 print(f"temperature fitted on validation: {plus_model.temperature:.3f}")
 
@@ -102,7 +101,7 @@ print(f"temperature fitted on validation: {plus_model.temperature:.3f}")
 # Flatten -> Dense 1024, or back) on one network with test-time augmentation; it is kept
 # only if it helps.
 
-# %%
+# %% tags=["beyond_ablation"]
 ablation = plus.ablation(plus_model, des.images, des.labels, test_idx=test_rows,
                          val_idx=val_rows, paper_model=paper_cnn, gap=head_variant,
                          n_bootstrap=cfg.profile.n_bootstrap, seed=cfg.seed)
@@ -115,12 +114,10 @@ table_ablation
 # %% [markdown]
 # ## ROC curves with bootstrap bands
 
-# %%
-roc, boots = tables.roc_curves_with_bands(
-    {"DeepShadows": ablation["scores"]["paper CNN"],
-     "DeepShadows plus": ablation["scores"]["+ temperature scaling (plus)"]},
-    n_bootstrap=cfg.profile.n_bootstrap, seed=cfg.seed)
-fig_roc = report.figure(plots.roc_curves(roc, simulated=report.simulated), "beyond_roc",
+# %% tags=["beyond_roc"]
+roc, boots = tables.roc_curves_with_bands(tables.plus_scores(ablation),
+                                          n_bootstrap=cfg.profile.n_bootstrap, seed=cfg.seed)
+fig_roc = report.figure(plots.draw_roc_curves(roc, simulated=report.simulated), "beyond_roc",
                         caption="ROC curves of the paper's CNN and plus with bootstrap bands")
 fig_roc
 
@@ -130,15 +127,15 @@ fig_roc
 # Expected calibration error (15 equal-width bins), Brier score and negative
 # log-likelihood on the test set; the temperatures are fitted on the validation set.
 
-# %%
+# %% tags=["beyond_calibration"]
 table_calibration = report.table(plus.calibration_table(ablation), "beyond_calibration",
                                  caption="Calibration of the paper's CNN and plus, before "
                                          "and after temperature scaling (test set)")
 table_calibration
 
-# %%
-fig_rel = report.figure(plots.reliability_diagram(plus.reliability_panels(ablation),
-                                                  simulated=report.simulated),
+# %% tags=["beyond_reliability"]
+fig_rel = report.figure(plots.draw_reliability_diagram(plus.reliability_panels(ablation),
+                                                       simulated=report.simulated),
                         "beyond_reliability",
                         caption="Reliability diagrams before and after temperature scaling")
 fig_rel
@@ -150,7 +147,7 @@ fig_rel
 # eight views. Sorted into quartiles, the most uncertain objects should be the least
 # accurate ones.
 
-# %%
+# %% tags=["beyond_uncertainty"]
 table_uncertainty = report.table(
     plus.uncertainty_table(ablation["y"], ablation["p_plus"], ablation["uncertainty"]),
     "beyond_uncertainty", caption="Test accuracy of plus by quartile of its uncertainty")
@@ -159,7 +156,7 @@ table_uncertainty
 # %% [markdown]
 # ## Seeds: how much does plus move when retrained?
 
-# %%
+# %% tags=["beyond_seeds"]
 seeds_table = plus.seed_spread(
     des.images, des.labels, split=des.split,
     seeds=plus.spread_seeds(cfg.seed, cfg.profile.seeds, cfg.profile.n_plus_seeds),
@@ -174,7 +171,7 @@ report.table(seeds_table, "beyond_seeds",
 # %% [markdown]
 # ## The targets, as measured in this run
 
-# %%
+# %% tags=["beyond_targets"]
 report.table(plus.targets(ablation, seeds_table), "beyond_targets",
              caption="Targets of plus beside this run's numbers")
 
@@ -185,8 +182,8 @@ report.table(plus.targets(ablation, seeds_table), "beyond_targets",
 # fine-tuned as the paper fine-tunes its CNN, the ensemble keeps its views and its
 # temperature.
 
-# %%
-hsc = pipeline.load_problem(stores["hsc"], classes=("lsbg", "artifact2"), seed=cfg.seed)
+# %% tags=["beyond_hsc_table"]
+hsc = notebook.load_problem(stores["hsc"], classes=("lsbg", "artifact2"), seed=cfg.seed)
 hsc_report = cfg.reporter("06_beyond", data=stores["hsc"])
 transfer = plus.hsc_transfer(plus_model, hsc.images, hsc.labels,
                              n_finetune=cfg.profile.n_finetune,
@@ -197,8 +194,9 @@ transfer = plus.hsc_transfer(plus_model, hsc.images, hsc.labels,
 hsc_report.table(tables.table6(transfer), "beyond_hsc_table",
                  caption="plus on HSC test objects before and after fine-tuning")
 
-# %%
-fig_hsc = hsc_report.figure(plots.hsc_transfer(transfer, simulated=hsc_report.simulated),
+# %% tags=["beyond_hsc_transfer"]
+fig_hsc = hsc_report.figure(plots.draw_hsc_transfer(tables.hsc_transfer_panels(transfer),
+                                                    simulated=hsc_report.simulated),
                             "beyond_hsc_transfer",
                             caption="plus on HSC: confusion matrices before and after "
                                     "fine-tuning, and ROC curves")
@@ -211,13 +209,13 @@ fig_hsc
 # maps of the last convolution, by the profile's method (`cam_method`: Grad-CAM, or
 # HiResCAM where notebook 4 shows that Grad-CAM misreads this network).
 
-# %%
+# %% tags=["beyond_gradcam"]
 examples = plus.gradcam_examples(plus_model, des.images[test_rows], y_test,
                                  ablation["p_plus"], n=cfg.profile.n_gradcam, seed=cfg.seed,
                                  method=cfg.profile.cam_method)
 map_name = conclusions.MAP_NAMES[cfg.profile.cam_method]
-fig_cam = report.figure(plots.gradcam_grid(examples, simulated=report.simulated,
-                                           map_name=map_name),
+fig_cam = report.figure(plots.draw_gradcam_grid(examples, simulated=report.simulated,
+                                                map_name=map_name),
                         "beyond_gradcam", caption=f"{map_name} of plus: TN, FN, FP and TP")
 fig_cam
 
@@ -230,9 +228,8 @@ fig_cam
 # `deepshadows predict --model build/<profile>/plus.keras --out predictions.csv IMAGES...`.
 
 # %%
-full = ablation["table"].loc["+ temperature scaling (plus)"]
 saved = plus.save_plus(plus_model, cfg.path("plus.keras"), provenance={
     "profile": cfg.profile.name, "data": stores["des"], "split": des.split,
-    "metrics": {"test": {k: float(full[k]) for k in ("accuracy", "auc", "ece", "brier")}},
+    "metrics": {"test": tables.plus_test_metrics(ablation)},
     "seed": cfg.seed, "epochs": epochs_plus})
 print(f"saved {saved} and {saved.with_suffix('.json').name}")

@@ -163,3 +163,40 @@ def test_noise_tolerance_of_one_standard_error():
                                            tolerance="se", n_test=900).holds
     with pytest.raises(InputError, match="n_test"):
         conclusions.noise_monotonic(f, [0.9, 0.9, 0.8], [0.9, 0.9, 0.8], tolerance="se")
+
+
+def test_verdicts_from_results_match_the_verdicts_from_numbers():
+    import numpy as np
+    import pandas as pd
+    from deepshadows_lib import evaluate
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 300)
+    good = np.clip(y * 0.8 + rng.uniform(0, 0.3, 300), 0, 1)
+    bad = rng.uniform(size=300)
+    scores = {"SVM": (y, bad), "Random forest": (y, bad[::-1].copy()), "DeepShadows": (y, good)}
+    acc, auc = conclusions.model_verdicts(scores)
+    m = {k: evaluate.binary_metrics(*v) for k, v in scores.items()}
+    assert acc == conclusions.cnn_accuracy(cnn=m["DeepShadows"]["accuracy"],
+                                           svm=m["SVM"]["accuracy"],
+                                           rf=m["Random forest"]["accuracy"])
+    assert auc.holds is True and acc.holds is True
+    runs = [{"direction": "none", "fraction": 0.0, "metrics": {"accuracy": 0.92, "auc": 0.97}},
+            {"direction": "both", "fraction": 0.05, "metrics": {"accuracy": 0.91, "auc": 0.96}},
+            {"direction": "1->0", "fraction": 0.05, "metrics": {"accuracy": 0.99, "auc": 0.99}},
+            {"direction": "both", "fraction": 1 / 3, "metrics": {"accuracy": 0.88, "auc": 0.94}}]
+    mono, cost = conclusions.noise_verdicts(runs, n_test=5000)
+    assert mono == conclusions.noise_monotonic([0.0, 0.05, 1 / 3], [0.92, 0.91, 0.88],
+                                               [0.97, 0.96, 0.94], tolerance="se",
+                                               n_test=5000)
+    assert cost == conclusions.noise_cost([0.0, 0.05, 1 / 3], [0.92, 0.91, 0.88])
+    assert conclusions.seed_verdict([{"metrics": {"accuracy": a}} for a in (0.91, 0.95)]) \
+        .holds is False
+    tr = {"before": {"metrics": {"accuracy": 0.8, "auc": 0.9}},
+          "after": {"metrics": {"accuracy": 0.85, "auc": 0.93}}}
+    assert conclusions.transfer_verdict(tr).holds is True
+    three = {"metrics": {"reduced_accuracy": 0.9, "accuracy": 0.85}}
+    pred = pd.DataFrame({"label": y, "p_lsbg": good})
+    v = conclusions.three_class_verdict(three, pred)
+    assert v == conclusions.three_class(reduced_accuracy=0.9,
+                                        binary_accuracy=m["DeepShadows"]["accuracy"],
+                                        overall_accuracy=0.85)

@@ -8,6 +8,7 @@ import pytest
 from sklearn import metrics as skm
 
 from deepshadows_lib import evaluate as ev
+from deepshadows_lib.evaluate import resampling
 from deepshadows_lib.errors import InputError
 
 
@@ -222,12 +223,12 @@ def test_bootstrap_blocks_and_seeds():
     np.testing.assert_array_equal(a.auc, b.auc)
     assert not np.array_equal(a.auc, c.auc)
     # many small blocks give the same resamples as one block
-    ev_block = ev._block_size
+    ev_block = resampling._block_size
     try:
-        ev._block_size = lambda n, budget=0: 7
+        resampling._block_size = lambda n, budget=0: 7
         d = ev.bootstrap(y, p, n_resamples=50, seed=9)
     finally:
-        ev._block_size = ev_block
+        resampling._block_size = ev_block
     np.testing.assert_array_equal(a.tpr, d.tpr)
     curve = a.curve()
     assert curve["tpr"][0] == 0 and curve["band"][0][0] == 0

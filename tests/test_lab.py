@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from deepshadows_lib import pipeline
+from deepshadows_lib import notebook
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser",
@@ -80,7 +80,7 @@ def lab(smoke_run, tmp_path_factory):
     base = tmp_path_factory.mktemp("lab")
     nbdir, figures, settings = base / "notebooks", base / "figures", base / "settings"
     nbdir.mkdir()
-    for name in pipeline.NOTEBOOKS:
+    for name in notebook.NOTEBOOKS:
         _user_copy(ROOT / "notebooks" / f"{name}.py", nbdir / f"{name}.py", build=build,
                    figures=figures)
     # user settings: never save the copies behind the test's back; render every cell
@@ -176,7 +176,7 @@ def _shutdown_kernels(url, token):
         urllib.request.urlopen(req, timeout=30).close()
 
 
-@pytest.mark.parametrize("name", pipeline.NOTEBOOKS)
+@pytest.mark.parametrize("name", notebook.NOTEBOOKS)
 def test_notebook_runs_in_jupyterlab_without_errors(name, lab, browser):
     url, token, log = lab
     page = browser.new_page(viewport={"width": 1400, "height": 1000})

@@ -1,6 +1,7 @@
 """Tests of deepshadows_lib.manifest: files and provenance of figures and tables."""
 
 import json
+from pathlib import Path
 
 import matplotlib
 
@@ -11,6 +12,7 @@ import pandas as pd
 from PIL import Image
 
 from deepshadows_lib import manifest, plots
+from deepshadows_lib.manifest import figure_panels, portable_path
 
 
 def _fig():
@@ -68,3 +70,29 @@ def test_table_markdown_formats():
     md = manifest.table_markdown(df)
     assert "| model | acc / this run | acc / paper |" in md
     assert "| CNN | 0.912 |  |" in md
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_portable_path_never_keeps_this_machines_path(tmp_path):
+    assert portable_path(ROOT / "build" / "smoke") == "build/smoke"
+    assert portable_path(tmp_path / "b" / "des.zarr", build_dir=tmp_path / "b") \
+        == "<build>/des.zarr"
+    assert portable_path("/data/survey/des.zarr") == "<external>/des.zarr"
+    assert portable_path("Datasets/Baseline_*.csv") == "Datasets/Baseline_*.csv"
+
+
+def _empty_panel_figure():
+    with plots.style() as plt:
+        fig, (a, b) = plt.subplots(1, 2)
+        a.plot([0, 1], [0, 1])
+        b.set_title("nothing here")
+    return fig
+
+
+def test_figure_panels_finds_an_empty_panel():
+    assert figure_panels(_empty_panel_figure()) == {"panels": 2,
+                                                             "empty": ["nothing here"]}
+    fig = plots.draw_confusion_matrix(np.array([[3, 1], [0, 4]]))
+    assert figure_panels(fig) == {"panels": 1, "empty": []}

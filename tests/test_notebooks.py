@@ -6,6 +6,7 @@ check each expected figure (exists, opens as an image, is not blank), each table
 the manifest's provenance.
 """
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -14,13 +15,14 @@ import nbformat
 import numpy as np
 import pytest
 
-from deepshadows_lib import pipeline
+from deepshadows_lib import notebook
+from deepshadows_lib.notebook import cells
 
 ROOT = Path(__file__).resolve().parent.parent
 NB = ROOT / "notebooks"
 
 
-@pytest.mark.parametrize("name", pipeline.NOTEBOOKS)
+@pytest.mark.parametrize("name", notebook.NOTEBOOKS)
 def test_pair_in_sync_and_without_outputs(name):
     import jupytext
     py, ipynb = NB / f"{name}.py", NB / f"{name}.ipynb"
@@ -38,7 +40,7 @@ def test_pair_in_sync_and_without_outputs(name):
                 f"{name}.ipynb is committed with outputs"
 
 
-@pytest.mark.parametrize("name", pipeline.NOTEBOOKS)
+@pytest.mark.parametrize("name", notebook.NOTEBOOKS)
 def test_colab_badge_install_cell_and_parameters(name):
     nb = nbformat.read(NB / f"{name}.ipynb", as_version=4)
     first = nb.cells[0]
@@ -60,7 +62,7 @@ def _repository():
     return re.search(r'^Repository\s*=\s*"([^"]+)"', urls, re.M).group(1).rstrip("/")
 
 
-@pytest.mark.parametrize("name", pipeline.NOTEBOOKS)
+@pytest.mark.parametrize("name", notebook.NOTEBOOKS)
 def test_colab_badge_and_install_cell_use_the_repository_setting(name):
     repo = _repository()
     assert repo.startswith("https://github.com/"), repo
@@ -77,7 +79,7 @@ def test_colab_badge_and_install_cell_use_the_repository_setting(name):
             assert found.removesuffix(".git") == slug, (name, found, slug)
 
 
-@pytest.mark.parametrize("name", pipeline.NOTEBOOKS)
+@pytest.mark.parametrize("name", notebook.NOTEBOOKS)
 def test_cells_call_the_library(name):
     # A notebook cell is a call and a look: no function or class definitions, no loops
     # of training logic hidden in a notebook.
@@ -87,29 +89,57 @@ def test_cells_call_the_library(name):
             assert not re.search(r"^\s*(def|class) ", cell.source, re.M), cell.source[:80]
 
 
+def _computations(source):
+    """Loops, comprehensions, lambdas and conditional expressions (outside f-strings)."""
+    tree = ast.parse(source)
+    in_fstring = {id(n) for f in ast.walk(tree) if isinstance(f, ast.JoinedStr)
+                  for n in ast.walk(f)}
+    kinds = (ast.For, ast.While, ast.ListComp, ast.DictComp, ast.SetComp, ast.GeneratorExp,
+             ast.Lambda, ast.IfExp)
+    return [type(n).__name__ for n in ast.walk(tree)
+            if isinstance(n, kinds) and id(n) not in in_fstring]
+
+
+def test_computation_check_can_fail():
+    assert _computations("x = {k: v for k, v in d.items()}") == ["DictComp"]
+    assert _computations("x = a if b else c") == ["IfExp"]
+    assert _computations("print(f\"{'a' if b else 'c'}\")") == []
+
+
+@pytest.mark.parametrize("name", notebook.NOTEBOOKS)
+def test_cells_only_call_and_show(name):
+    # score dictionaries, thresholds, slicing loops live in the library
+    for cell in cells.read_cells(NB / f"{name}.py"):
+        if cell.kind == "code":
+            assert _computations(cell.source) == [], (name, cell.first_line)
+
+
 # smoke_run (tests/conftest.py): the five notebooks run by papermill in the smoke profile,
 # shared with the JupyterLab test (tests/test_lab.py).
 
 
+@pytest.mark.slow
 @pytest.mark.notebooks
 def test_smoke_run_makes_every_figure_and_table(smoke_run):
     build, figures = smoke_run
-    checked = pipeline.check_outputs(figures)
+    checked = notebook.check_outputs(figures)
     assert len(checked) >= 2 * sum(len(v["figures"]) + len(v["tables"])
-                                   for v in pipeline.EXPECTED.values())
-    for name in pipeline.NOTEBOOKS:
+                                   for v in notebook.EXPECTED.values())
+    for name in notebook.NOTEBOOKS:
         assert (build / f"{name}.ipynb").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.notebooks
 def test_smoke_run_manifest_provenance(smoke_run):
     _, figures = smoke_run
     manifest = json.loads((figures / "MANIFEST.json").read_text())
-    for nb, expected in pipeline.EXPECTED.items():
+    for nb, expected in notebook.EXPECTED.items():
         for item in expected["figures"] + expected["tables"]:
             entry = manifest["items"][item]
             assert entry["notebook"] == nb
-            assert isinstance(entry["cell"]["index"], int)
+            assert cells.check_item(item, entry) == [], item  # .py line, tag, .ipynb id
+            assert not str(entry["parameters"]["build_dir"]).startswith("/")
             assert entry["parameters"]["profile"]["name"] == "smoke"
             assert entry["seed"] == 42
             assert "numpy" in entry["versions"] and "tensorflow-cpu" in entry["versions"] \
@@ -124,6 +154,7 @@ def test_smoke_run_manifest_provenance(smoke_run):
                 assert entry["simulated"] is False
 
 
+@pytest.mark.slow
 @pytest.mark.notebooks
 def test_smoke_tables_show_the_papers_numbers(smoke_run):
     _, figures = smoke_run
@@ -133,6 +164,7 @@ def test_smoke_tables_show_the_papers_numbers(smoke_run):
     assert "0.876" in t6
 
 
+@pytest.mark.slow
 @pytest.mark.notebooks
 def test_simulated_figures_carry_the_stamp(smoke_run):
     # The stamp is a dark red box at the top of the figure: compare the top strip of a
@@ -149,17 +181,20 @@ def test_simulated_figures_carry_the_stamp(smoke_run):
     assert red_pixels(figures / "data_sky_distribution.png") == 0
 
 
+@pytest.mark.slow
+@pytest.mark.notebooks
 def test_failing_notebook_is_reported_by_name_and_cell(tmp_path):
     src = tmp_path / "broken.py"
     src.write_text("# %% tags=[\"parameters\"]\nprofile = 'smoke'\n\n# %%\nx = 1\n\n"
                    "# %%\nraise ValueError('boom in the third cell')\n")
-    with pytest.raises(pipeline.NotebookFailed) as info:
-        pipeline.run_notebook(str(src), profile="smoke", build_dir=tmp_path / "b",
+    with pytest.raises(notebook.NotebookFailed) as info:
+        notebook.run_notebook(str(src), profile="smoke", build_dir=tmp_path / "b",
                               figures_dir=tmp_path / "f", progress=False)
     msg = str(info.value)
     assert "broken" in msg and "cell" in msg and "boom in the third cell" in msg
 
 
+@pytest.mark.slow
 @pytest.mark.notebooks
 def test_smoke_run_saves_plus_with_its_provenance(smoke_run):
     from deepshadows_lib import predict, provenance
@@ -172,6 +207,7 @@ def test_smoke_run_saves_plus_with_its_provenance(smoke_run):
     assert pred.temperature == pytest.approx(side["temperature"]) and pred.n_views == 8
 
 
+@pytest.mark.slow
 @pytest.mark.notebooks
 def test_smoke_run_writes_a_complete_verdict_table(smoke_run):
     from deepshadows_lib import conclusions

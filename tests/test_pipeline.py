@@ -90,3 +90,32 @@ def test_check_outputs_wants_a_complete_verdict_table(tmp_path):
     with pytest.raises(InputError) as err:
         pipeline.check_outputs(tmp_path, notebooks=("02_deepshadows",))
     assert "conclusions" not in str(err.value)
+
+
+def test_pipeline_re_exports_the_notebook_package():
+    from deepshadows_lib import notebook
+    for name in pipeline.__all__:
+        assert getattr(pipeline, name) is getattr(notebook, name), name
+
+
+def test_example_panels_and_type1_rows(tmp_path):
+    from deepshadows_lib import notebook
+    store = _labelled_store(tmp_path / "s")
+    binary = notebook.load_problem(store, classes=("lsbg", "artifact2"), seed=1)
+    three = notebook.load_problem(store, classes=("lsbg", "artifact2", "artifact1"), seed=1)
+    ex = notebook.example_images(binary, per_class=3, seed=2)
+    panels = notebook.example_panels(binary, per_class=3, seed=2)
+    assert list(panels) == ["LSBGs", "Artifacts"]
+    assert np.array_equal(panels["LSBGs"], ex[1]) and np.array_equal(panels["Artifacts"], ex[0])
+    assert list(notebook.example_panels(three, per_class=2, seed=0)) == ["LSBGs", "Type-2",
+                                                                         "Type-1"]
+    rows = notebook.type1_examples(three, n=6, seed=3)
+    ref = notebook.example_images(three, per_class=6, seed=3)[2]
+    assert np.array_equal(np.concatenate([rows["Type-1"], rows["artifacts"]]), ref)
+    assert len(rows["Type-1"]) == 3
+    # every type-1 example is a type-1 artifact (pixel value = original catalog row)
+    t1_rows = set(np.flatnonzero(store.catalog["class_name"] == "artifact1"))
+    assert {int(v) for v in ref[:, 0, 0, 0]} <= t1_rows
+    assert notebook.split_sizes(binary) == {k: len(v) for k, v in binary.split.items()
+                                            if k != "kind"}
+    assert notebook.other_head("flatten") == "gap" and notebook.other_head("gap") == "flatten"

@@ -78,3 +78,58 @@ def test_roc_curves_with_bands_names_and_order():
     assert list(curves) == ["CNN", "SVM", "RF"]
     assert set(boots) == {"SVM", "Random forest", "DeepShadows"}
     assert boots["SVM"].n_resamples == 50
+
+
+def test_test_scores_put_the_cnn_beside_the_baselines():
+    y, p = _scores(seed=4)
+    s = tables.test_scores(y, baselines={"SVM": {"p": p * 0.5}, "Random forest": {"p": p}},
+                           cnn=1 - p)
+    assert list(s) == ["SVM", "Random forest", "DeepShadows"]
+    assert np.array_equal(s["DeepShadows"][1], 1 - p) and s["SVM"][0] is y
+
+
+def _transfer(y, p_before, p_after):
+    out = {}
+    for key, p in (("before", p_before), ("after", p_after)):
+        out[key] = {"y_true": y, "p": p, "tpr": evaluate.roc_interp(y, p),
+                    "metrics": evaluate.binary_metrics(y, p)}
+    return out
+
+
+def test_hsc_transfer_panels_count_the_confusion_matrix_by_hand():
+    y, p = _scores(seed=5)
+    panels = tables.hsc_transfer_panels(_transfer(y, p, np.sqrt(p)))
+    (t_before, cm_before), (t_after, cm_after) = panels["matrices"].items()
+    pred = p > 0.5
+    expected = [[np.sum((y == 0) & ~pred), np.sum((y == 0) & pred)],
+                [np.sum((y == 1) & ~pred), np.sum((y == 1) & pred)]]
+    assert cm_before.tolist() == expected
+    assert t_before.startswith("Before fine-tuning (acc. ") and t_after.startswith("After")
+    assert f"{np.mean(pred == y):.3f}" in t_before
+    assert list(panels["curves"]) == ["Before fine-tuning", "After fine-tuning"]
+    assert panels["curves"]["After fine-tuning"]["auc"] == pytest.approx(
+        evaluate.binary_metrics(y, np.sqrt(p))["auc"])
+
+
+def test_three_class_bn_table_and_plus_helpers():
+    result = {"metrics_moving": {"accuracy": 0.7, "reduced_accuracy": 0.8},
+              "metrics_reestimated": {"accuracy": 0.75, "reduced_accuracy": 0.85}}
+    t = tables.three_class_bn_table(result)
+    assert t.loc["reestimated", "reduced accuracy"] == 0.85 and t.loc["moving", "accuracy"] == 0.7
+    import pandas as pd
+    ablation = {"scores": {"paper CNN": (1, 2), "+ temperature scaling (plus)": (3, 4)},
+                "table": pd.DataFrame({"accuracy": [0.9], "auc": [0.95], "ece": [0.02],
+                                       "brier": [0.08]},
+                                      index=["+ temperature scaling (plus)"])}
+    assert tables.plus_scores(ablation) == {"DeepShadows": (1, 2), "DeepShadows plus": (3, 4)}
+    assert tables.plus_test_metrics(ablation) == {"accuracy": 0.9, "auc": 0.95, "ece": 0.02,
+                                                  "brier": 0.08}
+
+
+def test_transfer_bn_table_marks_the_statistics_in_use():
+    y, p = _scores(seed=6)
+    tr = _transfer(y, p, p)
+    tr["after_moving"], tr["after_reestimated"] = tr["before"], tr["after"]
+    t = tables.transfer_bn_table(tr, bn_reestimate=True)
+    assert t.loc["re-estimated after fine-tuning", "used in figures"] == "yes"
+    assert t.loc["moving averages of fine-tuning", "used in figures"] == "no"

@@ -1,48 +1,15 @@
-"""The paper's conclusions as tests on a run's numbers: the verdict table.
-
-Each claim of the paper becomes a test with a fixed threshold, applied to this run's
-numbers; a run that breaks a claim says so (``holds = no``).  The notebooks that hold
-the numbers each call a verdict function and :func:`record` the result in the run's
-build directory; :func:`verdict_table` puts every claim in one table (claims whose
-notebook has not run yet say ``not run``), which the notebooks save as
-``figures/conclusions.csv`` and ``.md`` and ``make paper-figures`` checks
-(:func:`check_complete`).
-
-The claims (:data:`CLAIMS`), in the paper's order:
-
-=====================  ===============================================================
-``cnn_accuracy``       the CNN's accuracy is above the SVM's and the random forest's by
-                       at least 5 points (paper: 0.920 vs 0.819 / 0.797)
-``cnn_auc``            the CNN's AUC is above both (paper: 0.974 vs 0.894 / 0.872)
-``random_splits``      the accuracies of the random splits spread by at most 0.02
-                       (paper: 0.912-0.920)
-``noise_monotonic``    accuracy and AUC fall monotonically with the fraction of flipped
-                       labels (paper: 0.920, 0.918, 0.914, 0.909, 0.883)
-``noise_cost``         33 % flipped labels cost at most 0.06 accuracy (paper: 0.037)
-``hsc_finetune``       fine-tuning on HSC raises accuracy and AUC (paper: 0.821 -> 0.876,
-                       0.902 -> 0.936)
-``three_class``        the three-class model, reduced to LSBG vs artifact, is within 0.03
-                       of the binary CNN's accuracy (paper: about 0.88 overall)
-``gradcam_centre``     Grad-CAM of confident true positives sits on the galaxy: the median
-                       share of the map within 12 px of the centre is at least three
-                       times that disc's share of the image (paper: Fig. 6)
-=====================  ===============================================================
-"""
+"""The claims of the paper and the test of each on a run's numbers (:class:`Verdict`)."""
 
 import dataclasses
-import json
-from pathlib import Path
 
 import numpy as np
 
-from ._io import json_ready
-from .errors import InputError
+from .._io import json_ready
+from ..errors import InputError
 
 __all__ = ["Claim", "CLAIMS", "Verdict", "cnn_accuracy", "cnn_auc", "random_splits",
            "noise_monotonic", "noise_cost", "hsc_finetune", "three_class", "gradcam_centre",
-           "gradcam_verdict", "MAP_NAMES",
-           "run_id", "record", "report_verdicts", "load_records", "verdict_table",
-           "check_complete", "NOT_RUN"]
+           "gradcam_verdict", "MAP_NAMES", "NOT_RUN"]
 
 NOT_RUN = "not run"
 
@@ -288,134 +255,3 @@ def gradcam_verdict(evidence, *, method="gradcam"):
         beside["occlusion"] = float(np.nanmedian(evidence["occlusion_share"]))
     return gradcam_centre(evidence[f"{method}_share"], disc_share=evidence["disc_share"],
                           method=MAP_NAMES[method], beside=beside)
-
-
-# --------------------------------------------------------------------------- the table
-def run_id(parameters, data_sha256=None):
-    """A short identifier of a run: its parameters and the content of its data.
-
-    Verdicts recorded under another identifier (an earlier run in the same build
-    directory, with other sizes or data) are not shown as this run's.
-    """
-    import hashlib
-    blob = json.dumps({"parameters": json_ready(parameters), "data": data_sha256},
-                      sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def record(path, *verdicts, run=None):
-    """Add (or replace) verdicts in the run's record file ``path`` (JSON, atomic).
-
-    Parameters
-    ----------
-    path : str or path-like
-        The record file (``build/PROFILE/conclusions.json``).
-    *verdicts : Verdict
-    run : str, optional
-        :func:`run_id` of the run that made them.
-
-    Returns
-    -------
-    dict
-        Every recorded verdict, ``key -> dict``.
-    """
-    from ._io import atomic_write_json
-    records = load_records(path)
-    for v in verdicts:
-        if v.key not in CLAIMS:
-            raise InputError(f"unknown claim {v.key!r}; known: {', '.join(CLAIMS)}")
-        records[v.key] = {**v.as_dict(), "run": run}
-    atomic_write_json(path, records)
-    return records
-
-
-def report_verdicts(report, cfg, *verdicts, data=None):
-    """Record verdicts of a notebook and save the whole verdict table with ``report``.
-
-    Parameters
-    ----------
-    report : deepshadows_lib.manifest.Reporter
-        Saves ``conclusions.csv`` and ``conclusions.md`` (with provenance).
-    cfg : deepshadows_lib.pipeline.RunConfig
-        The run: its record file is ``cfg.path("conclusions.json")``.
-    *verdicts : Verdict
-    data : deepshadows_lib.store.Store, optional
-        The run's DES store; its content hash is part of the run's identifier, so rows
-        recorded by a run on other data say ``not run``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        The table (:func:`verdict_table`).
-    """
-    run = cfg.run_id(data)
-    records = record(cfg.path("conclusions.json"), *verdicts, run=run)
-    table = verdict_table(records, run=run)
-    return report.table(table, "conclusions",
-                        caption="The paper's conclusions tested on this run")
-
-
-def load_records(path):
-    """The verdicts recorded in ``path`` (empty when the file does not exist)."""
-    path = Path(path)
-    if not path.exists():
-        return {}
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(f"not a verdict record: {exc.msg}", path=path,
-                         row=exc.lineno) from None
-
-
-def verdict_table(records, *, run=None):
-    """One row per claim of :data:`CLAIMS`: the paper's number, this run's, the test,
-    whether it holds (``yes``, ``no`` or ``not run``) and a note.
-
-    Parameters
-    ----------
-    records : dict or str or path-like
-        :func:`record`'s result, or the path of the record file.
-    run : str, optional
-        Show only verdicts recorded by this run (:func:`run_id`).
-    """
-    import pandas as pd
-    if not isinstance(records, dict):
-        records = load_records(records)
-    rows = []
-    for key, claim in CLAIMS.items():
-        r = records.get(key)
-        if r is not None and run is not None and r.get("run") != run:
-            r = None
-        rows.append({"claim": claim.claim, "paper": claim.paper,
-                     "this run": r["this_run"] if r else "",
-                     "test": (r.get("test") or claim.test) if r else claim.test,
-                     "holds": ("yes" if r["holds"] else "no") if r else NOT_RUN,
-                     "note": r.get("note", "") if r else f"runs in {claim.notebook}"})
-    return pd.DataFrame(rows).set_index("claim")
-
-
-def check_complete(figures_dir):
-    """Read ``figures_dir/conclusions.csv`` and check that every claim has a verdict.
-
-    Returns
-    -------
-    pandas.DataFrame
-        The table.
-
-    Raises
-    ------
-    InputError
-        If the file is missing, or names the rows that are missing or not run.
-    """
-    import pandas as pd
-    path = Path(figures_dir) / "conclusions.csv"
-    if not path.exists():
-        raise InputError("conclusions.csv is missing (made by notebooks 02-05)", path=path)
-    table = pd.read_csv(path, index_col=0, keep_default_na=False)
-    if "holds" not in table.columns:
-        raise InputError("conclusions.csv has no 'holds' column", path=path, column="holds")
-    missing = [c.claim for c in CLAIMS.values() if c.claim not in table.index]
-    not_run = [c for c in table.index if table.loc[c, "holds"] not in ("yes", "no")]
-    if missing or not_run:
-        raise InputError("verdicts missing for: " + "; ".join(missing + not_run), path=path)
-    return table
