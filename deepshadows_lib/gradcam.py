@@ -25,12 +25,22 @@ around it (a neighbour's halo).  The average is then ruled by the surroundings, 
 the image, the central object gets a negative weight, and the final ReLU leaves maps that
 avoid the object.  HiResCAM does not average, and agrees with occlusion sensitivity.
 
-TensorFlow and tf-keras-vis are imported inside the functions.
+TensorFlow and tf-keras-vis are imported inside the functions (see the comment below).
 """
 
-import numpy as np
+import warnings
 
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from . import occlusion as occ
 from .errors import InputError
+from .nn.inference import inference_function
+from .occlusion import central_mask
+
+# TensorFlow, Keras and tf-keras-vis are imported inside the functions: importing them
+# starts TensorFlow (seconds), which selecting examples and the tables never need.
 
 __all__ = ["gradcam_maps", "last_conv_layer", "select_examples", "gradcam_examples",
            "central_share", "disc_share", "centre_evidence", "METHODS",
@@ -193,8 +203,6 @@ def gradcam_maps(model, images, *, layer_name=None, class_index=None, batch_size
     numpy.ndarray of float32, shape (N, H, W)
         (or the layer's height and width with ``expand=False``).
     """
-    import warnings
-
     import tensorflow as tf
     with warnings.catch_warnings():
         # tf-keras-vis 0.8.7 imports zoom from a deprecated scipy namespace
@@ -234,15 +242,21 @@ def gradcam_maps(model, images, *, layer_name=None, class_index=None, batch_size
            if method == "gradcam" else _HiResCam(model))
     starts = range(0, n, int(batch_size))
     if progress:
-        from tqdm.auto import tqdm
         starts = tqdm(starts, desc="Grad-CAM", unit="batch")
+    # the predicted class of uint8 cutouts comes from the library's one inference path,
+    # so that the class explained is the class the predictions tables report
+    forward = None
+    if class_index is None and np.issubdtype(np.asarray(images[:0]).dtype, np.integer):
+        forward = inference_function(model, input_shape=expected)
     maps = []
     for start in starts:
         stop = min(start + int(batch_size), n)
-        x = tf.constant(_prepare_batch(images[start:stop]))
+        batch = np.asarray(images[start:stop])
+        x = tf.constant(_prepare_batch(batch))
         target = _targets(class_index, n, start, stop)
         if target is None:
-            out = model(x, training=False).numpy()
+            out = (forward(batch.astype(np.uint8)).numpy() if forward is not None
+                   else model(x, training=False).numpy())
             target = (out[:, 0] > 0.5).astype(int) if n_out == 1 else out.argmax(axis=1)
         if n_out == 1:
             if not np.isin(target, (0, 1)).all():
@@ -347,7 +361,6 @@ def count_examples(examples):
 
 def disc_share(shape, *, radius=12.0):
     """Fraction of an image of ``shape`` (H, W) within ``radius`` pixels of its centre."""
-    from .occlusion import central_mask
     return float(central_mask(shape, radius=radius).mean())
 
 
@@ -367,7 +380,6 @@ def central_share(maps, *, radius=12.0):
     -------
     numpy.ndarray or float
     """
-    from .occlusion import central_mask
     m = np.asarray(maps, dtype=np.float64)
     single = m.ndim == 2
     m = m[None] if single else m
@@ -404,10 +416,6 @@ def centre_evidence(model, images, y_true, p, *, n_max=200, high=0.8, radius=12.
         ``occlusion_share`` (one per example), ``disc_share`` and ``table`` (a DataFrame
         of the medians and quartiles).
     """
-    import pandas as pd
-
-    from . import occlusion as occ
-
     y = np.asarray(y_true).ravel()
     q = np.asarray(p, dtype=float).ravel()
     idx = np.flatnonzero((y == 1) & (q > high))

@@ -26,8 +26,11 @@ import json
 import os
 from pathlib import Path
 
+import pooch
+
 from ._io import sha256_file
 from .errors import InputError
+from .provenance import sidecar_path, verify_model_file
 
 __all__ = ["PUBLISHED", "ENV_VAR", "load_registry", "registry_entry", "fetch_model",
            "resolve_model", "cache_dir"]
@@ -43,7 +46,6 @@ _KEYS = ("url", "sha256", "sidecar_url", "sidecar_sha256")
 
 def cache_dir():
     """Where fetched models are kept (pooch's per-user cache for ``deepshadows``)."""
-    import pooch
     return Path(pooch.os_cache("deepshadows")) / "models"
 
 
@@ -95,7 +97,6 @@ def registry_entry(model_path, *, base_url, description=""):
         Where both files will be reachable (ending in ``/``).
     description : str, optional
     """
-    from .provenance import sidecar_path, verify_model_file
     model_path = Path(model_path)
     side = sidecar_path(model_path)
     if verify_model_file(model_path) is None:
@@ -131,7 +132,6 @@ def fetch_model(name, *, registry=None, cache=None, progress=False):
     InputError
         An unknown name, a download that fails, or a file whose SHA-256 differs.
     """
-    import pooch
     entries = load_registry(registry)
     if name not in entries:
         known = ", ".join(sorted(entries)) or "none published yet"
