@@ -340,7 +340,8 @@ def _add_train(sub):
                     "OUT/history.json, OUT/metrics.json and OUT/predictions.parquet (ra, dec, "
                     "label, p_lsbg, split).",
         epilog="The images stay uint8 on disk and in memory; each batch is scaled to [0, 1] "
-               "on the fly.  Training is deterministic for a given --seed on the CPU.  "
+               "on the fly.  Training is deterministic for a given --seed on the same CPU "
+               "(TensorFlow's threads follow its cores).  "
                "After every epoch the whole training state is saved in OUT/checkpoint/; "
                "rerun the same command after an interruption to resume from the last "
                "finished epoch (same final weights as an uninterrupted run).")

@@ -91,6 +91,13 @@ def _probe_batch_norm():
     return None
 
 
+def _reason(exc):
+    """One line naming what failed; Keras wraps errors raised inside a layer's call."""
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__
+    return f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+
+
 def probe():
     """Check, once per process, that this Keras has the internals the patches use.
 
@@ -108,7 +115,7 @@ def probe():
             try:
                 result[name] = check()
             except Exception as exc:  # any missing or changed internal: don't patch
-                result[name] = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+                result[name] = _reason(exc)
         _probe_result = result
     return dict(_probe_result)
 

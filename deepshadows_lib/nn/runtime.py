@@ -39,15 +39,18 @@ def configure_threads(*, intra_op=None, inter_op=None):
 
     One pool runs the parallel inner loops of an op (intra-op), the other runs
     independent ops side by side (inter-op).  This small network is a chain of ops,
-    so the cores are best spent inside each op.  The thread counts do not change the
-    results of a seeded training with op determinism on (tests/test_nn_runtime.py trains
-    the same network in two processes with one and two intra-op threads and compares
-    the weights bit for bit).
+    so the cores are best spent inside each op.
+
+    The thread counts are part of what a seeded training reproduces: with op
+    determinism on, the same seed and the same thread counts give bitwise the same
+    weights in any process (tests/test_nn_runtime.py), but other thread counts split
+    the float32 sums differently (oneDNN's fused batch norm most of all) and the
+    weights then differ in the last bits, the more so the longer the training.
 
     Parameters
     ----------
     intra_op : int, optional
-        Threads inside an op; default: the usable cores.
+        Threads inside an op; default: the usable cores (:func:`available_cpus`).
     inter_op : int, optional
         Ops run side by side; default: 2.
 
@@ -56,12 +59,18 @@ def configure_threads(*, intra_op=None, inter_op=None):
     bool
         True if the setting took effect, False if TensorFlow was already running (the
         pools cannot change after start-up; the earlier setting stays).
+
+    Notes
+    -----
+    Until TensorFlow runs its first op a later call replaces an earlier one:
+    :func:`deepshadows_lib.nn.train_cnn` calls this function without arguments, so a
+    size chosen before it (as :func:`deepshadows_lib.studies.train_many`'s workers do)
+    gives way to the defaults.
     """
-    tf_ = tf()
+    threading = tf().config.threading
     try:
-        tf_.config.threading.set_intra_op_parallelism_threads(
-            int(intra_op or available_cpus()))
-        tf_.config.threading.set_inter_op_parallelism_threads(int(inter_op or 2))
+        threading.set_intra_op_parallelism_threads(int(intra_op or available_cpus()))
+        threading.set_inter_op_parallelism_threads(int(inter_op or 2))
     except RuntimeError:
         return False
     return True

@@ -1,8 +1,9 @@
 """Training the DeepShadows CNN: fit, train from a cutout store, fine-tune.
 
-Training is deterministic on the CPU for a given seed: :func:`.runtime.set_seed` seeds
-Python, NumPy and TensorFlow and turns on TensorFlow's op determinism; the shuffling of
-the input (:func:`.data.make_dataset`) uses the same seed.  Training survives a kill:
+Training is deterministic on the CPU for a given seed and thread counts
+(:func:`.runtime.configure_threads`): :func:`.runtime.set_seed` seeds Python, NumPy and
+TensorFlow and turns on TensorFlow's op determinism; the shuffling of the input
+(:func:`.data.make_dataset`) uses the same seed.  Training survives a kill:
 with a checkpoint (:mod:`.checkpoint`) the same call run again resumes from the last
 finished epoch and ends with the weights of an uninterrupted run.
 
