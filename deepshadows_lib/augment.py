@@ -89,7 +89,7 @@ def augment_dataset(ds, *, seed=0):
     ----------
     ds : tf.data.Dataset
         Batches ``(x, y)`` (or ``x``) of square images, as
-        :func:`deepshadows_lib.training.make_dataset` makes them.
+        :func:`deepshadows_lib.nn.make_dataset` makes them.
     seed : int, optional
 
     Returns

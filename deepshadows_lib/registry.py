@@ -4,7 +4,7 @@ A published model is two files: ``NAME.keras`` and its sidecar ``NAME.json``
 (:mod:`deepshadows_lib.provenance`).  The registry records the URL and SHA-256 of each;
 :func:`fetch_model` downloads them into a cache (``pooch``; each file is checked against
 its SHA-256 before it is used, and a cached copy is reused when it still matches), and
-:func:`deepshadows_lib.training.load_model` then checks the model against its sidecar.
+:func:`deepshadows_lib.nn.load_model` then checks the model against its sidecar.
 
 :data:`PUBLISHED` is the registry shipped with the package.  It is empty: no trained
 weights have been published from this repository yet.  How to publish one (README,
@@ -100,7 +100,7 @@ def registry_entry(model_path, *, base_url, description=""):
     model_path = Path(model_path)
     side = sidecar_path(model_path)
     if verify_model_file(model_path) is None:
-        raise InputError("model has no sidecar; save it with training.save_model",
+        raise InputError("model has no sidecar; save it with nn.save_model",
                          path=model_path)
     base = base_url if base_url.endswith("/") else base_url + "/"
     return {"url": base + model_path.name, "sha256": sha256_file(model_path),

@@ -12,6 +12,8 @@ from deepshadows_lib import registry, training
 from deepshadows_lib.errors import InputError
 from deepshadows_lib.models import build_deepshadows
 
+pytestmark = pytest.mark.tf  # builds or runs TensorFlow models
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
