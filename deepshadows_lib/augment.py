@@ -14,6 +14,11 @@ every epoch.
 
 import numpy as np
 
+from .nn.runtime import tf as _tf
+
+# TensorFlow is imported inside the tf.data functions (nn.runtime.tf): the NumPy views
+# serve test-time augmentation, which never needs to start TensorFlow.
+
 __all__ = ["N_VIEWS", "dihedral_view", "dihedral_views", "random_dihedral",
            "augment_dataset"]
 
@@ -44,7 +49,7 @@ def dihedral_views(images):
 
 def _tf_views(x):
     """The eight views of a (B, H, W, C) tensor, stacked on axis 1: (B, 8, H, W, C)."""
-    import tensorflow as tf
+    tf = _tf()
     flipped = tf.reverse(x, axis=[2])
     views = [tf.image.rot90(x, k) for k in range(4)]
     views += [tf.image.rot90(flipped, k) for k in range(4)]
@@ -67,7 +72,7 @@ def random_dihedral(x, seed):
     tf.Tensor
         Same shape and dtype as ``x``.
     """
-    import tensorflow as tf
+    tf = _tf()
     k = tf.random.stateless_uniform(tf.shape(x)[:1], seed=seed, minval=0, maxval=N_VIEWS,
                                     dtype=tf.int32)
     return tf.gather(_tf_views(x), k, axis=1, batch_dims=1)
@@ -84,14 +89,14 @@ def augment_dataset(ds, *, seed=0):
     ----------
     ds : tf.data.Dataset
         Batches ``(x, y)`` (or ``x``) of square images, as
-        :func:`deepshadows_lib.training.make_dataset` makes them.
+        :func:`deepshadows_lib.nn.make_dataset` makes them.
     seed : int, optional
 
     Returns
     -------
     tf.data.Dataset
     """
-    import tensorflow as tf
+    tf = _tf()
     seed = int(seed)
     stream = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
     batches = tf.data.Dataset.zip((ds, stream))

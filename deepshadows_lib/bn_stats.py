@@ -21,8 +21,16 @@ notebooks report the model both ways.
 """
 
 import numpy as np
+import pandas as pd
 
+from . import evaluate
 from .errors import InputError
+from .nn.data import read_images
+from .nn.inference import predict
+from .nn.saving import copy_model
+
+# Keras is imported inside the functions: importing it starts TensorFlow (seconds),
+# which the table functions here (effect_table, study_table) never need.
 
 __all__ = ["batch_norm_layers", "reestimate_batch_norm", "batch_norm_statistics", "compare",
            "effect_table", "study_table"]
@@ -68,8 +76,6 @@ def batch_norm_statistics(model, images, *, layer, indices=None, batch_size=256)
         float64, one value per channel.
     """
     import keras
-
-    from .training import read_images
 
     bn = model.get_layer(layer) if isinstance(layer, str) else layer
     prefix = keras.Model(model.inputs[0], bn.input)
@@ -120,8 +126,6 @@ def reestimate_batch_norm(model, images, *, indices=None, batch_size=256):
         ``layer name -> {"moving_mean", "moving_variance", "mean", "variance"}``: the
         statistics before (the moving averages of training) and after, as lists.
     """
-    from .training import read_images
-
     layers = batch_norm_layers(model)
     if not layers:
         return {}
@@ -165,12 +169,10 @@ def compare(model, images, *, train_idx, test_idx, y_test, apply, batch_size=256
         ``p`` (the predictions of the model kept), ``p_moving``, ``p_reestimated``,
         ``model`` (the model kept: ``model`` itself) and ``table`` (:func:`effect_table`).
     """
-    from . import evaluate, training
-
-    p_moving = training.predict(model, images, indices=test_idx, batch_size=batch_size)
-    target = model if apply else training.copy_model(model)
+    p_moving = predict(model, images, indices=test_idx, batch_size=batch_size)
+    target = model if apply else copy_model(model)
     reestimate_batch_norm(target, images, indices=train_idx, batch_size=batch_size)
-    p_re = training.predict(target, images, indices=test_idx, batch_size=batch_size)
+    p_re = predict(target, images, indices=test_idx, batch_size=batch_size)
     y = np.asarray(y_test)
     table = effect_table({"moving averages of training (the paper)":
                           evaluate.binary_metrics(y, p_moving),
@@ -195,7 +197,6 @@ def effect_table(metrics, *, predicted=None, used=None):
     used : str, optional
         The name whose numbers the run's figures use (marked in a column).
     """
-    import pandas as pd
     rows = []
     for name, m in metrics.items():
         row = {"statistics": name, "accuracy": m["accuracy"], "auc": m["auc"],
@@ -224,7 +225,6 @@ def study_table(results):
         One row per training: accuracy and AUC with the moving averages and
         re-estimated, and the change.
     """
-    import pandas as pd
     rows = []
     for r in results:
         if "seed" in r:

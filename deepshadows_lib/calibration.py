@@ -18,6 +18,8 @@ these functions say how far that reading is from the truth and correct it.
 
 import numpy as np
 import pandas as pd
+from scipy.optimize import minimize_scalar
+from scipy.special import expit, log_expit
 
 from .errors import InputError
 
@@ -133,7 +135,6 @@ def apply_temperature(p, temperature):
     q = np.asarray(p, dtype=np.float64)
     if t == 1.0:
         return q
-    from scipy.special import expit
     return expit(logit(q) / t)
 
 
@@ -155,9 +156,6 @@ def fit_temperature(y_true, p, *, bounds=(0.05, 20.0)):
     float
         ``T``; the NLL is convex in ``1 / T``, so the bounded search finds the optimum.
     """
-    from scipy.optimize import minimize_scalar
-    from scipy.special import log_expit
-
     y, q = _check(y_true, p)
     z = logit(q)
     sign = 2.0 * y - 1.0  # -log sigmoid(+-z / T) is the cross-entropy of each object

@@ -358,7 +358,8 @@ def _add_train(sub):
                     "OUT/history.json, OUT/metrics.json and OUT/predictions.parquet (ra, dec, "
                     "label, p_lsbg, split).",
         epilog="The images stay uint8 on disk and in memory; each batch is scaled to [0, 1] "
-               "on the fly.  Training is deterministic for a given --seed on the CPU.  "
+               "on the fly.  Training is deterministic for a given --seed on the same CPU "
+               "(TensorFlow's threads follow its cores).  "
                "After every epoch the whole training state is saved in OUT/checkpoint/; "
                "rerun the same command after an interruption to resume from the last "
                "finished epoch (same final weights as an uninterrupted run).")
@@ -386,13 +387,13 @@ def _add_train(sub):
 
 
 def _run_train(args):
+    from . import jobs
     from .profiles import get_profile
-    from . import training
     try:
         get_profile(args.profile)
     except ValueError as exc:
         raise InputError(str(exc)) from None
-    m = training.train_store(args.cutouts, args.out, profile=args.profile, epochs=args.epochs,
+    m = jobs.train_store(args.cutouts, args.out, profile=args.profile, epochs=args.epochs,
                              seed=args.seed, split=args.split,
                              n_classes=1 if args.classes == 2 else 3,
                              progress=not args.quiet, restart=args.restart)
@@ -422,10 +423,10 @@ def _add_evaluate(sub):
 
 
 def _run_evaluate(args):
-    from . import training
+    from . import jobs
     if args.n_bootstrap < 0:
         raise InputError(f"--n-bootstrap must be >= 0, got {args.n_bootstrap}")
-    m = training.evaluate_store(args.model, args.cutouts, args.out,
+    m = jobs.evaluate_store(args.model, args.cutouts, args.out,
                                 batch_size=args.batch_size, n_bootstrap=args.n_bootstrap,
                                 seed=args.seed, progress=not args.quiet)
     acc = f"{m['accuracy']:.3f}" if m.get("accuracy") is not None else "n/a"

@@ -13,6 +13,11 @@ masking neighbours (keeps the noise).
 """
 
 import numpy as np
+import sep
+from scipy import ndimage
+
+from . import evaluate
+from .nn.inference import inference_function, predict
 
 __all__ = ["occlusion_maps", "hidden_region_accuracy", "mask_neighbours", "central_mask"]
 
@@ -52,8 +57,6 @@ def occlusion_maps(model, images, *, patch=8, stride=4, class_index=1):
         (N, H, W) float32: at each pixel the mean, over the patches covering it, of the
         positive part of the logit's drop.  High where hiding the pixel costs evidence.
     """
-    from .training import inference_function
-
     images = np.asarray(images)
     n, h, w, c = images.shape
     forward = inference_function(model, input_shape=(h, w, c))
@@ -105,9 +108,6 @@ def hidden_region_accuracy(model, images, y_true, *, radius=12.0):
         "frac_pred_lsbg"}``.  A model that decides from the surroundings keeps its
         accuracy with the centre hidden.
     """
-    from . import evaluate
-    from .training import predict
-
     images = np.asarray(images)
     y = np.asarray(y_true).astype(int)
     disc = central_mask(images.shape[1:3], radius=radius)
@@ -144,9 +144,6 @@ def mask_neighbours(images, *, thresh=1.5, minarea=5, dilate=2, seed=0):
     numpy.ndarray
         A masked copy, uint8.
     """
-    import sep
-    from scipy import ndimage
-
     images = np.asarray(images)
     out = images.copy()
     rng = np.random.default_rng(seed)

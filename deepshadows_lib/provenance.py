@@ -1,6 +1,6 @@
 """A trained model's provenance: the JSON sidecar written next to every saved model.
 
-:func:`deepshadows_lib.training.save_model` writes ``NAME.keras`` and, beside it,
+:func:`deepshadows_lib.nn.save_model` writes ``NAME.keras`` and, beside it,
 ``NAME.json``::
 
     {"format": "deepshadows-model/1",
@@ -10,7 +10,7 @@
      "metrics": {...}, "temperature": 1.0, "tta": false, "n_members": 1,
      "library_versions": {...}, "saved": "<UTC time>"}
 
-:func:`deepshadows_lib.training.load_model` recomputes the SHA-256 of the model file and
+:func:`deepshadows_lib.nn.load_model` recomputes the SHA-256 of the model file and
 refuses a file that does not match its sidecar (a corrupted download, a model replaced
 after its metrics were computed).  :func:`deepshadows_lib.predict.Predictor` reads the
 temperature, the test-time augmentation and the ensemble size from it.
@@ -19,6 +19,8 @@ temperature, the test-time augmentation and the ensemble size from it.
 import datetime as _dt
 import hashlib
 import json
+import sys
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +29,23 @@ from ._io import atomic_write_json, json_ready, sha256_file
 from .errors import InputError
 
 __all__ = ["FORMAT", "sidecar_path", "split_summary", "describe_data", "make_provenance",
-           "write_sidecar", "read_sidecar", "verify_model_file"]
+           "write_sidecar", "read_sidecar", "verify_model_file", "library_versions"]
+
+#: the distributions whose versions shape the results (recorded with every model)
+_LIBRARIES = ("deepshadows_lib", "tensorflow", "tensorflow-cpu", "keras", "tf-keras-vis",
+              "numpy", "pandas", "scikit-learn", "scipy", "galsim", "sep", "astropy",
+              "matplotlib", "seaborn", "zarr", "pillow", "papermill", "dask")
+
+
+def library_versions():
+    """Versions of Python and the libraries that shape the results."""
+    out = {"python": sys.version.split()[0]}
+    for name in _LIBRARIES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return out
 
 FORMAT = "deepshadows-model/1"
 
@@ -91,7 +109,6 @@ def make_provenance(*, recipe="paper", profile=None, data=None, split=None, metr
     **extra
         Any other JSON-ready fields (head, epochs, seeds, ...).
     """
-    from .manifest import library_versions
     if profile is not None and not isinstance(profile, str):
         profile = getattr(profile, "name", str(profile))
     if data is not None and not isinstance(data, dict):

@@ -4,7 +4,7 @@ A published model is two files: ``NAME.keras`` and its sidecar ``NAME.json``
 (:mod:`deepshadows_lib.provenance`).  The registry records the URL and SHA-256 of each;
 :func:`fetch_model` downloads them into a cache (``pooch``; each file is checked against
 its SHA-256 before it is used, and a cached copy is reused when it still matches), and
-:func:`deepshadows_lib.training.load_model` then checks the model against its sidecar.
+:func:`deepshadows_lib.nn.load_model` then checks the model against its sidecar.
 
 :data:`PUBLISHED` is the registry shipped with the package.  It is empty: no trained
 weights have been published from this repository yet.  How to publish one (README,
@@ -26,8 +26,11 @@ import json
 import os
 from pathlib import Path
 
+import pooch
+
 from ._io import sha256_file
 from .errors import InputError
+from .provenance import sidecar_path, verify_model_file
 
 __all__ = ["PUBLISHED", "ENV_VAR", "load_registry", "registry_entry", "fetch_model",
            "resolve_model", "cache_dir"]
@@ -43,7 +46,6 @@ _KEYS = ("url", "sha256", "sidecar_url", "sidecar_sha256")
 
 def cache_dir():
     """Where fetched models are kept (pooch's per-user cache for ``deepshadows``)."""
-    import pooch
     return Path(pooch.os_cache("deepshadows")) / "models"
 
 
@@ -95,11 +97,10 @@ def registry_entry(model_path, *, base_url, description=""):
         Where both files will be reachable (ending in ``/``).
     description : str, optional
     """
-    from .provenance import sidecar_path, verify_model_file
     model_path = Path(model_path)
     side = sidecar_path(model_path)
     if verify_model_file(model_path) is None:
-        raise InputError("model has no sidecar; save it with training.save_model",
+        raise InputError("model has no sidecar; save it with nn.save_model",
                          path=model_path)
     base = base_url if base_url.endswith("/") else base_url + "/"
     return {"url": base + model_path.name, "sha256": sha256_file(model_path),
@@ -131,7 +132,6 @@ def fetch_model(name, *, registry=None, cache=None, progress=False):
     InputError
         An unknown name, a download that fails, or a file whose SHA-256 differs.
     """
-    import pooch
     entries = load_registry(registry)
     if name not in entries:
         known = ", ".join(sorted(entries)) or "none published yet"

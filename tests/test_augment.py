@@ -5,6 +5,8 @@ import pytest
 
 from deepshadows_lib import augment, training
 
+pytestmark = pytest.mark.tf  # builds or runs TensorFlow models
+
 
 @pytest.fixture(scope="module")
 def batch():

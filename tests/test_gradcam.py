@@ -12,6 +12,8 @@ from scipy.ndimage import zoom
 from deepshadows_lib import gradcam as gc
 from deepshadows_lib.errors import InputError
 
+pytestmark = pytest.mark.tf  # builds or runs TensorFlow models
+
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
@@ -195,6 +197,7 @@ def test_map_peaks_on_bright_source_hand_set_model():
     assert np.hypot(peak[0] - SOURCE[0], peak[1] - SOURCE[1]) <= 3
 
 
+@pytest.mark.slow
 def test_map_peaks_on_bright_source_trained_model():
     """A tiny CNN trained to call images with a bright off-centre star artifacts."""
     keras.utils.set_random_seed(0)

@@ -5,6 +5,8 @@ import pytest
 
 from deepshadows_lib import gradcam, occlusion
 
+pytestmark = pytest.mark.tf  # builds or runs TensorFlow models
+
 keras = pytest.importorskip("keras")
 
 

@@ -10,6 +10,8 @@ from deepshadows_lib import provenance, training
 from deepshadows_lib.errors import InputError
 from deepshadows_lib.models import build_deepshadows
 
+pytestmark = pytest.mark.tf  # builds or runs TensorFlow models
+
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):

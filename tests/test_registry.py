@@ -12,6 +12,8 @@ from deepshadows_lib import registry, training
 from deepshadows_lib.errors import InputError
 from deepshadows_lib.models import build_deepshadows
 
+pytestmark = pytest.mark.tf  # builds or runs TensorFlow models
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
@@ -35,10 +37,19 @@ def server(tmp_path_factory):
     httpd.server_close()
 
 
-def test_package_registry_is_a_dict_of_complete_entries():
-    assert isinstance(registry.PUBLISHED, dict)
-    for name, entry in registry.PUBLISHED.items():
-        assert set(registry._KEYS) <= set(entry), name
+def test_published_entries_pass_the_registry_check_and_files_extend_them(tmp_path,
+                                                                         monkeypatch):
+    # the package's own entries go through the same check as a user's registry file
+    monkeypatch.delenv(registry.ENV_VAR, raising=False)
+    assert registry.load_registry() == registry.PUBLISHED
+    entry = {k: f"https://example.org/{k}" for k in registry._KEYS}
+    extra = tmp_path / "extra.json"
+    extra.write_text(json.dumps({"extra": entry}))
+    monkeypatch.setenv(registry.ENV_VAR, str(extra))
+    assert registry.load_registry() == {**registry.PUBLISHED, "extra": entry}
+    extra.write_text(json.dumps({"broken": {**entry, "sidecar_sha256": ""}}))
+    with pytest.raises(InputError, match="'broken' lacks sidecar_sha256"):
+        registry.load_registry()
 
 
 def test_fetch_from_local_registry_verifies_and_loads(server, tmp_path):

@@ -1,13 +1,16 @@
-"""Tests of deepshadows_lib.training: tf.data from the store, fit, predict, save/load."""
+"""Tests of deepshadows_lib.nn (data, training, checkpoint, saving) through the old
+``training`` names, which must keep working."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from deepshadows_lib import store, training
+from deepshadows_lib import nn, store, training
 from deepshadows_lib.errors import InputError
-from deepshadows_lib.models import build_deepshadows
+from deepshadows_lib.nn import build_deepshadows
 from synthetic_images import easy_images  # noqa: E402  (tests/ is on sys.path)
+
+pytestmark = pytest.mark.tf
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +96,7 @@ def test_make_dataset_three_class_onehot(data):
 
 
 # --------------------------------------------------------------------------- training
+@pytest.mark.slow
 def test_training_is_deterministic(data):
     images, y = data
     kw = dict(train_idx=np.arange(48), val_idx=np.arange(48, 64), epochs=1,
@@ -108,6 +112,7 @@ def test_training_is_deterministic(data):
     assert h1["epoch"] == [1] and all(isinstance(v, float) for v in h1["loss"])
 
 
+@pytest.mark.slow
 def test_training_learns_and_streams_from_lazy_store(lazy_store, data):
     images, y = data
     model, hist = training.train_cnn(lazy_store.images, y, epochs=3, batch_size=16,
@@ -179,6 +184,7 @@ def test_load_model_bad_input(tmp_path):
 
 
 # --------------------------------------------------------------------------- fine-tune
+@pytest.mark.slow
 def test_fine_tune_copies_and_recompiles(data):
     images, y = data
     base = build_deepshadows()
@@ -194,153 +200,8 @@ def test_fine_tune_copies_and_recompiles(data):
     assert int(np.asarray(tuned.optimizer.iterations)) == 2
 
 
-def test_configure_threads_returns_bool():
-    assert training.configure_threads() in (True, False)
-
-
-# --------------------------------------------------------------------------- command line
-@pytest.fixture
-def labelled_store(tmp_path):
-    images, y = easy_images(48, seed=2)
-    cls = np.where(y == 1, 1, np.where(np.arange(48) % 4 == 0, 2, 0))  # some type-1
-    cat = pd.DataFrame({"ra": np.linspace(10, 11, 48), "dec": np.linspace(-5, -4, 48),
-                        "label": y, "class_index": cls, "simulated": True})
-    return store.write_store(tmp_path / "labelled", images, cat, chunk_size=16)
-
-
-def test_cli_train_then_evaluate(labelled_store, tmp_path, capsys):
-    from deepshadows_lib import catalogs, cli, evaluate
-
-    out = tmp_path / "run"
-    rc = cli.main(["train", "--cutouts", str(labelled_store), "--out", str(out), "--profile",
-                   "smoke", "--epochs", "1", "--seed", "5", "--split", "random", "--quiet"])
-    assert rc == 0
-    assert {p.name for p in out.iterdir()} == {"model.keras", "model.json", "history.json",
-                                               "metrics.json", "predictions.parquet"}
-    from deepshadows_lib.provenance import read_sidecar
-    side = read_sidecar(out / "model.keras")
-    assert side["recipe"] == "paper" and side["profile"] == "smoke" and side["seed"] == 5
-    assert side["split"]["kind"] == "random" and side["split"]["n_test"] == 6
-    assert side["data"]["sha256"] and side["metrics"]["test"]["n"] == 6
-    pred = pd.read_parquet(out / "predictions.parquet")
-    assert list(pred.columns[:3]) == ["ra", "dec", "label"] and "p_lsbg" in pred
-    split = catalogs.random_split(48, seed=5)
-    for name in ("train", "validation", "test"):
-        np.testing.assert_array_equal(np.flatnonzero(pred["split"] == name),
-                                      np.sort(split[name]))
-    import json
-    metrics = json.loads((out / "metrics.json").read_text())
-    test = pred[pred["split"] == "test"]
-    ref = evaluate.binary_metrics(test["label"], test["p_lsbg"])
-    assert metrics["splits"]["test"]["accuracy"] == pytest.approx(ref["accuracy"])
-    assert metrics["split"] == "random" and metrics["epochs"] == 1
-    assert metrics["n_params"] == 4_220_385
-    assert len(json.loads((out / "history.json").read_text())["loss"]) == 1
-
-    ev = tmp_path / "eval"
-    rc = cli.main(["evaluate", "--model", str(out / "model.keras"), "--cutouts",
-                   str(labelled_store), "--out", str(ev), "--n-bootstrap", "50", "--quiet"])
-    assert rc == 0
-    pred2 = pd.read_parquet(ev / "predictions.parquet")
-    np.testing.assert_allclose(pred2["p_lsbg"], pred["p_lsbg"], rtol=1e-5, atol=1e-7)
-    m2 = json.loads((ev / "metrics.json").read_text())
-    assert m2["accuracy"] == pytest.approx(
-        evaluate.binary_metrics(pred["label"], pred["p_lsbg"])["accuracy"])
-    lo, hi = m2["bootstrap"]["intervals"]["accuracy"]
-    assert lo <= m2["accuracy"] <= hi
-    assert "wrote" in capsys.readouterr().out
-
-
-def test_cli_train_three_classes(labelled_store, tmp_path):
-    from deepshadows_lib import cli
-
-    out = tmp_path / "three"
-    assert cli.main(["train", "--cutouts", str(labelled_store), "--out", str(out),
-                     "--profile", "smoke", "--epochs", "1", "--classes", "3", "--quiet"]) == 0
-    pred = pd.read_parquet(out / "predictions.parquet")
-    probs = pred[["p_artifact2", "p_lsbg", "p_artifact1"]].to_numpy()
-    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
-    import json
-    m = json.loads((out / "metrics.json").read_text())
-    cm = np.array(m["splits"]["test"]["multiclass"]["confusion"])
-    assert cm.shape == (3, 3) and cm.sum() == (pred["split"] == "test").sum()
-
-
-def test_cli_bad_input_exits_2(labelled_store, tmp_path, capsys):
-    from deepshadows_lib import cli
-
-    rc = cli.main(["train", "--cutouts", str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
-    err = capsys.readouterr().err.strip()
-    assert rc == 2 and len(err.splitlines()) == 1 and "nope" in err
-    # a store without labels
-    images, _ = easy_images(8)
-    bare = store.write_store(tmp_path / "bare", images,
-                             pd.DataFrame({"ra": np.arange(8.0), "dec": 0.0}))
-    rc = cli.main(["train", "--cutouts", str(bare), "--out", str(tmp_path / "o")])
-    err = capsys.readouterr().err.strip()
-    assert rc == 2 and "no labels" in err and len(err.splitlines()) == 1
-    # a model file that is not a model
-    junk = tmp_path / "junk.keras"
-    junk.write_bytes(b"\x00garbage")
-    rc = cli.main(["evaluate", "--model", str(junk), "--cutouts", str(labelled_store),
-                   "--out", str(tmp_path / "e")])
-    err = capsys.readouterr().err.strip()
-    assert rc == 2 and "junk.keras" in err and len(err.splitlines()) == 1
-    assert not (tmp_path / "e").exists()
-
-
-# --------------------------------------------------------------------------- fast paths
-def _with_batch_norm_stats(model, *, seed, negative_gamma=False):
-    """Give the batch-norm layers non-trivial statistics (an untrained model's are 0/1)."""
-    rng = np.random.default_rng(seed)
-    for k in (1, 2, 3):
-        bn = model.get_layer(f"bn{k}")
-        c = bn.gamma.shape[0]
-        gamma = rng.uniform(0.5, 1.5, c)
-        if negative_gamma and k == 2:
-            gamma[3] = -0.7
-        bn.set_weights([gamma.astype(np.float32), rng.normal(0, 0.2, c).astype(np.float32),
-                        rng.normal(0, 0.2, c).astype(np.float32),
-                        rng.uniform(0.3, 3.0, c).astype(np.float32)])
-    return model
-
-
-@pytest.mark.parametrize("n_classes,negative_gamma", [(1, False), (3, False), (1, True)])
-def test_fast_predict_equals_keras(data, n_classes, negative_gamma):
-    # the folded inference graph against Keras' own forward pass (the reference)
-    images, _ = data
-    m = _with_batch_norm_stats(build_deepshadows(n_classes=n_classes), seed=n_classes,
-                               negative_gamma=negative_gamma)
-    direct = np.asarray(m(images.astype(np.float32) / 255.0, training=False))
-    fast = training.predict(m, images, batch_size=16)
-    slow = training.predict(m, images, batch_size=16, fast=False)
-    direct = direct[:, 0] if n_classes == 1 else direct
-    np.testing.assert_allclose(fast, direct, atol=1e-5)
-    np.testing.assert_allclose(slow, direct, atol=1e-6)
-    # folding must change the arithmetic, not the answer, and is used when it applies
-    assert (training._folded_deepshadows(m) is None) == negative_gamma
-
-
-def test_fast_predict_with_xla_equals_keras(data):
-    images, _ = data
-    m = _with_batch_norm_stats(build_deepshadows(), seed=5)
-    direct = np.asarray(m(images[:20].astype(np.float32) / 255.0, training=False))[:, 0]
-    p = training.predict(m, images[:20], batch_size=8, jit_compile=True)
-    np.testing.assert_allclose(p, direct, atol=1e-3)
-
-
-def test_folding_skips_other_models():
-    import keras
-    inp = keras.Input((8, 8, 3))
-    other = keras.Model(inp, keras.layers.Dense(1)(keras.layers.Flatten()(inp)))
-    assert training._folded_deepshadows(other) is None
-    f = training.inference_function(other, input_shape=(8, 8, 3))
-    x = np.full((2, 8, 8, 3), 255, np.uint8)
-    np.testing.assert_allclose(f(x).numpy(), other(np.ones((2, 8, 8, 3), np.float32)).numpy(),
-                               rtol=1e-6)
-
-
 # --------------------------------------------------------------------------- resuming
+@pytest.mark.slow
 def test_resumed_training_ends_with_the_weights_of_an_uninterrupted_run(data, tmp_path,
                                                                         capsys):
     images, y = data
@@ -363,6 +224,7 @@ def test_resumed_training_ends_with_the_weights_of_an_uninterrupted_run(data, tm
     assert "resuming" not in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_checkpoint_holds_model_optimizer_rng_and_history(data, tmp_path):
     images, y = data
     training.train_cnn(images, y, epochs=2, batch_size=16, seed=1, progress=False,
@@ -377,6 +239,7 @@ def test_checkpoint_holds_model_optimizer_rng_and_history(data, tmp_path):
     assert not list((tmp_path / "ck").glob(".*"))  # atomic: no temporary left behind
 
 
+@pytest.mark.slow
 def test_model_saved_for_resuming_keeps_its_adadelta_state(data, tmp_path):
     import warnings
     images, y = data
@@ -404,63 +267,9 @@ def test_notebook_configuration_turns_checkpoints_on(tmp_path):
         training.set_checkpoint_root(None)
 
 
-def _checkpoint_epochs(path):
-    import json
-    try:
-        with np.load(path) as z:
-            return json.loads(str(z["meta"]))["epochs_done"]
-    except (OSError, ValueError, KeyError):
-        return 0
-
-
-@pytest.mark.slow
-def test_cli_train_killed_with_sigkill_resumes_and_matches(tmp_path):
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-    from pathlib import Path
-
-    images, y = easy_images(96, seed=4)
-    cat = pd.DataFrame({"ra": np.linspace(10, 11, 96), "dec": -5.0, "label": y,
-                        "simulated": True})
-    store.write_store(tmp_path / "s", images, cat, chunk_size=32)
-    root = Path(__file__).resolve().parent.parent
-    env = {**os.environ, "PYTHONPATH": str(root), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    epochs = 8
-
-    def cmd(out):
-        return [sys.executable, "-m", "deepshadows_lib.cli", "train", "--cutouts",
-                str(tmp_path / "s"), "--out", str(out), "--profile", "smoke", "--epochs",
-                str(epochs), "--seed", "7", "--split", "random", "--quiet"]
-
-    ref = subprocess.run(cmd(tmp_path / "ref"), env=env, capture_output=True, text=True,
-                         timeout=600)
-    assert ref.returncode == 0, ref.stderr[-2000:]
-    out = tmp_path / "run"
-    proc = subprocess.Popen(cmd(out), env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    ckpt = out / training.CHECKPOINT_DIR / "checkpoint.npz"
-    try:
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline and proc.poll() is None \
-                and _checkpoint_epochs(ckpt) < 2:
-            time.sleep(0.01)
-        assert proc.poll() is None, "the run ended before it could be killed"
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait(timeout=60)
-    done = _checkpoint_epochs(ckpt)
-    assert 2 <= done < epochs and not (out / "model.keras").exists()
-    again = subprocess.run(cmd(out), env=env, capture_output=True, text=True, timeout=600)
-    assert again.returncode == 0, again.stderr[-2000:]
-    assert f"resuming training from epoch {done + 1} of {epochs}" in again.stderr
-    a = training.load_model(tmp_path / "ref" / "model.keras")
-    b = training.load_model(out / "model.keras")
-    assert _weights_equal(a, b)
-    import json
-    h_a = json.loads((tmp_path / "ref" / "history.json").read_text())
-    h_b = json.loads((out / "history.json").read_text())
-    assert h_a["loss"] == h_b["loss"] and h_b["epoch"] == list(range(1, epochs + 1))
-    assert not (out / training.CHECKPOINT_DIR).exists()  # removed once all is written
+def test_old_training_names_are_the_new_objects():
+    # training.X of earlier versions keeps working, and is the same object as the new one
+    for name in training.__all__:
+        new = getattr(nn, name)
+        assert getattr(training, name) is new, name
+    assert training._folded_deepshadows is nn.inference._folded_deepshadows

@@ -1,0 +1,229 @@
+"""The ``plus`` ensemble: its members, their training, the combined model, HSC transfer.
+
+See :mod:`deepshadows_lib.plus` for the recipe.  Keras is imported inside
+:func:`combine_members`: importing it starts TensorFlow (seconds), and the rest of this
+module reaches TensorFlow only through :mod:`deepshadows_lib.nn`.
+"""
+
+import dataclasses
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from .. import nn, paper
+from ..augment import augment_dataset
+from ..bn_stats import reestimate_batch_norm
+from ..calibration import fit_temperature
+from ..errors import InputError
+from ..predict import Predictor
+from ..studies import evaluate_scores
+
+__all__ = ["member_seed", "train_member", "train_plus", "combine_members", "PlusModel",
+           "save_plus", "hsc_transfer"]
+
+
+def member_seed(seed, k):
+    """The seed of ensemble member ``k`` of a run seeded with ``seed`` (independent
+    streams from :class:`numpy.random.SeedSequence`)."""
+    return int(np.random.SeedSequence([int(seed), int(k)]).generate_state(1)[0] % (2**31 - 1))
+
+
+def train_member(images, labels, *, train_idx, val_idx=None, epochs,
+                 batch_size=paper.BATCH_SIZE, learning_rate=paper.LEARNING_RATE, seed=0, head="flatten", augment=True, progress=True,
+                 deterministic=True, desc=None, bn_reestimate=False):
+    """Train one DeepShadows network, with rotation/flip augmentation.
+
+    The paper's optimiser and loss (Adadelta, binary cross-entropy, a fixed number of
+    epochs, the model of the last epoch); only the input pipeline (and, with
+    ``head="gap"``, the head) differ from :func:`deepshadows_lib.nn.train_cnn`.
+
+    Parameters
+    ----------
+    images : numpy.ndarray or zarr.Array
+        (N, 64, 64, 3) uint8.
+    labels : array_like
+        (N,) binary labels (1 = LSBG).
+    train_idx, val_idx : array_like of int
+        Training and (optional) validation rows.
+    epochs, batch_size, learning_rate : optional
+        As the paper's CNN.
+    seed : int, optional
+        Seeds the weights, dropout, shuffling and augmentation.
+    head : {"flatten", "gap"}, optional
+        See :func:`deepshadows_lib.nn.build_deepshadows`.
+    augment : bool, optional
+        Rotations and flips (False: the paper's input pipeline).
+    progress, deterministic : bool, optional
+        As in :func:`deepshadows_lib.nn.train_cnn`.
+    bn_reestimate : bool, optional
+        Re-estimate the batch-norm statistics on the (unaugmented) training images after
+        training (:func:`deepshadows_lib.bn_stats.reestimate_batch_norm`), as the run
+        profiles do for the paper's CNN: after a short training the moving averages lag
+        the weights and shift every member's output the same way, which neither the
+        ensemble nor a temperature can undo.
+
+    Returns
+    -------
+    model : keras.Model
+    history : dict
+    """
+    nn.configure_threads()
+    nn.set_seed(seed, deterministic=deterministic)
+    model = nn.build_deepshadows(1, learning_rate=learning_rate, compile=False, head=head)
+    nn.compile_deepshadows(model, learning_rate=learning_rate, jit_compile=False)
+    train_ds = nn.make_dataset(images, labels, indices=train_idx, batch_size=batch_size,
+                                     shuffle=True, seed=seed)
+    if augment:
+        train_ds = augment_dataset(train_ds, seed=seed)
+    val_ds = None
+    if val_idx is not None and len(val_idx):
+        val_ds = nn.make_dataset(images, labels, indices=val_idx,
+                                 batch_size=max(256, batch_size))
+    history = nn.fit(model, train_ds, val_ds=val_ds, epochs=epochs, progress=progress,
+                     desc=desc or f"plus member (seed {seed})")
+    if bn_reestimate:
+        reestimate_batch_norm(model, images, indices=train_idx)
+    return model, history
+
+
+def combine_members(members, *, name="deepshadows_plus"):
+    """One Keras model of the ensemble: input (64, 64, 3), output (B, K) probabilities.
+
+    Each member keeps its layers (and names) as a nested model ``member0`` ...
+    ``member{K-1}``; the file saves and loads with Keras' safe mode.
+    """
+    import keras
+    inputs = keras.Input(shape=tuple(members[0].input_shape[1:]), name="image")
+    outs = []
+    for k, m in enumerate(members):
+        m.name = f"member{k}"  # nested model names must be unique in the file
+        outs.append(m(inputs))
+    out = outs[0] if len(outs) == 1 else keras.layers.Concatenate(name="members")(outs)
+    return keras.Model(inputs, out, name=name)
+
+
+@dataclasses.dataclass
+class PlusModel:
+    """A trained ``plus`` ensemble.
+
+    Attributes
+    ----------
+    members : list of keras.Model
+    histories : list of dict
+    temperature : float
+        Fitted on the validation set (1 before :func:`train_plus` fits it).
+    head : str
+    seeds : list of int
+    raw_validation : numpy.ndarray
+        (n_val, 8, K) per-view, per-member probabilities of the validation set.
+    """
+
+    members: list
+    histories: list
+    temperature: float
+    head: str
+    seeds: list
+    raw_validation: np.ndarray = None
+
+    def predictor(self, *, tta=True, members=None, temperature=None):
+        """A :class:`~deepshadows_lib.predict.Predictor` of (some of) the members."""
+        chosen = self.members if members is None else [self.members[k] for k in members]
+        t = self.temperature if temperature is None else temperature
+        return Predictor(combine_members(chosen), temperature=t, tta=tta)
+
+    @property
+    def model(self):
+        """The combined Keras model (output (B, K))."""
+        return combine_members(self.members)
+
+
+def train_plus(images, labels, *, train_idx, val_idx, epochs, batch_size=paper.BATCH_SIZE,
+               learning_rate=paper.LEARNING_RATE, seed=0, n_members=5, head="flatten", augment=True,
+               progress=True, bn_reestimate=False):
+    """Train the ``plus`` ensemble and fit its temperature on the validation set.
+
+    The arguments are those of :func:`train_member`; ``n_members`` networks are trained
+    with the seeds :func:`member_seed` ``(seed, k)``.
+
+    Returns
+    -------
+    PlusModel
+    """
+    members, histories, seeds = [], [], []
+    for k in range(int(n_members)):
+        s = member_seed(seed, k)
+        m, h = train_member(images, labels, train_idx=train_idx, val_idx=val_idx,
+                            epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                            seed=s, head=head, augment=augment, progress=progress,
+                            desc=f"plus member {k + 1}/{n_members}",
+                            bn_reestimate=bn_reestimate)
+        members.append(m)
+        histories.append(h)
+        seeds.append(s)
+    plus = PlusModel(members=members, histories=histories, temperature=1.0, head=head,
+                     seeds=seeds)
+    val_idx = np.asarray(val_idx, dtype=np.int64)
+    pred = Predictor(combine_members(members), temperature=1.0, tta=True)
+    raw = pred.member_probabilities(nn.read_images(images, val_idx))
+    plus.raw_validation = raw
+    if len(val_idx):
+        y_val = np.asarray(labels)[val_idx]
+        plus.temperature = fit_temperature(y_val, raw.reshape(len(raw), -1).mean(axis=1))
+    return plus
+
+
+def save_plus(plus, path, *, provenance=None):
+    """Save the ensemble as one ``.keras`` file with its sidecar (recipe ``plus``)."""
+    info = {"recipe": "plus", "temperature": plus.temperature, "tta": True,
+            "n_members": len(plus.members), "head": plus.head, "member_seeds": plus.seeds}
+    info.update(provenance or {})
+    return nn.save_model(plus.model, path, provenance=info)
+
+
+
+def hsc_transfer(plus, hsc_images, hsc_labels, *, n_finetune=paper.N_HSC_FINETUNE,
+                 epochs=paper.FINETUNE_EPOCHS, batch_size=paper.FINETUNE_BATCH_SIZE,
+                 learning_rate=paper.FINETUNE_LEARNING_RATE, seed=0, progress=True, bn_reestimate=False):
+    """The ``plus`` ensemble on HSC, before and after fine-tuning every member.
+
+    The same fine-tuning and test objects as
+    :func:`deepshadows_lib.studies.hsc_transfer` for the same seed (stratified draw of
+    ``n_finetune`` objects); each member is fine-tuned as the paper fine-tunes its CNN
+    (every layer, Adadelta at ``learning_rate``), and the ensemble keeps its eight views
+    and its temperature.  With ``bn_reestimate`` each fine-tuned member's batch-norm
+    statistics are re-estimated on the fine-tuning images, as
+    :func:`deepshadows_lib.studies.hsc_transfer` does for the paper's CNN.
+
+    Returns
+    -------
+    dict
+        As :func:`deepshadows_lib.studies.hsc_transfer` (``before``, ``after``,
+        ``before_all``, ``finetune_idx``, ``test_idx``), with ``members`` (the
+        fine-tuned networks) instead of ``model``.
+    """
+    labels = np.asarray(hsc_labels).astype(int)
+    n = len(labels)
+    if not 0 < int(n_finetune) < n:
+        raise InputError(f"n_finetune must be between 1 and {n - 1}, got {n_finetune}")
+    stratify = labels if np.bincount(labels, minlength=2).min() >= 2 else None
+    ft_idx, test_idx = train_test_split(np.arange(n), train_size=int(n_finetune),
+                                        random_state=int(seed), stratify=stratify)
+    ft_idx, test_idx = np.sort(ft_idx), np.sort(test_idx)
+    x = np.asarray(hsc_images[:])
+    p_all, _ = plus.predictor().predict(x)
+    tuned = []
+    for k, member in enumerate(plus.members):
+        m, _ = nn.fine_tune(member, x, labels, indices=ft_idx, epochs=epochs,
+                                  batch_size=batch_size, learning_rate=learning_rate,
+                                  seed=member_seed(seed, k), progress=progress)
+        if bn_reestimate:
+            reestimate_batch_norm(m, x, indices=ft_idx)
+        tuned.append(m)
+    after = PlusModel(members=tuned, histories=[], temperature=plus.temperature,
+                      head=plus.head, seeds=plus.seeds)
+    p_after, _ = after.predictor().predict(x[test_idx])
+    return {"before": evaluate_scores(labels[test_idx], p_all[test_idx]),
+            "after": evaluate_scores(labels[test_idx], p_after),
+            "before_all": evaluate_scores(labels, p_all),
+            "finetune_idx": ft_idx, "test_idx": test_idx, "members": tuned}
+
