@@ -17,14 +17,13 @@ never leaves a half-written figure or a manifest that names a missing file.
 import datetime as _dt
 import json
 import subprocess
-import sys
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
 
 from ._io import atomic_path, atomic_write_json, atomic_write_text
 from .plots import mark_simulated
+from .provenance import library_versions
 
 __all__ = ["Reporter", "read_manifest", "library_versions", "git_commit", "MARKER",
            "table_markdown", "portable_path", "figure_panels", "MANIFEST"]
@@ -34,22 +33,6 @@ MANIFEST = "MANIFEST.json"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: Printed by every save, so that the runner can find the cell that made each item.
 MARKER = "[deepshadows:saved]"
-_LIBRARIES = ("deepshadows_lib", "tensorflow", "tensorflow-cpu", "keras", "tf-keras-vis",
-              "numpy", "pandas", "scikit-learn", "scipy", "galsim", "sep", "astropy",
-              "matplotlib", "seaborn", "zarr", "pillow", "papermill", "dask")
-
-
-def library_versions():
-    """Versions of Python and the libraries that shape the results."""
-    out = {"python": sys.version.split()[0]}
-    for name in _LIBRARIES:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return out
-
-
 def git_commit(path=None):
     """The git commit of the project, or None outside a git checkout.
 
