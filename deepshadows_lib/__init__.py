@@ -6,27 +6,33 @@ Learning", Astronomy & Computing 35, 100469 (arXiv:2011.12437).
 
 The package is deliberately light to import: TensorFlow is imported only inside the
 functions that need it, so ``deepshadows --help``, :mod:`deepshadows_lib.catalogs` and
-:mod:`deepshadows_lib.simulate` start quickly.
+the simulator start quickly.
 
-Modules
--------
-catalogs   read and validate the catalogs, labels and the paper's splits
-profiles   the run sizes (``smoke``, ``default``, ``paper``)
-store      the chunked on-disk cutout store shared by every data source
-simulate   the synthetic DES-like / HSC-like survey (GalSim)
-features   SourceExtractor-like measurements (sep) with the paper's column names
-cutouts    the Legacy Survey viewer client
-models     the DeepShadows CNN and the SVM / random-forest baselines
-training   tf.data from the store, training, prediction, fine-tuning, saving
-studies    the paper's studies: random splits, label noise, HSC transfer, three classes
-evaluate   metrics, ROC curves, bootstrap intervals
-gradcam    Grad-CAM maps (tf-keras-vis)
-classify   survey-scale classification, one process or a Dask cluster
-plots      one function per figure of the paper
-paper      the paper's tables and figure inputs from the studies' results
-manifest   provenance of every figure and table
-pipeline   runs the five notebooks with papermill; data preparation for them
-cli        the ``deepshadows`` command line
+Layout
+------
+The package reads bottom-up like the paper's flow; a module imports only from its own
+layer or the layers above it in this list (``tests/test_layers.py`` checks it).
+
+facts        ``errors``, ``_io``, ``schema`` (classes, bands, cutout shape, the predictions
+             table), ``paper`` (every number of the paper), ``profiles`` (run sizes)
+files        ``catalogs`` (catalogs, labels, the paper's splits), ``store`` (the chunked
+             cutout store), ``photometry`` (SourceExtractor-like measurement with sep, the
+             selection cuts), ``evaluate/`` (metrics, bootstrap, the paper beside a run),
+             ``calibration`` (ECE, Brier score, temperature)
+data         ``simulate/`` (the synthetic DES-/HSC-like survey, GalSim), ``cutouts/`` (the
+             Legacy Survey viewer client), ``features`` (the paper's 16 features),
+             ``baselines`` (SVM, random forest), ``imagefiles``, ``provenance``, ``registry``
+network      ``nn/`` (runtime, the CNN, fused kernels and the Keras patches, input, training,
+             checkpoints, the one inference path, saving), ``augment``, ``bn_stats``,
+             ``gradcam/``, ``occlusion``; ``training`` and ``models`` re-export the names
+             of earlier releases
+use          ``studies`` (random splits, label noise, HSC, three classes), ``plus/`` (the
+             augmented, calibrated ensemble), ``classify/`` (survey-scale classification,
+             one process or Dask), ``predict`` (a user's own image files), ``realism``
+paper        ``tables`` (the paper's tables beside this run's), ``plots/`` (drawing only),
+             ``conclusions/`` (the verdict table), ``manifest`` (provenance of each figure)
+runners      ``notebook/`` (papermill runner, the notebooks' session and data),
+             ``jobs`` (the command line's train and evaluate jobs), ``cli``
 """
 
 from importlib.metadata import PackageNotFoundError, version as _version

@@ -11,6 +11,8 @@ the paper's are built by :mod:`deepshadows_lib.tables`.
 import numpy as np
 import pandas as pd
 
+from . import PAPER
+
 __all__ = [
     "CITATION", "N_PER_CLASS", "N_TRAIN", "N_VALIDATION", "N_TEST", "SEEDS",
     "N_HSC_PER_CLASS", "N_HSC_FINETUNE", "NOISE_FRACTIONS", "BIASED_NOISE_FRACTIONS",
@@ -22,8 +24,7 @@ __all__ = [
     "PAPER_LABEL_NOISE", "PAPER_HSC", "PAPER_THREE_CLASS_ACCURACY",
 ]
 
-CITATION = ("Tanoglidis, Ćiprijanović & Drlica-Wagner 2021, Astronomy & Computing 35, "
-            "100469, arXiv:2011.12437")
+CITATION = PAPER  # written in the package's __init__, which must stay light to import
 
 # --------------------------------------------------------------------------- data
 #: Objects per class drawn from the DES catalogs (Section 3).
