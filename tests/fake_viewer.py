@@ -122,13 +122,14 @@ class _Handler(BaseHTTPRequestHandler):
         if layer not in LAYERS:
             return self._send(400, _html(400, f"Unknown layer {layer}"), "text/html")
         fault = viewer._next_fault(ra, dec, layer, zoom)
+        start = time.monotonic()
         viewer._gauge(+1)
         try:
             if viewer.latency:
                 time.sleep(viewer.latency)
             self._answer(fault, ra, dec, layer)
         finally:
-            viewer._gauge(-1)
+            viewer._gauge(-1, start)
 
     def _answer(self, fault, ra, dec, layer):
         viewer = self.server.viewer
@@ -211,6 +212,7 @@ class FakeViewer:
         self.slow_seconds = float(slow_seconds)
         self.pixels = int(pixels)
         self.requests = []  # (time, ra, dec, layer, zoom, fault) per request
+        self.spans = []  # (start, end) of every answer, for concurrency measures
         self._counts = {}
         self.active = 0  # requests being answered now
         self.max_active = 0  # the most answered at once
@@ -235,10 +237,12 @@ class FakeViewer:
             self.requests.append((time.monotonic(), key[0], key[1], layer, zoom, fault))
         return fault
 
-    def _gauge(self, step):
+    def _gauge(self, step, start=None):
         with self._lock:
             self.active += step
             self.max_active = max(self.max_active, self.active)
+            if start is not None:
+                self.spans.append((start, time.monotonic()))
 
     def count(self, ra, dec):
         """Number of requests received for a position."""
@@ -254,6 +258,7 @@ class FakeViewer:
         """Forget the requests received so far (fault plans restart too)."""
         with self._lock:
             self.requests.clear()
+            self.spans.clear()
             self._counts.clear()
             self.max_active = self.active
 
