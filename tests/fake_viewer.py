@@ -26,6 +26,7 @@ import argparse
 import functools
 import hashlib
 import io
+import json
 import sys
 import threading
 import time
@@ -36,6 +37,8 @@ import numpy as np
 from PIL import Image
 
 PATH = "/viewer/jpeg-cutout"
+#: GET this path for the JSON list of the receive times (time.monotonic()) of all requests.
+LOG_PATH = "/_log"
 LAYERS = ("des-dr1", "hsc2", "ls-dr10")
 
 
@@ -111,6 +114,10 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 (http.server's naming)
         viewer = self.server.viewer
         parts = urlsplit(self.path)
+        if parts.path == LOG_PATH:  # the receive times, for benchmarks in another process
+            with viewer._lock:
+                times = [r[0] for r in viewer.requests]
+            return self._send(200, json.dumps(times).encode(), "application/json")
         if parts.path != PATH:
             return self._send(404, _html(404, "Not Found"), "text/html")
         q = parse_qs(parts.query)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deepshadows_lib import classify
+from deepshadows_lib import classify, schema
 from deepshadows_lib.cli import main
 from deepshadows_lib.errors import InputError, PartialFailure
 from deepshadows_lib.store import StoreWriter, write_store
@@ -130,6 +130,13 @@ def test_predictions_match_independent_reference(tmp_path, models, small_store, 
     if n_out == 3:
         np.testing.assert_allclose(pred[cols].sum(axis=1), 1.0, atol=1e-5)
     assert not classify.parts_dir(out).exists()  # partial results are cleaned up
+    # one predictions table across the library: schema's column order, store_row kept
+    assert list(pred.columns) == schema.prediction_columns(pred.columns)
+    assert list(pred.columns) == classify.table_columns(
+        ["ra", "dec", "coadd_id", "label", "class_name", "class_index"],
+        classify.output_columns(n_out))
+    assert list(pred.columns[:5]) == ["ra", "dec", "label", "class_name", "class_index"]
+    assert pred.columns[-1] == "store_row"
 
 
 def test_output_exists_and_overwrite(tmp_path, models, small_store):

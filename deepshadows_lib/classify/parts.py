@@ -11,7 +11,8 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from .._io import atomic_path, atomic_write_json, sha256_file
 from ..errors import InputError
@@ -43,11 +44,12 @@ def _done_chunks(parts, n_chunks):
 
 
 def _write_part(parts, k, start, probs, columns):
-    table = pd.DataFrame({"store_row": np.arange(start, start + len(probs), dtype=np.int64)})
-    for j, name in enumerate(columns):
-        table[name] = probs[:, j]
+    """Write chunk ``k``'s results (``store_row`` and ``columns``) atomically."""
+    data = {"store_row": np.arange(start, start + len(probs), dtype=np.int64)}
+    data.update({name: np.ascontiguousarray(probs[:, j], np.float32)
+                 for j, name in enumerate(columns)})
     with atomic_path(_part_path(parts, k)) as tmp:
-        table.to_parquet(tmp, index=False)
+        pq.write_table(pa.table(data), tmp)
 
 
 def _job_signature(model_path, store, batch_size, columns):

@@ -1,5 +1,7 @@
 """Where the chunks run: this process, or the workers of a Dask cluster."""
 
+import collections
+import concurrent.futures as cf
 import contextlib
 import inspect
 import logging
@@ -16,6 +18,8 @@ from .parts import _write_part
 # Give up early (re-raise) when this many chunks fail before any succeeds: the error is
 # then systematic (a broken model, an unreadable store), not one bad chunk.
 _EARLY_FAILURES = 3
+# Chunks read ahead of the one being classified (one keeps the reader a chunk ahead).
+_READ_AHEAD = 1
 
 
 def _progress_bar(total, initial, progress, desc):
@@ -40,20 +44,41 @@ class _Failures:
 
 
 def _run_single(store, parts, pending, columns, *, model_path, batch_size, bar):
+    """Classify chunks ``pending`` in this process, reading the next chunks meanwhile.
+
+    A helper thread reads (and decompresses) up to :data:`_READ_AHEAD` chunks ahead while
+    the network runs on the current one (TensorFlow and zarr's codecs release the GIL),
+    so reading costs no wall time; memory holds at most ``_READ_AHEAD + 1`` chunks.
+    """
     images = store.images
     cs = store.chunk_size
     failures = _Failures()
-    for k in pending:
-        start = k * cs
-        try:
-            block = np.asarray(images[start:start + cs])
-            probs = _predict_block(block, model_path=model_path, batch_size=batch_size)
-        except Exception as exc:  # one bad chunk must not lose the others' work
-            failures.add(k, exc)
-            continue
-        _write_part(parts, k, start, probs, columns)
-        failures.ok()
-        bar.update(1)
+    todo = iter(pending)
+    ahead = collections.deque()
+
+    def read(k):
+        return np.asarray(images[k * cs:(k + 1) * cs])
+
+    with cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="classify-read") as reader:
+        def read_next():
+            k = next(todo, None)
+            if k is not None:
+                ahead.append((k, reader.submit(read, k)))
+
+        for _ in range(_READ_AHEAD):
+            read_next()
+        while ahead:
+            k, block = ahead.popleft()
+            read_next()
+            try:
+                probs = _predict_block(block.result(), model_path=model_path,
+                                       batch_size=batch_size)
+            except Exception as exc:  # one bad chunk must not lose the others' work
+                failures.add(k, exc)
+                continue
+            _write_part(parts, k, k * cs, probs, columns)
+            failures.ok()
+            bar.update(1)
     return failures
 
 

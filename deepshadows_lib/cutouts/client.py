@@ -95,7 +95,7 @@ class RateLimiter:
         Grants given so far.
     """
 
-    def __init__(self, rate, *, margin=0.01):
+    def __init__(self, rate, *, margin=0.025):
         self.margin = float(margin)
         self.interval = 1.0 / rate if rate else 0.0
         per_second = max(1, math.floor(rate + 1e-9)) if rate else 1
