@@ -182,6 +182,8 @@ def _stats(parts):
             for p in sorted(parts.glob("chunk-*.parquet"))}
 
 
+@pytest.mark.slow
+@pytest.mark.tf
 def test_resume_after_sigkill_skips_finished_chunks(tmp_path, models, small_store,
                                                     monkeypatch):
     path, images, _ = small_store
@@ -283,6 +285,8 @@ def test_systematic_failure_is_raised_at_once(tmp_path, models, small_store, mon
 
 
 # --------------------------------------------------------------------------- memory
+@pytest.mark.slow
+@pytest.mark.tf
 def test_memory_stays_flat_on_a_store_larger_than_the_budget(tmp_path, models):
     budget_mb = 64
     n, chunk = 24000, 500  # 24,000 cutouts are 295 MB of uint8, 1.2 GB as float32
@@ -342,6 +346,9 @@ def cluster():
         cl.close()
 
 
+@pytest.mark.slow
+@pytest.mark.cluster
+@pytest.mark.tf
 @pytest.mark.parametrize("n_out", [1, 3])
 def test_local_cluster_gives_identical_results(tmp_path, models, small_store, cluster, n_out):
     path = small_store[0]
@@ -361,6 +368,9 @@ def test_local_cluster_gives_identical_results(tmp_path, models, small_store, cl
     assert len(loaded) == 2 and all(v == 1 for v in loaded.values())
 
 
+@pytest.mark.slow
+@pytest.mark.cluster
+@pytest.mark.tf
 def test_cluster_resumes_parts_of_a_single_process_run(tmp_path, models, small_store,
                                                        cluster, monkeypatch):
     """Parts are independent of where they were computed: a run can move to a cluster."""
@@ -413,6 +423,8 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from catalog_strategies import parquet_cases  # noqa: E402  (tests/ is on sys.path)
 
 
+@pytest.mark.slow
+@pytest.mark.tf
 @settings(max_examples=60, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(case=parquet_cases())
@@ -453,6 +465,7 @@ def test_binary_store_gets_the_columns_of_predict(tmp_path, models, small_store)
     assert pred["uncertainty"].isna().all()  # one network, one view: nothing to spread
 
 
+@pytest.mark.tf
 def test_plus_ensemble_on_a_store_is_calibrated_with_uncertainty(tmp_path, small_store):
     from scipy.special import expit, logit
 
