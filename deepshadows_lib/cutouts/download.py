@@ -24,6 +24,7 @@ import concurrent.futures as cf
 import hashlib
 import json
 import os
+import queue
 import re
 import shutil
 import time
@@ -327,24 +328,33 @@ def _fetch_all(out, staging, todo, positions, cat, codes, ok, failed, *, layer, 
     bar = tqdm(total=len(positions), initial=reused, unit="cutout", disable=not progress,
                dynamic_ncols=True, desc="download", smoothing=0.1)
     pending = iter(todo)
-    in_flight = set()
+    # Finished fetches arrive on a queue (O(1) each), rather than through cf.wait over
+    # the whole window, which costs the main thread O(window) per wake-up.
+    finished = queue.SimpleQueue()
+    n_in_flight = 0
     last_status = time.monotonic()
     pool = cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cutout")
     try:
         def refill():
+            nonlocal n_in_flight
             # A window of 2 x workers tasks keeps the pool busy without queueing the catalog.
-            while len(in_flight) < 2 * workers:
+            while n_in_flight < 2 * workers:
                 u = next(pending, None)
                 if u is None:
                     return
-                in_flight.add(pool.submit(fetch, u))
+                pool.submit(fetch, u).add_done_callback(finished.put)
+                n_in_flight += 1
 
         refill()
-        while in_flight:
-            done, not_done = cf.wait(in_flight, timeout=status_every,
-                                     return_when=cf.FIRST_COMPLETED)
-            in_flight.clear()
-            in_flight.update(not_done)
+        while n_in_flight:
+            done = []
+            try:
+                done.append(finished.get(timeout=status_every))
+                while True:  # bounded by the window: take whatever else has finished
+                    done.append(finished.get_nowait())
+            except queue.Empty:
+                pass
+            n_in_flight -= len(done)
             for fut in done:
                 u, loc, reason = fut.result()
                 if loc is not None:
