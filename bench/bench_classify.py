@@ -1,27 +1,34 @@
-"""Classification throughput and peak memory: one process against a Dask LocalCluster.
+"""Classification throughput, CPU time and peak memory, end to end from a store.
 
 Runs :func:`deepshadows_lib.classify.classify_store` with the paper's network
 (4,220,385 parameters; untrained weights, which cost the same to evaluate as trained ones)
-over a synthetic store, three ways, each in a fresh child process so that peak memory
-is measured cleanly:
+over a synthetic store of ``--n`` cutouts (default 10^6), and, to see where the time goes,
+the same store's stages alone, each in a fresh child process so that peak memory is
+measured cleanly:
 
-* ``single``  -- in the process itself, TensorFlow's default thread pools;
-* ``local1``  -- a LocalCluster of 1 worker process (TensorFlow threads = cores);
-* ``local2``  -- a LocalCluster of 2 worker processes (threads = cores / 2 each).
+* ``single``   -- ``classify_store`` in one process (read-ahead thread, folded network,
+  per-chunk Parquet parts, streaming join): the end-to-end number;
+* ``forward``  -- the folded inference function alone on in-memory batches of the same
+  size (no store, no Parquet), on ``--forward-n`` cutouts: the ceiling;
+* ``read``     -- reading (and decompressing) every chunk of the store, nothing else;
+* ``local2``   -- optionally, a Dask LocalCluster of 2 worker processes.
 
-The store is **random uint8 blocks**: one seeded pool of ``chunk_size`` random cutouts,
-rolled by a different amount in every chunk (so chunks differ and nothing is cached or
-compresses away).  It is built once under ``bench/results/`` (git-ignored) and reused.
+**The store is synthetic and cheap, not simulated**: generating 10^6 simulated cutouts
+takes hours, and the network's cost does not depend on what the pixels show.  One seeded
+pool of ``--chunk-size`` random uint8 cutouts is smoothed a little (so that it compresses
+about as much as real JPEG cutouts do) and rolled by a different amount in every chunk (so
+chunks differ and nothing is cached), then written with the library's ``StoreWriter``.
+It lives under ``--workdir`` (default ``build/bench_classify``, git-ignored) and is
+removed afterwards unless ``--keep-store``.
 
-Throughput is objects per second of the classification itself, from the first chunk to
-the joined table (cluster start-up and model loading are not in it; the start-up is
-reported apart as ``startup_s``, and ``wall_s`` has everything).  Peak memory is the peak
-resident set (VmHWM) of the client process plus, on a cluster, the sum of the workers'
-peaks.  The machine may be shared: ratios are more telling than absolute numbers.
+Every run records wall time, process CPU time (all threads), cutouts per second of each,
+peak resident memory (VmHWM) and the machine's load average before and after: on a shared
+machine the wall time measures the neighbours too, so CPU time is the steadier measure.
+``--code DIR`` runs the library found in ``DIR`` instead of the installed one (to measure
+an older version, e.g. ``git archive COMMIT deepshadows_lib | tar -x -C DIR``).
 
-Prints one JSON object.
-
-    python bench/bench_classify.py [--n 200000] [--configs single,local1,local2]
+    python bench/bench_classify.py [--n 1000000] [--configs single,forward,read]
+                                   [--out bench/classify_1e6.json]
 """
 
 import argparse
@@ -29,6 +36,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -37,8 +45,9 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
-CONFIGS = {"single": 0, "local1": 1, "local2": 2}
+REPO = HERE.parent
+CONFIGS = ("single", "forward", "read", "local2")
+GOAL = 6000.0  # cutouts per second end to end on 2 cores (issue 18)
 
 
 def _cpus():
@@ -48,10 +57,36 @@ def _cpus():
         return max(1, os.cpu_count() or 1)
 
 
+def _load():
+    try:
+        return [float(v) for v in Path("/proc/loadavg").read_text().split()[:3]]
+    except OSError:
+        return None
+
+
+def _peak_mb():
+    """Peak resident memory of this process, in MiB (Linux's VmHWM; ``ru_maxrss``
+    survives ``fork`` + ``exec``, so a child would report its parent's peak)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _pool(chunk_size, seed):
+    """``chunk_size`` random cutouts, smoothed along rows so that they compress a little."""
+    rng = np.random.default_rng(seed)
+    pool = rng.integers(0, 256, (chunk_size, 64, 64, 3), dtype=np.uint8)
+    return ((pool.astype(np.uint16) + np.roll(pool, 1, axis=2)) // 2).astype(np.uint8)
+
+
 def build_store(path, *, n, chunk_size, seed=0):
-    """Write (or reuse) a store of ``n`` random uint8 cutouts, chunk by chunk."""
+    """Write (or reuse) the synthetic store of ``n`` cutouts, chunk by chunk."""
     import pandas as pd
-    from tqdm.auto import tqdm
 
     from deepshadows_lib.store import StoreWriter, store_info
     path = Path(path)
@@ -61,21 +96,20 @@ def build_store(path, *, n, chunk_size, seed=0):
             return path
     writer = StoreWriter(path, n=n, chunk_size=chunk_size, overwrite=True,
                          attrs={"simulated": True, "survey": "des", "seed": seed,
-                                "job": f"bench_classify random uint8 n={n} seed={seed}"})
+                                "job": f"bench_classify synthetic uint8 n={n} seed={seed}"})
     rng = np.random.default_rng(seed)
-    pool = rng.integers(0, 256, (chunk_size, 64, 64, 3), dtype=np.uint8)
-    for k in tqdm(writer.pending, desc="bench store", unit="chunk"):
+    pool = _pool(chunk_size, seed)
+    for k in writer.pending:
         sl = writer.chunk_slice(k)
         m = sl.stop - sl.start
-        images = np.roll(pool, k % chunk_size, axis=0)[:m]
         catalog = pd.DataFrame({"ra": rng.uniform(0, 360, m), "dec": rng.uniform(-60, 5, m)})
-        writer.write_chunk(k, images, catalog)
+        writer.write_chunk(k, np.roll(pool, k % chunk_size, axis=0)[:m], catalog)
     writer.finalize()
     return path
 
 
-def build_model(path, *, n_classes=1, seed=0):
-    """Save the paper's network, untrained, to ``path`` (once)."""
+def build_model(path, *, seed=0):
+    """Save the paper's binary network, untrained, to ``path`` (once)."""
     path = Path(path)
     if not path.exists():
         import keras
@@ -83,131 +117,209 @@ def build_model(path, *, n_classes=1, seed=0):
         from deepshadows_lib.models import build_deepshadows
         from deepshadows_lib.training import save_model
         keras.utils.set_random_seed(seed)
-        save_model(build_deepshadows(n_classes, compile=False), path)
+        save_model(build_deepshadows(1, compile=False), path)
     return path
 
 
-def _peak_mb():
-    """Peak resident memory of this process, in MiB.
-
-    Linux's VmHWM, not ``ru_maxrss``: the latter survives ``fork`` + ``exec``, so a child
-    (and every Dask worker, spawned from it) would report its parent's peak.
-    """
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+def _measure(fn):
+    load0 = _load()
+    t0, c0 = time.perf_counter(), time.process_time()
+    n = fn()
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {"cutouts": n, "wall_s": wall, "cpu_s": cpu, "cutouts_per_s": n / wall,
+            "cutouts_per_cpu_s": n / cpu, "cpu_utilisation": cpu / wall,
+            "peak_rss_mb": _peak_mb(), "load_before": load0, "load_after": _load()}
 
 
-def run_config(config, *, model, store, out, batch_size):
-    """Classify ``store`` in this process in one configuration; return its measures."""
+def run_config(config, *, model, store, out, batch_size, forward_n):
+    """Run one configuration in this process; return its measures."""
     import pyarrow.parquet as pq
 
-    from deepshadows_lib import classify
+    from deepshadows_lib import classify, training
+    from deepshadows_lib.store import open_store
 
-    workers = CONFIGS[config]
-    t0 = time.perf_counter()
-    result = {"config": config, "workers": workers}
-    if workers == 0:
-        classify.classify_store(model, store, out, batch_size=batch_size, progress=False,
-                                overwrite=True)
-        result["startup_s"] = 0.0
-        result["worker_peak_mb"] = []
-    else:
-        cluster, client = classify._start_local_cluster(workers)
+    if config == "single":
+        # warm-up on one chunk: TensorFlow start-up, model load and tracing are not the
+        # throughput (they are reported apart)
+        t0 = time.perf_counter()
+        warm = classify.predict_images(classify.model._cached_model(str(model)) if hasattr(
+            classify, "model") else classify._cached_model(str(model)),
+            np.zeros((batch_size, 64, 64, 3), np.uint8), batch_size=batch_size)
+        startup = time.perf_counter() - t0
+        res = _measure(lambda: (classify.classify_store(
+            model, store, out, batch_size=batch_size, progress=False, overwrite=True),
+            int(pq.ParquetFile(out).metadata.num_rows))[1])
+        res["startup_s"] = startup
+        res["warm_rows"] = len(warm)
+        return res
+    if config == "local2":
+        cluster, client = classify._start_local_cluster(2)
         try:
-            result["startup_s"] = time.perf_counter() - t0
-            classify.classify_store(model, store, out, scheduler=client,
-                                    tf_threads=max(1, _cpus() // workers),
-                                    batch_size=batch_size, progress=False, overwrite=True)
-            peaks = client.run(_peak_mb)
-            result["worker_peak_mb"] = sorted(peaks.values())
+            res = _measure(lambda: (classify.classify_store(
+                model, store, out, scheduler=client, tf_threads=max(1, _cpus() // 2),
+                batch_size=batch_size, progress=False, overwrite=True),
+                int(pq.ParquetFile(out).metadata.num_rows))[1])
+            res["worker_peak_rss_mb"] = sorted(client.run(_peak_mb).values())
+            res["note"] = "cpu_s counts the client process only"
         finally:
             client.close()
             cluster.close()
-    n = classify.last_run["chunks_total"]
-    seconds = classify.last_run["seconds"]
-    n_objects = int(pq.ParquetFile(out).metadata.num_rows)
-    result.update({"objects": n_objects, "chunks": n, "classify_s": seconds,
-                   "wall_s": time.perf_counter() - t0,
-                   "objects_per_s": n_objects / seconds,
-                   "client_peak_mb": _peak_mb()})
-    result["total_peak_mb"] = result["client_peak_mb"] + sum(result["worker_peak_mb"])
-    return result
+        return res
+    images = open_store(store, lazy=True).images
+    cs = int(images.chunks[0])
+    if config == "read":
+        def read_all():
+            for start in range(0, images.shape[0], cs):
+                np.asarray(images[start:start + cs])
+            return int(images.shape[0])
+        return _measure(read_all)
+    if config == "forward":
+        keras_model = training.load_model(model, compile=False)
+        forward = training.inference_function(keras_model, fast=True)
+        block = np.asarray(images[:cs])
+        forward(block[:batch_size]).numpy()
+
+        def forward_only():
+            done = 0
+            while done < forward_n:
+                for b in range(0, len(block), batch_size):
+                    forward(block[b:b + batch_size]).numpy()
+                done += len(block)
+            return done
+        return _measure(forward_only)
+    raise ValueError(config)
+
+
+def _child(args, config, code):
+    env = dict(os.environ)
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", config,
+           "--n", str(args.n), "--chunk-size", str(args.chunk_size),
+           "--batch-size", str(args.batch_size), "--forward-n", str(args.forward_n),
+           "--workdir", str(args.workdir)]
+    if code:
+        cmd += ["--code", str(code)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, env=env,
+                          cwd="/")
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr[-3000:])
+        raise SystemExit(f"configuration {config} failed (exit {proc.returncode})")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _say(config, r):
+    print(f"{config}: {r['cutouts_per_s']:.0f} cutouts/s wall, "
+          f"{r['cutouts_per_cpu_s']:.0f} per CPU-second, peak {r['peak_rss_mb']:.0f} "
+          f"MB, load {r['load_before']} -> {r['load_after']}", file=sys.stderr)
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=200_000,
-                    help="cutouts in the synthetic store (default 200,000)")
+    ap.add_argument("--n", type=int, default=1_000_000, help="cutouts in the store")
     ap.add_argument("--chunk-size", type=int, default=1024)
     ap.add_argument("--batch-size", type=int, default=256)
-    ap.add_argument("--configs", default="single,local1,local2",
-                    help="comma-separated among single, local1, local2")
-    ap.add_argument("--timeout", type=float, default=3600,
-                    help="seconds allowed per configuration (default 3600)")
-    ap.add_argument("--workdir", default=str(RESULTS), help="where the store and model live")
+    ap.add_argument("--forward-n", type=int, default=50_000,
+                    help="cutouts of the forward-only measure")
+    ap.add_argument("--configs", default="single,forward,read",
+                    help=f"comma-separated among {', '.join(CONFIGS)}")
+    ap.add_argument("--workdir", default=str(REPO / "build" / "bench_classify"))
+    ap.add_argument("--keep-store", action="store_true")
+    ap.add_argument("--timeout", type=float, default=3600)
+    ap.add_argument("--out", default=None, help="also write the JSON here")
+    ap.add_argument("--code", default=None,
+                    help="run the deepshadows_lib found in this directory instead")
+    ap.add_argument("--before", default=None,
+                    help="also run 'single' with the deepshadows_lib in this directory "
+                         "(an older version), as runs['single_before']")
+    ap.add_argument("--label", default=None, help="a name for this run in the JSON")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    work = Path(args.workdir)
-    store = work / f"classify_store_n{args.n}_c{args.chunk_size}.zarr"
+    work = Path(args.workdir).resolve()
+    args.workdir = work
+    store = work / f"store_n{args.n}_c{args.chunk_size}.zarr"
     model = work / "deepshadows_untrained.keras"
 
     if args.child:  # one configuration, in a fresh process
+        if args.code:  # an older library: drop the installed (editable) one from the path
+            sys.meta_path = [f for f in sys.meta_path
+                             if "__editable__" not in type(f).__module__]
+            sys.path.insert(0, str(Path(args.code).resolve()))
         res = run_config(args.child, model=model, store=store,
                          out=work / f"classify_{args.child}.parquet",
-                         batch_size=args.batch_size)
+                         batch_size=args.batch_size, forward_n=args.forward_n)
         print(json.dumps(res))
         return 0
 
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
     unknown = set(configs) - set(CONFIGS)
     if unknown:
-        ap.error(f"unknown configs {sorted(unknown)}; choose among {sorted(CONFIGS)}")
+        ap.error(f"unknown configs {sorted(unknown)}; choose among {list(CONFIGS)}")
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     build_store(store, n=args.n, chunk_size=args.chunk_size)
     store_s = time.perf_counter() - t0
     build_model(model)
+    store_bytes = sum(p.stat().st_size for p in (store / "images").rglob("*") if p.is_file())
 
     runs = {}
-    for config in configs:
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--child", config,
-               "--n", str(args.n), "--chunk-size", str(args.chunk_size),
-               "--batch-size", str(args.batch_size), "--workdir", str(work)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
-        if proc.returncode != 0:
-            sys.stderr.write(proc.stderr[-3000:])
-            raise SystemExit(f"configuration {config} failed (exit {proc.returncode})")
-        runs[config] = json.loads(proc.stdout.strip().splitlines()[-1])
-        (work / f"classify_{config}.parquet").unlink(missing_ok=True)
-        print(f"{config}: {runs[config]['objects_per_s']:.0f} objects/s, "
-              f"peak {runs[config]['total_peak_mb']:.0f} MB", file=sys.stderr)
+    try:
+        for config in configs:
+            runs[config] = _child(args, config, args.code)
+            (work / f"classify_{config}.parquet").unlink(missing_ok=True)
+            r = runs[config]
+            _say(config, r)
+        if args.before:
+            runs["single_before"] = _child(args, "single", args.before)
+            (work / "classify_single.parquet").unlink(missing_ok=True)
+            _say("single_before", runs["single_before"])
+    finally:
+        if not args.keep_store:
+            shutil.rmtree(store, ignore_errors=True)
 
-    ratios = {}
-    for a, b in [("local1", "single"), ("local2", "single"), ("local2", "local1")]:
-        if a in runs and b in runs:
-            ratios[f"throughput_{a}_over_{b}"] = (runs[a]["objects_per_s"]
-                                                  / runs[b]["objects_per_s"])
-            ratios[f"peak_memory_{a}_over_{b}"] = (runs[a]["total_peak_mb"]
-                                                   / runs[b]["total_peak_mb"])
     result = {
-        "benchmark": "classify",
+        "benchmark": "classify", "label": args.label, "goal_cutouts_per_s": GOAL,
         "n": args.n, "chunk_size": args.chunk_size, "batch_size": args.batch_size,
-        "store": "random uint8 blocks (seeded pool rolled per chunk)",
-        "store_gb_uint8": args.n * 64 * 64 * 3 / 1e9, "store_build_s": store_s,
+        "store": "synthetic: a seeded pool of random uint8 cutouts, smoothed along rows, "
+                 "rolled per chunk, written with StoreWriter (not simulated images)",
+        "store_gb_uint8": args.n * 64 * 64 * 3 / 1e9,
+        "store_gb_on_disk": store_bytes / 1e9, "store_build_s": store_s,
         "model": "DeepShadows binary, untrained (4,220,385 parameters)",
-        "cpus": _cpus(), "machine": platform.machine(), "python": platform.python_version(),
-        "runs": runs, "ratios": ratios,
+        "code": args.code or "installed", "before": args.before,
+        "cpus": _cpus(), "machine": platform.machine(), "processor": _cpu_name(),
+        "python": platform.python_version(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "runs": runs,
     }
-    print(json.dumps(_rounded(result), indent=2))
+    if "single" in runs:
+        single = runs["single"]
+        # On 2 dedicated cores the process could use both: its CPU time per cutout
+        # bounds what it would reach there (an estimate, labelled as such).
+        result["single_cutouts_per_s_if_all_cpus_free_estimate"] = (
+            single["cutouts_per_cpu_s"] * result["cpus"])
+        if args.n != 1_000_000:  # labelled: a rate measured on n, applied to 10^6
+            result["single_wall_s_for_1e6_extrapolated_from_n"] = 1e6 / single["cutouts_per_s"]
+        if "single_before" in runs:
+            result["before"] = args.before
+            result["single_per_cpu_s_after_over_before"] = (
+                single["cutouts_per_cpu_s"] / runs["single_before"]["cutouts_per_cpu_s"])
+        if "forward" in runs:
+            result["single_over_forward_per_cpu_s"] = (single["cutouts_per_cpu_s"]
+                                                       / runs["forward"]["cutouts_per_cpu_s"])
+    text = json.dumps(_rounded(result), indent=2)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
     return 0
+
+
+def _cpu_name():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
 
 
 def _rounded(obj):

@@ -19,9 +19,13 @@ world coordinates of the image centre) or from the file name (``..._ra12.345_dec
 
 import os
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .cutouts.decode import RESIZE_FILTER, _resample
 
 __all__ = ["IMAGE_SUFFIXES", "ImageReadError", "is_image_file", "iter_images",
            "count_images", "read_image", "coords_from_name"]
@@ -102,9 +106,6 @@ def coords_from_name(name):
 
 def _resize(rgb, size):
     """Resize a uint8 (H, W, 3) array as :func:`deepshadows_lib.cutouts.decode_cutout`."""
-    from PIL import Image
-
-    from .cutouts import _resample
     if rgb.shape[:2] == (size, size):
         return np.ascontiguousarray(rgb), False
     small = Image.fromarray(np.ascontiguousarray(rgb)).resize(
@@ -113,7 +114,6 @@ def _resize(rgb, size):
 
 
 def _read_pil(path):
-    from PIL import Image, UnidentifiedImageError
     try:
         with Image.open(path) as img:
             img.load()
@@ -141,9 +141,7 @@ def _fits_coords(header, shape):
             if 0 <= ra <= 360 and -90 <= dec <= 90:
                 return (ra, dec), "header"
     if "CTYPE1" in header and "CTYPE2" in header:
-        import warnings
-
-        from astropy.wcs import WCS
+        from astropy.wcs import WCS  # astropy is slow to import; only FITS needs it
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -158,7 +156,7 @@ def _fits_coords(header, shape):
 
 
 def _read_fits(path):
-    from astropy.io import fits
+    from astropy.io import fits  # astropy is slow to import; only FITS needs it
     try:
         with fits.open(path, memmap=False) as hdul:
             hdu = next((h for h in hdul if getattr(h, "data", None) is not None
@@ -213,7 +211,6 @@ def read_image(path, *, size=64):
     ImageReadError
         Unsupported ending, unreadable file or wrong shape (``reason`` says which).
     """
-    from .cutouts import RESIZE_FILTER
     path = Path(path)
     name = path.name.lower()
     if not is_image_file(name):

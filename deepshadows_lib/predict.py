@@ -21,8 +21,15 @@ import os
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
+from . import training
+from ._io import atomic_path
+from .augment import N_VIEWS, dihedral_view
+from .calibration import apply_temperature
 from .errors import InputError
+from .imagefiles import ImageReadError, count_images, iter_images, read_image
+from .provenance import read_sidecar
 
 __all__ = ["Predictor", "OUTPUT_COLUMNS", "predict_files", "PredictSummary"]
 
@@ -58,21 +65,17 @@ class Predictor:
     @classmethod
     def from_path(cls, path):
         """Load a model file (verified against its sidecar) and its calibration."""
-        from .provenance import read_sidecar
-        from .training import load_model
-        model = load_model(path, compile=False)
+        model = training.load_model(path, compile=False)
         info = read_sidecar(path) or {}
         return cls(model, temperature=info.get("temperature") or 1.0,
                    tta=bool(info.get("tta", False)), info=info)
 
     @property
     def n_views(self):
-        from .augment import N_VIEWS
         return N_VIEWS if self.tta else 1
 
     def member_probabilities(self, images):
         """Raw probabilities of each view and member: (N, views, members) float64."""
-        from .augment import dihedral_view
         x = np.asarray(images)
         out = np.empty((len(x), self.n_views, self.n_members), dtype=np.float64)
         for v in range(self.n_views):
@@ -110,7 +113,6 @@ class Predictor:
 
     def combine(self, raw):
         """``(p, uncertainty)`` from :meth:`member_probabilities`' (N, views, members)."""
-        from .calibration import apply_temperature
         raw = np.asarray(raw, dtype=np.float64)
         n = raw.shape[1] * raw.shape[2]
         if n == 1:
@@ -128,17 +130,16 @@ def _ensemble_function(model, n_members, input_shape):
     normalisation folded, 1/255 in conv1) inside one traced function; any other model
     runs as itself.
     """
-    from .training import _folded_deepshadows, _tf, inference_function
     members = [layer for layer in model.layers
                if hasattr(layer, "layers") and layer.name.startswith("member")]
     if not members or len(members) != n_members:
-        return inference_function(model, input_shape=input_shape)
-    tf = _tf()
+        return training.inference_function(model, input_shape=input_shape)
+    tf = training._tf()
 
     def plain(member):
         return lambda x: member(tf.cast(x, tf.float32) / 255.0, training=False)
 
-    parts = [_folded_deepshadows(m) or plain(m) for m in members]
+    parts = [training._folded_deepshadows(m) or plain(m) for m in members]
 
     def forward(x):
         return tf.concat([tf.reshape(f(x), (-1, 1)) for f in parts], axis=1)
@@ -201,11 +202,6 @@ def predict_files(model, paths, out, *, batch_size=256, progress=True, overwrite
     FileExistsError
         ``out`` exists and ``overwrite`` is False.
     """
-    from tqdm.auto import tqdm
-
-    from ._io import atomic_path
-    from .imagefiles import ImageReadError, count_images, iter_images, read_image
-
     paths = [Path(p) for p in paths]
     missing = [p for p in paths if not p.exists()]
     if missing:

@@ -26,6 +26,7 @@ import argparse
 import functools
 import hashlib
 import io
+import json
 import sys
 import threading
 import time
@@ -36,6 +37,8 @@ import numpy as np
 from PIL import Image
 
 PATH = "/viewer/jpeg-cutout"
+#: GET this path for the JSON list of the receive times (time.monotonic()) of all requests.
+LOG_PATH = "/_log"
 LAYERS = ("des-dr1", "hsc2", "ls-dr10")
 
 
@@ -111,6 +114,10 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 (http.server's naming)
         viewer = self.server.viewer
         parts = urlsplit(self.path)
+        if parts.path == LOG_PATH:  # the receive times, for benchmarks in another process
+            with viewer._lock:
+                times = [r[0] for r in viewer.requests]
+            return self._send(200, json.dumps(times).encode(), "application/json")
         if parts.path != PATH:
             return self._send(404, _html(404, "Not Found"), "text/html")
         q = parse_qs(parts.query)
@@ -122,13 +129,14 @@ class _Handler(BaseHTTPRequestHandler):
         if layer not in LAYERS:
             return self._send(400, _html(400, f"Unknown layer {layer}"), "text/html")
         fault = viewer._next_fault(ra, dec, layer, zoom)
+        start = time.monotonic()
         viewer._gauge(+1)
         try:
             if viewer.latency:
                 time.sleep(viewer.latency)
             self._answer(fault, ra, dec, layer)
         finally:
-            viewer._gauge(-1)
+            viewer._gauge(-1, start)
 
     def _answer(self, fault, ra, dec, layer):
         viewer = self.server.viewer
@@ -211,6 +219,7 @@ class FakeViewer:
         self.slow_seconds = float(slow_seconds)
         self.pixels = int(pixels)
         self.requests = []  # (time, ra, dec, layer, zoom, fault) per request
+        self.spans = []  # (start, end) of every answer, for concurrency measures
         self._counts = {}
         self.active = 0  # requests being answered now
         self.max_active = 0  # the most answered at once
@@ -235,10 +244,12 @@ class FakeViewer:
             self.requests.append((time.monotonic(), key[0], key[1], layer, zoom, fault))
         return fault
 
-    def _gauge(self, step):
+    def _gauge(self, step, start=None):
         with self._lock:
             self.active += step
             self.max_active = max(self.max_active, self.active)
+            if start is not None:
+                self.spans.append((start, time.monotonic()))
 
     def count(self, ra, dec):
         """Number of requests received for a position."""
@@ -254,6 +265,7 @@ class FakeViewer:
         """Forget the requests received so far (fault plans restart too)."""
         with self._lock:
             self.requests.clear()
+            self.spans.clear()
             self._counts.clear()
             self.max_active = self.active
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deepshadows_lib import classify
+from deepshadows_lib import classify, schema
 from deepshadows_lib.cli import main
 from deepshadows_lib.errors import InputError, PartialFailure
 from deepshadows_lib.store import StoreWriter, write_store
@@ -130,6 +130,13 @@ def test_predictions_match_independent_reference(tmp_path, models, small_store, 
     if n_out == 3:
         np.testing.assert_allclose(pred[cols].sum(axis=1), 1.0, atol=1e-5)
     assert not classify.parts_dir(out).exists()  # partial results are cleaned up
+    # one predictions table across the library: schema's column order, store_row kept
+    assert list(pred.columns) == schema.prediction_columns(pred.columns)
+    assert list(pred.columns) == classify.table_columns(
+        ["ra", "dec", "coadd_id", "label", "class_name", "class_index"],
+        classify.output_columns(n_out))
+    assert list(pred.columns[:5]) == ["ra", "dec", "label", "class_name", "class_index"]
+    assert pred.columns[-1] == "store_row"
 
 
 def test_output_exists_and_overwrite(tmp_path, models, small_store):
@@ -175,6 +182,8 @@ def _stats(parts):
             for p in sorted(parts.glob("chunk-*.parquet"))}
 
 
+@pytest.mark.slow
+@pytest.mark.tf
 def test_resume_after_sigkill_skips_finished_chunks(tmp_path, models, small_store,
                                                     monkeypatch):
     path, images, _ = small_store
@@ -189,7 +198,7 @@ def test_resume_after_sigkill_skips_finished_chunks(tmp_path, models, small_stor
         def slow(block, **kw):
             time.sleep(0.4)
             return original(block, **kw)
-        classify._predict_block = slow
+        classify.runners._predict_block = slow
         classify.classify_store({str(models[1])!r}, {str(path)!r}, {str(out)!r},
                                 batch_size=100, progress=False)
     """))
@@ -222,8 +231,8 @@ def test_resume_after_sigkill_skips_finished_chunks(tmp_path, models, small_stor
         seen.update(_stats(parts_))
         return original_join(out_, parts_, *args, **kw)
 
-    monkeypatch.setattr(classify, "_predict_block", counting)
-    monkeypatch.setattr(classify, "_join_parts", snapshot_then_join)
+    monkeypatch.setattr(classify.runners, "_predict_block", counting)
+    monkeypatch.setattr(classify.job, "_join_parts", snapshot_then_join)
     classify.classify_store(models[1], path, out, batch_size=100, progress=False)
 
     assert len(computed) == n_chunks - len(before)
@@ -247,10 +256,10 @@ def test_parts_of_a_different_run_are_not_mixed(tmp_path, models, small_store, m
         return original(block, **kw)
 
     fail_on_third.calls = 0
-    monkeypatch.setattr(classify, "_predict_block", fail_on_third)
+    monkeypatch.setattr(classify.runners, "_predict_block", fail_on_third)
     with pytest.raises(PartialFailure, match="1 of 5 chunks failed.*chunk 2"):
         classify.classify_store(models[1], path, out, progress=False)
-    monkeypatch.setattr(classify, "_predict_block", original)
+    monkeypatch.setattr(classify.runners, "_predict_block", original)
     assert len(list(classify.parts_dir(out).glob("chunk-*.parquet"))) == 4
     # another batch size (or model) must not reuse these parts
     with pytest.raises(InputError, match="different run"):
@@ -269,13 +278,15 @@ def test_systematic_failure_is_raised_at_once(tmp_path, models, small_store, mon
     def broken(block, **kw):
         raise RuntimeError("broken everywhere")
 
-    monkeypatch.setattr(classify, "_predict_block", broken)
+    monkeypatch.setattr(classify.runners, "_predict_block", broken)
     with pytest.raises(RuntimeError, match="broken everywhere"):
         classify.classify_store(models[1], small_store[0], tmp_path / "o.parquet",
                                 progress=False)
 
 
 # --------------------------------------------------------------------------- memory
+@pytest.mark.slow
+@pytest.mark.tf
 def test_memory_stays_flat_on_a_store_larger_than_the_budget(tmp_path, models):
     budget_mb = 64
     n, chunk = 24000, 500  # 24,000 cutouts are 295 MB of uint8, 1.2 GB as float32
@@ -335,6 +346,9 @@ def cluster():
         cl.close()
 
 
+@pytest.mark.slow
+@pytest.mark.cluster
+@pytest.mark.tf
 @pytest.mark.parametrize("n_out", [1, 3])
 def test_local_cluster_gives_identical_results(tmp_path, models, small_store, cluster, n_out):
     path = small_store[0]
@@ -354,6 +368,9 @@ def test_local_cluster_gives_identical_results(tmp_path, models, small_store, cl
     assert len(loaded) == 2 and all(v == 1 for v in loaded.values())
 
 
+@pytest.mark.slow
+@pytest.mark.cluster
+@pytest.mark.tf
 def test_cluster_resumes_parts_of_a_single_process_run(tmp_path, models, small_store,
                                                        cluster, monkeypatch):
     """Parts are independent of where they were computed: a run can move to a cluster."""
@@ -368,10 +385,10 @@ def test_cluster_resumes_parts_of_a_single_process_run(tmp_path, models, small_s
         return original(block, **kw)
 
     fail_after_two.calls = 0
-    monkeypatch.setattr(classify, "_predict_block", fail_after_two)
+    monkeypatch.setattr(classify.runners, "_predict_block", fail_after_two)
     with pytest.raises(PartialFailure):
         classify.classify_store(models[1], path, out, progress=False)
-    monkeypatch.setattr(classify, "_predict_block", original)
+    monkeypatch.setattr(classify.runners, "_predict_block", original)
     classify.classify_store(models[1], path, out, scheduler=cluster.scheduler_address,
                             progress=False)
     assert classify.last_run["chunks_skipped"] == 2
@@ -406,6 +423,8 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from catalog_strategies import parquet_cases  # noqa: E402  (tests/ is on sys.path)
 
 
+@pytest.mark.slow
+@pytest.mark.tf
 @settings(max_examples=60, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(case=parquet_cases())
@@ -446,6 +465,7 @@ def test_binary_store_gets_the_columns_of_predict(tmp_path, models, small_store)
     assert pred["uncertainty"].isna().all()  # one network, one view: nothing to spread
 
 
+@pytest.mark.tf
 def test_plus_ensemble_on_a_store_is_calibrated_with_uncertainty(tmp_path, small_store):
     from scipy.special import expit, logit
 
@@ -479,3 +499,72 @@ def test_plus_ensemble_on_a_store_is_calibrated_with_uncertainty(tmp_path, small
     # the same numbers as deepshadows predict's Predictor on the same cutouts
     p, unc = predict.Predictor.from_path(ens).predict(images[:300])
     np.testing.assert_allclose(pred["p_lsbg"], p, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- folded path
+def _deepshadows_network(n_classes, seed):
+    """The paper's network with random weights and non-trivial batch-norm statistics, so
+    that folding batch normalisation (and 1/255 into conv1) changes the arithmetic."""
+    import keras
+
+    from deepshadows_lib.models import build_deepshadows
+    keras.utils.set_random_seed(seed)
+    model = build_deepshadows(n_classes, compile=False)
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            gamma, beta, mean, var = layer.get_weights()
+            layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape).astype(np.float32),
+                               rng.normal(0, 0.1, beta.shape).astype(np.float32),
+                               rng.normal(0, 0.1, mean.shape).astype(np.float32),
+                               rng.uniform(0.5, 2.0, var.shape).astype(np.float32)])
+    return model
+
+
+def _keras_predict(model, images):
+    """The reference: Keras' own ``model.predict`` on images scaled to [0, 1]."""
+    return np.asarray(model.predict(images.astype(np.float32) / 255.0, batch_size=64,
+                                    verbose=0), np.float64)
+
+
+@pytest.mark.slow
+@pytest.mark.tf
+def test_probabilities_equal_keras_predict_through_the_folded_path(tmp_path, small_store):
+    from deepshadows_lib import plus, training
+    from deepshadows_lib.classify import model as classify_model
+    path, images, catalog = small_store
+    sub = tmp_path / "sub.zarr"
+    n = 200
+    write_store(sub, images[:n], catalog.iloc[:n].reset_index(drop=True), chunk_size=64)
+    calls = []
+    original = training.inference_function
+
+    def spy(model, **kw):
+        calls.append(kw.get("fast"))
+        return original(model, **kw)
+
+    # binary, three-class, and a plus ensemble of two binary networks
+    binary, three = _deepshadows_network(1, 1), _deepshadows_network(3, 2)
+    members = [_deepshadows_network(1, 10 + k) for k in range(2)]
+    cases = {
+        "binary": (training.save_model(binary, tmp_path / "b.keras"),
+                   _keras_predict(binary, images[:n]), ["p_lsbg"]),
+        "three": (training.save_model(three, tmp_path / "t.keras"),
+                  _keras_predict(three, images[:n]), ["p_artifact2", "p_lsbg", "p_artifact1"]),
+        "plus": (training.save_model(plus.combine_members(members), tmp_path / "p.keras",
+                                     provenance={"recipe": "plus", "n_members": 2}),
+                 np.mean([_keras_predict(m, images[:n]) for m in members], axis=0),
+                 ["p_lsbg"]),
+    }
+    for name, (model_path, expected, cols) in cases.items():
+        calls.clear()
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(training, "inference_function", spy)
+            classify_model._MODEL_CACHE.clear()
+            out = classify.classify_store(model_path, sub, tmp_path / f"{name}.parquet",
+                                          batch_size=50, progress=False)
+        pred = pd.read_parquet(out)
+        np.testing.assert_allclose(pred[cols].to_numpy(), expected, atol=1e-5, err_msg=name)
+        if name == "three":  # the folded graph, asked for by classify itself
+            assert calls == [True]
+    classify_model._MODEL_CACHE.clear()
