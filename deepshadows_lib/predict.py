@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import training
 from ._io import atomic_path
 from .augment import N_VIEWS, dihedral_view
 from .calibration import apply_temperature
 from .errors import InputError
+from .nn import inference, runtime, saving
 from .imagefiles import ImageReadError, count_images, iter_images, read_image
 from .provenance import read_sidecar
 
@@ -65,7 +65,7 @@ class Predictor:
     @classmethod
     def from_path(cls, path):
         """Load a model file (verified against its sidecar) and its calibration."""
-        model = training.load_model(path, compile=False)
+        model = saving.load_model(path, compile=False)
         info = read_sidecar(path) or {}
         return cls(model, temperature=info.get("temperature") or 1.0,
                    tta=bool(info.get("tta", False)), info=info)
@@ -126,20 +126,20 @@ def _ensemble_function(model, n_members, input_shape):
     """One compiled ``uint8 batch -> (B, members)`` function of ``model``.
 
     An ensemble of DeepShadows networks (nested models ``member0``...) runs each member's
-    folded inference graph (:func:`deepshadows_lib.training.inference_function`: batch
+    folded inference graph (:func:`deepshadows_lib.nn.inference.inference_function`: batch
     normalisation folded, 1/255 in conv1) inside one traced function; any other model
     runs as itself.
     """
     members = [layer for layer in model.layers
                if hasattr(layer, "layers") and layer.name.startswith("member")]
     if not members or len(members) != n_members:
-        return training.inference_function(model, input_shape=input_shape)
-    tf = training._tf()
+        return inference.inference_function(model, input_shape=input_shape)
+    tf = runtime.tf()
 
     def plain(member):
         return lambda x: member(tf.cast(x, tf.float32) / 255.0, training=False)
 
-    parts = [training._folded_deepshadows(m) or plain(m) for m in members]
+    parts = [inference._folded_deepshadows(m) or plain(m) for m in members]
 
     def forward(x):
         return tf.concat([tf.reshape(f(x), (-1, 1)) for f in parts], axis=1)

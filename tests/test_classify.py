@@ -532,12 +532,13 @@ def _keras_predict(model, images):
 def test_probabilities_equal_keras_predict_through_the_folded_path(tmp_path, small_store):
     from deepshadows_lib import plus, training
     from deepshadows_lib.classify import model as classify_model
+    from deepshadows_lib.nn import inference
     path, images, catalog = small_store
     sub = tmp_path / "sub.zarr"
     n = 200
     write_store(sub, images[:n], catalog.iloc[:n].reset_index(drop=True), chunk_size=64)
     calls = []
-    original = training.inference_function
+    original = inference.inference_function
 
     def spy(model, **kw):
         calls.append(kw.get("fast"))
@@ -559,7 +560,7 @@ def test_probabilities_equal_keras_predict_through_the_folded_path(tmp_path, sma
     for name, (model_path, expected, cols) in cases.items():
         calls.clear()
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(training, "inference_function", spy)
+            mp.setattr(inference, "inference_function", spy)
             classify_model._MODEL_CACHE.clear()
             out = classify.classify_store(model_path, sub, tmp_path / f"{name}.parquet",
                                           batch_size=50, progress=False)

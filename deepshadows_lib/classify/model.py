@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import schema, training
+from .. import schema
+from ..nn import inference, runtime, saving
 from ..errors import InputError
 from ..predict import Predictor
 from ..provenance import read_sidecar
@@ -33,12 +34,8 @@ def _configure_tf_threads(threads):
     """
     if threads is None or _TF_THREADS_SET[0]:
         return
-    tf = training._tf()  # TensorFlow is imported only by the functions that run a model
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(int(threads))
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    except RuntimeError:
-        pass  # the runtime is already initialised in this process: keep its pools
+    # False when the runtime is already initialised in this process: it keeps its pools
+    runtime.configure_threads(intra_op=int(threads), inter_op=1)
     _TF_THREADS_SET[0] = True
 
 
@@ -50,7 +47,7 @@ def _load_keras_model(path):
     :class:`~deepshadows_lib.predict.Predictor`, which applies the sidecar's temperature
     and test-time augmentation and gives the uncertainty; a three-class model as itself.
     """
-    model = training.load_model(path, compile=False)
+    model = saving.load_model(path, compile=False)
     info = read_sidecar(path) or {}
     n_out = int(model.output_shape[-1])
     if n_out == 1 or (int(info.get("n_members", 1)) == n_out and info.get("recipe") == "plus"):
@@ -110,7 +107,7 @@ def predict_images(model, images, *, batch_size=256):
     """Class probabilities of uint8 cutouts, computed in fixed batches.
 
     The network runs its folded inference graph
-    (:func:`deepshadows_lib.training.inference_function`: batch normalisation folded, the
+    (:func:`deepshadows_lib.nn.inference.inference_function`: batch normalisation folded, the
     division by 255 folded into conv1), which takes the uint8 batch itself, so NumPy
     never holds a float copy.  Batches always start at the first image of ``images``;
     calling this on the same block gives the same batches, hence bit-identical results,
@@ -150,12 +147,12 @@ def _inference_function(model):
     """The compiled ``uint8 batch -> probabilities`` function of ``model``, built once.
 
     The one place where classification asks for the network's inference graph: the
-    folded one of :func:`deepshadows_lib.training.inference_function` (``fast=True``),
-    the same numbers as :func:`deepshadows_lib.training.predict`.
+    folded one of :func:`deepshadows_lib.nn.inference.inference_function` (``fast=True``),
+    the same numbers as :func:`deepshadows_lib.nn.inference.predict`.
     """
     forward = _FORWARD.get(model)
     if forward is None:
-        forward = _FORWARD[model] = training.inference_function(
+        forward = _FORWARD[model] = inference.inference_function(
             model, fast=True, input_shape=IMAGE_SHAPE)
     return forward
 

@@ -11,7 +11,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import InputError
-from .. import training
+from ..nn import runtime
 from .model import _dask_block, _predict_block, _probe_model
 from .parts import _write_part
 
@@ -173,9 +173,9 @@ def _dask_client(scheduler, workers, tf_threads):
     cluster = None
     own = True
     if isinstance(scheduler, str) and scheduler == "local":
-        workers = int(workers or training.available_cpus())
+        workers = int(workers or runtime.available_cpus())
         if tf_threads is None:
-            tf_threads = max(1, training.available_cpus() // workers)
+            tf_threads = max(1, runtime.available_cpus() // workers)
         cluster, client = _start_local_cluster(workers)
     elif isinstance(scheduler, str):
         if tf_threads is None:
