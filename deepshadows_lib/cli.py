@@ -15,7 +15,14 @@ TensorFlow.
 import argparse
 import sys
 
+import pandas as pd
+
+from . import (__version__, catalogs, classify, conclusions, cutouts, features, jobs, notebook,
+               predict, registry, simulate)
+from ._io import atomic_path
 from .errors import InputError, PartialFailure
+from .profiles import get_profile
+from .store import open_store
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_PARTIAL = 0, 2, 3
 
@@ -59,7 +66,6 @@ def _add_check(sub):
 
 
 def _run_check(args):
-    from . import catalogs
     df = catalogs.read_catalog(args.catalog, kind=args.kind)
     dups = df.attrs.get("duplicates", 0)
     print(f"{args.catalog}: {len(df)} rows, {len(df.columns)} columns"
@@ -85,7 +91,6 @@ def _add_simulate(sub):
 
 
 def _run_simulate(args):
-    from . import simulate
     classes = [c.strip() for c in args.classes.split(",") if c.strip()]
     store = simulate.simulate_survey(args.out, n_per_class=args.n_per_class,
                                      survey=args.survey, classes=classes, seed=args.seed,
@@ -108,13 +113,9 @@ def _add_features(sub):
 def _run_features(args):
     from pathlib import Path
 
-    import pandas as pd
 
-    from . import features
-    from ._io import atomic_path
     src = Path(args.source)
     if src.is_dir():
-        from .store import open_store
         catalog = open_store(src, lazy=True).catalog
     elif src.is_file():
         try:
@@ -169,7 +170,6 @@ def _add_classify(sub):
 
 
 def _run_classify(args):
-    from . import classify
     out = classify.classify_store(args.model, args.cutouts, args.out,
                                   scheduler=args.scheduler, workers=args.workers,
                                   batch_size=args.batch_size, tf_threads=args.tf_threads,
@@ -211,7 +211,6 @@ def _add_predict(sub):
 
 
 def _run_predict(args):
-    from . import predict, registry
     model = registry.resolve_model(args.model, registry=args.registry,
                                    progress=not args.quiet)
     summary = predict.predict_files(model, args.images, args.out,
@@ -262,7 +261,6 @@ def _add_download(sub):
 
 
 def _run_download(args):
-    from . import cutouts
     if args.retries < 0:
         raise InputError(f"--retries must be >= 0, got {args.retries}")
     summary = cutouts.download(
@@ -308,8 +306,6 @@ def _add_figures(sub):
 def _run_figures(args):
     from pathlib import Path
 
-    from . import conclusions, notebook
-    from .profiles import get_profile
     figures = Path(args.figures) if args.figures else notebook.NOTEBOOK_DIR.parent / "figures"
     if args.explain:
         print(notebook.explain(args.explain, figures_dir=figures))
@@ -387,8 +383,6 @@ def _add_train(sub):
 
 
 def _run_train(args):
-    from . import jobs
-    from .profiles import get_profile
     try:
         get_profile(args.profile)
     except ValueError as exc:
@@ -423,7 +417,6 @@ def _add_evaluate(sub):
 
 
 def _run_evaluate(args):
-    from . import jobs
     if args.n_bootstrap < 0:
         raise InputError(f"--n-bootstrap must be >= 0, got {args.n_bootstrap}")
     m = jobs.evaluate_store(args.model, args.cutouts, args.out,
@@ -443,7 +436,6 @@ _COMMANDS = ["simulate", "download", "check", "features", "train", "evaluate", "
 
 def build_parser():
     """Return the ``deepshadows`` argument parser."""
-    from . import __version__
     parser = _Parser(
         prog="deepshadows",
         description="Separate low-surface-brightness galaxies from artifacts in survey "

@@ -12,9 +12,6 @@ the cell that saved it (:mod:`.cells`).
 import time
 from pathlib import Path
 
-import jupytext
-import nbformat
-from jupytext.combine import combine_inputs_with_outputs
 
 from .. import conclusions
 from .._io import atomic_write_json
@@ -68,6 +65,10 @@ def _to_notebook(name):
     src = Path(name) if str(name).endswith(".py") else NOTEBOOK_DIR / f"{name}.py"
     if not src.exists():
         raise InputError(f"no notebook {name!r}; known: {', '.join(NOTEBOOKS)}", path=src)
+    # jupytext and nbformat take about a second to import: only a run pays for them
+    import jupytext
+    from jupytext.combine import combine_inputs_with_outputs
+
     nb = jupytext.read(src)
     paired = src.with_suffix(".ipynb")
     if paired.exists():
@@ -124,6 +125,7 @@ def run_notebook(name, *, profile="default", data="synthetic", build_dir=None,
     NotebookFailed
         With the notebook's name, the failing cell's index and the error, in one line.
     """
+    import nbformat
     import papermill as pm  # imports a kernel manager: only when a notebook runs
     root = NOTEBOOK_DIR.parent
     build = Path(build_dir) if build_dir else root / "build" / str(profile)
