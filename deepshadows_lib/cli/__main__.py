@@ -1,0 +1,7 @@
+"""``python -m deepshadows_lib.cli``: the ``deepshadows`` command line."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
