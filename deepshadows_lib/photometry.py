@@ -101,7 +101,7 @@ def _argsort_exact(values):
 
 
 def _pixstack(npix):
-    """Size sep's pixel stack to the image (its default, 300,000, costs ~0.5 ms a call)."""
+    """Size sep's pixel stack to the image (its default of 300,000 pixels is set up on every call)."""
     # one entry per pixel that can be part of an object: the image itself, and a margin
     need = max(4096, int(npix) + 1024)
     if sep.get_extract_pixstack() != need:

@@ -1,4 +1,5 @@
 """The ``figures`` subcommand: run the notebooks, check and explain their outputs."""
+
 import sys
 
 

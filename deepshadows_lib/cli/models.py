@@ -1,4 +1,5 @@
 """Subcommands that run a network: ``train``, ``evaluate``, ``classify``, ``predict``."""
+
 from .. import classify, jobs, predict, registry
 from ..errors import InputError, PartialFailure
 from ..profiles import get_profile
