@@ -23,8 +23,9 @@ def _expected_params(n_out):
 
 
 @pytest.fixture(scope="module")
-def binary():
-    return cnn.build_deepshadows()
+def binary(binary_model):
+    """The paper's binary network (shared, untrained; tests/conftest.py)."""
+    return binary_model
 
 
 def test_parameter_count_is_the_papers(binary):

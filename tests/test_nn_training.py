@@ -126,8 +126,9 @@ def test_training_learns_and_streams_from_lazy_store(lazy_store, data):
 
 # --------------------------------------------------------------------------- predict
 @pytest.fixture(scope="module")
-def untrained():
-    return build_deepshadows()
+def untrained(binary_model):
+    """The paper's binary network (shared, untrained; tests/conftest.py)."""
+    return binary_model
 
 
 def test_predict_matches_direct_call(untrained, data, lazy_store):

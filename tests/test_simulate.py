@@ -10,9 +10,9 @@ from deepshadows_lib.store import StoreWriter, open_store
 
 
 @pytest.fixture(scope="module")
-def small():
-    return simulate.simulate_objects(n_per_class=4, classes=("lsbg", "artifact2", "artifact1"),
-                                     seed=11)
+def small(simulated_objects):
+    """Four objects of each class (the shared sample of tests/conftest.py)."""
+    return simulated_objects
 
 
 def test_images_and_catalog(small):

@@ -343,3 +343,12 @@ def test_classify_survives_kills_at_random_points(harness, tmp_path):
         assert harness.run(common + ["--out", out])[0] == 0
     pd.testing.assert_frame_equal(pd.read_parquet(out), ref)
     assert not parts.exists() and not _no_temporaries(tmp_path / "run.parquet")
+
+
+def test_shared_simulated_store_reads_back_what_was_written(simulated_store, simulated_objects):
+    images, catalog = simulated_objects
+    s = st.open_store(simulated_store)
+    assert len(s) == len(images)
+    np.testing.assert_array_equal(s.images[:], images)
+    pd.testing.assert_frame_equal(s.catalog[list(catalog.columns)].reset_index(drop=True),
+                                  catalog.reset_index(drop=True), check_dtype=False)
