@@ -11,10 +11,8 @@ this module sits in the network's layer, below the jobs.
 from .nn.checkpoint import (CHECKPOINT_DIR, TrainingCheckpoint, checkpoint_root,
                             set_checkpoint_root, training_fingerprint)
 from .nn.data import encode_labels, make_dataset, read_images
-# _folded_deepshadows and _tf: private names that deepshadows_lib.predict imports
-from .nn.inference import _folded_deepshadows, inference_function, predict  # noqa: F401
+from .nn.inference import inference_function, predict
 from .nn.runtime import available_cpus, configure_threads, set_seed
-from .nn.runtime import tf as _tf  # noqa: F401
 from .nn.saving import copy_model, load_model, save_model
 from .nn.training import fine_tune, fit, train_cnn
 

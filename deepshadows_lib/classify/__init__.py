@@ -26,7 +26,7 @@ Probability columns are named after the three-class target (artifact2 = 0, lsbg 
 artifact1 = 2): a binary (sigmoid) model or ``plus`` ensemble gives ``p_lsbg`` and its
 ``uncertainty``; a three-class (softmax) model gives ``p_artifact2``, ``p_artifact1`` and
 ``p_lsbg``.  The networks run their folded inference graph
-(:func:`deepshadows_lib.training.inference_function`, :mod:`.model`).
+(:func:`deepshadows_lib.nn.inference.inference_function`, :mod:`.model`).
 
 Modules
 -------
