@@ -94,6 +94,7 @@ def test_bad_catalog_raises_one_clear_line(row):
         assert f"column '{row['column']}'" in msg
 
 
+@pytest.mark.slow  # spawns a process
 @pytest.mark.parametrize("name", list(_EXPECTED["file"]))
 def test_bad_catalog_cli_exit_2_without_traceback(name):
     proc = subprocess.run([sys.executable, "-m", "deepshadows_lib.cli", "check",
@@ -105,6 +106,7 @@ def test_bad_catalog_cli_exit_2_without_traceback(name):
     assert name in lines[0]
 
 
+@pytest.mark.slow  # spawns a process
 def test_good_catalog_cli_exit_0(tmp_path):
     path = tmp_path / "coords.csv"
     pd.DataFrame({"ra": [10.0, 20.0], "dec": [-5.0, 5.0], "name": ["a", "b"]}).to_csv(

@@ -107,6 +107,7 @@ def test_probability_columns_follow_class_index_order():
         classify.probability_columns(2)
 
 
+@pytest.mark.slow  # spawns a process
 def test_import_does_not_load_tensorflow():
     code = ("import sys, deepshadows_lib.classify, deepshadows_lib.cli; "
             "sys.exit('tensorflow' in sys.modules or 'keras' in sys.modules)")

@@ -16,6 +16,7 @@ def _run(*args, timeout=180):
                           capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.slow  # spawns a process
 def test_top_level_help_lists_every_subcommand():
     out = _run("--help")
     assert out.returncode == 0
@@ -24,6 +25,7 @@ def test_top_level_help_lists_every_subcommand():
     assert "Exit status" in out.stdout
 
 
+@pytest.mark.slow  # spawns a process
 @pytest.mark.parametrize("name", SUBCOMMANDS)
 def test_subcommand_help(name):
     out = _run(name, "--help")
@@ -31,6 +33,7 @@ def test_subcommand_help(name):
     assert out.stdout.startswith(f"usage: deepshadows {name}")
 
 
+@pytest.mark.slow  # spawns a process
 def test_console_script_is_installed():
     import shutil
     exe = shutil.which("deepshadows") or str(
@@ -39,10 +42,12 @@ def test_console_script_is_installed():
     assert out.returncode == 0 and "deepshadows" in out.stdout
 
 
+@pytest.mark.slow  # spawns a process
 def test_no_command_is_bad_input():
     assert _run().returncode == 2
 
 
+@pytest.mark.slow  # spawns a process
 @pytest.mark.parametrize("args", [
     ["train", "--cutouts", "/nonexistent/store", "--out", "OUT"],
     ["evaluate", "--model", "/nonexistent/m.keras", "--cutouts", "/nonexistent/store",
@@ -64,6 +69,7 @@ def test_bad_input_exit_2_one_line(args, tmp_path):
     assert "error" in lines[-1]
 
 
+@pytest.mark.slow  # spawns a process
 def test_not_a_store_is_named(tmp_path):
     (tmp_path / "empty").mkdir()
     out = _run("classify", "--model", str(tmp_path / "m.keras"), "--cutouts",

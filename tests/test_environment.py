@@ -106,6 +106,7 @@ def test_layout():
     assert "make test" in readme and "make paper-figures" in readme
 
 
+@pytest.mark.slow  # spawns a process
 def test_light_imports():
     """`deepshadows --help`, catalogs and simulate must not import TensorFlow."""
     import subprocess

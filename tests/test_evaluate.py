@@ -320,6 +320,7 @@ def test_paper_constants_are_consistent():
     assert ev.PAPER_HSC.at["after fine-tuning", "accuracy"] == 0.876
 
 
+@pytest.mark.slow  # spawns a process
 def test_evaluate_does_not_import_tensorflow():
     code = ("import sys, deepshadows_lib.evaluate as e; import numpy as np; "
             "e.bootstrap([0, 1, 1, 0], [0.1, 0.9, 0.6, 0.4], n_resamples=5); "

@@ -273,4 +273,3 @@ def test_old_training_names_are_the_new_objects():
     for name in training.__all__:
         new = getattr(nn, name)
         assert getattr(training, name) is new, name
-    assert training._folded_deepshadows is nn.inference._folded_deepshadows

@@ -117,6 +117,7 @@ w.finalize()
 """
 
 
+@pytest.mark.slow  # spawns a process
 def test_kill_9_then_resume_gives_the_same_store(tmp_path):
     script = tmp_path / "job.py"
     script.write_text(_KILLED_WRITER)
