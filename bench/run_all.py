@@ -199,6 +199,12 @@ def run_smoke(limit=1800):
     return entry
 
 
+def _write(out, results):
+    sys.path.insert(0, str(REPO))
+    from deepshadows_lib._io import atomic_write_json
+    atomic_write_json(out, results)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(BENCH / "results.json"))
@@ -239,15 +245,14 @@ def main(argv=None):
                                      "flops": res.get("flops")}}
         else:
             results["benchmarks"][name] = entry
+        _write(out, results)  # after every benchmark: a killed run keeps what it measured
     results["paper_figures"] = notebook_times()
     gpu_file = BENCH / "paper_gpu.json"
     if gpu_file.exists():
         results["benchmarks"]["paper_gpu"] = {"source": "bench/paper_gpu.json",
                                               "result": json.loads(gpu_file.read_text())}
     results["loadavg_end"] = _harness.loadavg()
-    sys.path.insert(0, str(REPO))
-    from deepshadows_lib._io import atomic_write_json
-    atomic_write_json(out, results)
+    _write(out, results)
     print(f"wrote {out}")
     return 0
 
