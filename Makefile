@@ -83,6 +83,7 @@ lab: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py --out bench/results.json
+	$(PY) bench/readme_tables.py --results bench/results.json --readme README.md
 
 # The paper profile (or PROFILE=...) on a GPU: a short precision check of mixed bfloat16
 # + XLA against float32, then every notebook, timed; without a GPU it runs on the CPU.
