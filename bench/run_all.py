@@ -107,12 +107,18 @@ def gpu():
 
 
 def _last_json(text):
+    """The last line that is a JSON object, or everything from the first "{"."""
     lines = [ln for ln in text.splitlines() if ln.startswith("{")]
-    for candidate in ([lines[-1]] if lines else []) + [text[text.find("{"):]]:
+    candidates = [lines[-1]] if lines else []
+    if "{" in text:
+        candidates.append(text[text.find("{"):])
+    for candidate in candidates:
         try:
-            return json.loads(candidate)
+            obj = json.loads(candidate)
         except json.JSONDecodeError:
             continue
+        if isinstance(obj, dict):
+            return obj
     return None
 
 
