@@ -57,9 +57,19 @@ def main_table(res):
             f"{_f(tr['train_library']['median'])}; library / plain "
             f"{_range(tr['ratio'])}; per CPU-second {_range(tr['ratio_per_cpu_s'])} | "
             f"{_date(b['training'])} | {_load(b['training'])} |")
+        cpu_peak = t.get("matmul_peak_gflops_per_cpu_s")
+        if cpu_peak:
+            rows.append(
+                f"| `training` | GFLOP per CPU second as a fraction of the float32 matmul's "
+                f"({_f(cpu_peak)} GFLOP per CPU second; {t['flops']['train_mflop']:.1f} "
+                f"MFLOP per image and step): independent of the load | plain "
+                f"{100 * tr['train_plain_fraction_of_peak_per_cpu_s']['median']:.0f}%, "
+                f"library "
+                f"{100 * tr['train_library_fraction_of_peak_per_cpu_s']['median']:.0f}% | "
+                f"{_date(b['training'])} | {_load(b['training'])} |")
         rows.append(
-            f"| `training` | fraction of the matmul peak ({_f(peak)} GFLOP/s; "
-            f"{t['flops']['train_mflop']:.1f} MFLOP per image and step) | plain "
+            f"| `training` | fraction of the matmul peak per wall second ({_f(peak)} "
+            f"GFLOP/s in the same run; meaningful on a quiet machine only) | plain "
             f"{100 * tr['train_plain_fraction_of_peak']['median']:.0f}%, library "
             f"{100 * tr['train_library_fraction_of_peak']['median']:.0f}% | "
             f"{_date(b['training'])} | {_load(b['training'])} |")
@@ -68,8 +78,9 @@ def main_table(res):
         rows.append(
             f"| `prediction` | `model.predict` vs `training.predict` (folded, uint8), "
             f"cutouts/s | plain {_f(p['predict_plain']['median'])}, library "
-            f"{_f(p['predict_library']['median'])}; library / plain {_range(p['ratio'])}; "
-            f"largest difference {p['max_abs_diff']:.1e} | {_date(b['prediction'])} | "
+            f"{_f(p['predict_library']['median'])}; library / plain {_range(p['ratio'])}"
+            + (f"; per CPU-second {_range(p['ratio_per_cpu_s'])}" if "ratio_per_cpu_s" in p
+               else "") + f"; largest difference {p['max_abs_diff']:.1e} | {_date(b['prediction'])} | "
             f"{_load(b['prediction'])} |")
     lv = (b.get("levers_training") or {}).get("result")
     if lv:

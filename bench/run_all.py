@@ -248,6 +248,8 @@ def main(argv=None):
             results["benchmarks"]["prediction"] = {
                 **common, "result": {**res["prediction"],
                                      "matmul_peak_gflops": res.get("matmul_peak_gflops"),
+                                     "matmul_peak_gflops_per_cpu_s": res.get(
+                                         "matmul_peak_gflops_per_cpu_s"),
                                      "flops": res.get("flops")}}
         else:
             results["benchmarks"][name] = entry
