@@ -89,6 +89,12 @@ def main_table(res):
                         f"{_range(r['ratio'])}; per CPU-second {_range(r['ratio_per_cpu_s'])}"
                         f" | {_date(r)} | {r['loadavg_before'][0]:.1f} -> "
                         f"{r['loadavg_after'][0]:.1f} |")
+        e = b["levers_training"]
+        if e.get("returncode"):
+            why = next((ln for ln in e.get("stderr_tail", [])
+                        if ln.strip().split(":")[0].endswith("Error")), "failed")
+            rows.append(f"| `levers_training` | incomplete run (the parts above were saved "
+                        f"before it stopped) | {why.strip()} | {_date(e)} | {_load(e)} |")
         th = lv.get("threads")
         if th:
             rows.append(f"| `levers_training` | two 1-thread trainings side by side / one "
@@ -174,7 +180,7 @@ def profile_table(res):
                       sorted(by.items(), key=lambda kv: -kv[1]))
     pad = pr["conv1_padded_channels"]
     pads = ", ".join(f"{c} channels {v['forward_weight_gradient_ms']:.1f} ms"
-                     for c, v in pad.items())
+                     for c, v in sorted(pad.items(), key=lambda kv: int(kv[0])))
     return "\n".join(rows) + (f"\n\nBy kind of layer: {kinds}.  The first convolution "
                               f"(forward + weight gradient) with its input padded: {pads}.")
 
