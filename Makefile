@@ -1,7 +1,7 @@
 # DeepShadows: one target per user action.  Every target creates or updates the local
 # virtual environment (.venv) from the pinned requirements by itself.
 #
-#   make paper-figures [PROFILE=smoke|default|paper] [DATA=synthetic|PATH]   every figure and table
+#   make paper-figures [PROFILE=smoke|default|paper] [DATA=synthetic|PATH] [SCHEDULER=tcp://HOST:8786]
 #   make test                                                             the test suite + notebooks (smoke)
 #   make lab          JupyterLab with the .py notebooks opening as notebooks
 #   make paper-gpu    [PROFILE=paper] the profile on a GPU, wall time per notebook -> bench/results.json
@@ -26,7 +26,9 @@ DATA ?= synthetic
 BUILD := build/$(PROFILE)
 FIGURES ?= figures
 LIB := $(wildcard deepshadows_lib/*.py)
-NB = $(PY) -m deepshadows_lib.cli figures --profile $(PROFILE) --data $(DATA) --build $(BUILD) --figures $(FIGURES) --notebook
+# SCHEDULER=tcp://HOST:8786: the studies' trainings run on that Dask cluster
+SCHEDULER ?=
+NB = $(PY) -m deepshadows_lib.cli figures --profile $(PROFILE) --data $(DATA) --build $(BUILD) --figures $(FIGURES) $(if $(SCHEDULER),--scheduler $(SCHEDULER)) --notebook
 
 .PHONY: help venv test paper-figures paper-gpu lab bench sync constraints clean
 
