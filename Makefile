@@ -1,10 +1,11 @@
 # DeepShadows: one target per user action.  Every target creates or updates the local
 # virtual environment (.venv) from the pinned requirements by itself.
 #
-#   make paper-figures [PROFILE=smoke|default|paper] [DATA=synthetic|PATH]   every figure and table
+#   make paper-figures [PROFILE=smoke|default|paper] [DATA=synthetic|PATH] [SCHEDULER=tcp://HOST:8786]
 #   make test                                                             the test suite + notebooks (smoke)
 #   make lab          JupyterLab with the .py notebooks opening as notebooks
-#   make bench        benchmarks -> bench/results.json
+#   make paper-gpu    [PROFILE=paper] the profile on a GPU, wall time per notebook -> bench/results.json
+#   make bench        every benchmark -> bench/results.json (one run; takes ~1 h)
 #   make sync         re-pair notebooks/*.py and notebooks/*.ipynb (jupytext)
 #   make constraints  re-resolve requirements/constraints.txt from the ranges
 #   make clean        remove build/ (executed notebooks); keeps .venv and figures/
@@ -25,12 +26,14 @@ DATA ?= synthetic
 BUILD := build/$(PROFILE)
 FIGURES ?= figures
 LIB := $(wildcard deepshadows_lib/*.py)
-NB = $(PY) -m deepshadows_lib.cli figures --profile $(PROFILE) --data $(DATA) --build $(BUILD) --figures $(FIGURES) --notebook
+# SCHEDULER=tcp://HOST:8786: the studies' trainings run on that Dask cluster
+SCHEDULER ?=
+NB = $(PY) -m deepshadows_lib.cli figures --profile $(PROFILE) --data $(DATA) --build $(BUILD) --figures $(FIGURES) $(if $(SCHEDULER),--scheduler $(SCHEDULER)) --notebook
 
-.PHONY: help venv test paper-figures lab bench sync constraints clean
+.PHONY: help venv test paper-figures paper-gpu lab bench sync constraints clean
 
 help:
-	@sed -n '2,12p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,11p' Makefile | sed 's/^# \{0,1\}//'
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	@test -n "$(PYTHON)" || { echo "error: need Python 3.10-3.12 on PATH (or make PYTHON=/path/to/python3.x)"; exit 2; }
@@ -81,7 +84,14 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab $(LAB_DIR) $(LAB_ARGS) $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 bench: $(STAMP)
-	$(PY) bench/run_all.py --out bench/results.json --run-smoke
+	$(PY) bench/run_all.py --out bench/results.json
+	$(PY) bench/readme_tables.py --results bench/results.json --readme README.md
+
+# The paper profile (or PROFILE=...) on a GPU: a short precision check of mixed bfloat16
+# + XLA against float32, then every notebook, timed; without a GPU it runs on the CPU.
+GPU_PROFILE := $(if $(filter command line environment,$(origin PROFILE)),$(PROFILE),paper)
+paper-gpu: $(STAMP)
+	$(PY) bench/paper_gpu.py --profile $(GPU_PROFILE) --data $(DATA) --build build/$(GPU_PROFILE)-gpu --figures $(FIGURES)
 
 sync: $(STAMP)
 	$(PY) -m jupytext --sync notebooks/0*.py

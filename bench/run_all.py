@@ -1,17 +1,36 @@
-"""Run every benchmark and write ``bench/results.json`` (``make bench``).
+"""Run every benchmark and write ``bench/results.json`` in one run (``make bench``).
 
-Each benchmark runs in its own process with a time limit (the machine is shared; every
-number that compares two approaches is a ratio measured within one run).  Recorded:
-machine (CPU model, cores, load), library versions, ``bench_cpu`` (training and
-prediction against the plain Keras pattern and the matmul peak), the synthetic-survey
-rate (``bench_simulate``), the other benchmarks' outputs, the wall time of
-``make paper-figures`` per profile read from the executed notebooks under
-``build/PROFILE/`` (``metadata.deepshadows.seconds``), and whether a GPU was lent.
+Each benchmark runs in its own process with a time limit.  Every entry records its date,
+the machine's load average (``/proc/loadavg``) before and after, and the CPU model, so a
+number taken on a busy machine says so; numbers that compare two approaches are ratios
+of interleaved runs within one benchmark.  The entries:
 
-    python bench/run_all.py --out bench/results.json [--only cpu,simulate] [--merge] [--run-smoke]
+``training``, ``prediction``
+    :mod:`bench_training` -- the library against what a user writes (own processes,
+    alternating pairs, median of the pair ratios with min and max, matmul peak).
+``levers_training``
+    :mod:`levers_training` -- where a training step's time goes and the speed levers
+    (also written to ``bench/levers_training.json``).
+``simulate``, ``bootstrap``
+    :mod:`bench_simulate`, :mod:`bench_bootstrap`.
+``classify_1e6``, ``download``
+    ``bench/bench_classify.py`` and ``bench/bench_download.py`` run here; they write
+    ``bench/classify_1e6.json`` and ``bench/download.json``, folded in.
+``smoke_profile``
+    The smoke profile end to end (``deepshadows figures --profile smoke``) into a
+    temporary directory, wall time per notebook.
+``paper_figures``
+    Wall time per notebook of the profiles executed under ``build/PROFILE/`` (the
+    notebooks' own ``metadata.deepshadows.seconds``; dated by the files).
+``paper_gpu``
+    ``bench/paper_gpu.json`` of ``make paper-gpu`` (the paper profile on a GPU), when
+    it exists: it needs a GPU, so it is folded in with its own date, not re-measured.
 
-``--run-smoke`` also runs the smoke profile end to end into a temporary directory (never
-into the repository's ``figures/``) and records its wall time.
+    python bench/run_all.py [--out bench/results.json] [--only training,simulate] [--quick]
+
+``--only`` runs a subset and keeps the other entries of ``--out`` (for trying one
+benchmark out; ``make bench`` runs them all).  ``--quick``: small sizes (a check that
+everything runs, not numbers to quote).
 """
 
 import argparse
@@ -24,48 +43,52 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-PY = sys.executable
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _harness  # noqa: E402
 
-#: name -> (command line, time limit in seconds)
+REPO = _harness.REPO
+PY = sys.executable
+BENCH = REPO / "bench"
+
+
+def _smoke_cmd(tmp):
+    return [PY, "-m", "deepshadows_lib.cli", "figures", "--profile", "smoke", "--build",
+            f"{tmp}/build", "--figures", f"{tmp}/figures"]
+
+
+#: name -> (command line, time limit in seconds, JSON file it writes or None, quick args)
 BENCHES = {
-    "cpu": ([PY, "bench/bench_cpu.py"], 240),
+    "training": ([PY, "bench/bench_training.py", "--pairs", "5", "--n", "2048"], 3600, None,
+                 ["--pairs", "1", "--n", "256", "--n-predict", "512", "--epochs", "2"]),
+    "levers_training": ([PY, "bench/levers_training.py", "--out",
+                         "bench/levers_training.json"], 3600, "bench/levers_training.json",
+                        ["--quick", "--out", "bench/levers_training.quick.json"]),
     "simulate": ([PY, "bench/bench_simulate.py", "--n-per-class", "2500", "--workers", "1,2",
-                  "--baseline", "none", "--paper-size"], 600),
-    "bootstrap": ([PY, "bench/bench_bootstrap.py"], 120),
-    "classify": ([PY, "bench/bench_classify.py", "--n", "20000", "--configs", "single,local2"],
-                 240),
-    "download": ([PY, "bench/bench_download.py", "--n", "100", "--serial-n", "20"], 120),
+                  "--baseline", "none", "--paper-size"], 900, None,
+                 ["--n-per-class", "100", "--workers", "1", "--baseline", "none"]),
+    "bootstrap": ([PY, "bench/bench_bootstrap.py"], 300, None,
+                  ["--n", "500", "--resamples", "50", "--loop-resamples", "10"]),
+    # written by their own scripts (helper H2): run, then their JSON files are folded in
+    "classify_1e6": ([PY, "bench/bench_classify.py"], 3600, "bench/classify_1e6.json", None),
+    "download": ([PY, "bench/bench_download.py"], 1800, "bench/download.json", None),
 }
 
 
 def machine():
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count()
-    mem = None
     try:
         mem = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30, 1)
     except (ValueError, OSError, AttributeError):
-        pass
-    return {"cpu": cpu, "cores": cores, "memory_gib": mem, "platform": platform.platform(),
-            "python": platform.python_version(), "load_average_1min": os.getloadavg()[0]}
+        mem = None
+    return {"cpu": _harness.cpu_model(), "cores": _harness.cores(), "memory_gib": mem,
+            "cpu_flags": _harness.cpu_flags(), "platform": platform.platform(),
+            "python": platform.python_version()}
 
 
 def versions():
     from importlib import metadata
     out = {}
     for pkg in ("tensorflow", "tensorflow-cpu", "keras", "numpy", "scikit-learn", "galsim",
-                "zarr", "dask", "pandas"):
+                "zarr", "dask", "distributed", "pandas"):
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
@@ -80,44 +103,69 @@ def gpu():
         names = [n for n in r.stdout.splitlines() if n.strip()]
     except (OSError, subprocess.TimeoutExpired):
         names = []
-    return {"present": bool(names), "names": names,
-            "note": None if names else "no GPU on this machine and none was lent to this "
-                    "task: the paper profile's GPU wall time is not measured"}
+    return {"present": bool(names), "names": names}
 
 
-def run_bench(name):
-    cmd, limit = BENCHES[name]
+def _last_json(text):
+    """The last line that is a JSON object, or everything from the first "{"."""
+    lines = [ln for ln in text.splitlines() if ln.startswith("{")]
+    candidates = [lines[-1]] if lines else []
+    if "{" in text:
+        candidates.append(text[text.find("{"):])
+    for candidate in candidates:
+        try:
+            obj = json.loads(candidate)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(obj, dict):
+            return obj
+    return None
+
+
+def run_bench(name, *, quick=False):
+    """Run one benchmark in its own process; its entry (result, date, load, CPU)."""
+    cmd, limit, written, quick_args = BENCHES[name]
+    entry = _harness.stamp()
+    if quick:
+        if quick_args is None:
+            return {**entry, "skipped": "--quick (no small size for this benchmark)"}
+        cmd = cmd[:2] + quick_args
+    script = REPO / cmd[1]
+    entry["command"] = " ".join(["python", *cmd[1:]])
+    if not script.exists():
+        entry["error"] = f"{cmd[1]} does not exist"
+        return entry
     t = time.perf_counter()
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(REPO))
     try:
         r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=limit,
                            env=env)
     except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {limit} s", "wall_s": limit}
-    out = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "load_average_1min": os.getloadavg()[0],
-           "wall_s": round(time.perf_counter() - t, 1), "returncode": r.returncode}
-    text = r.stdout.strip()
-    out["result"] = None
-    # the result is the last line that is a JSON object, or everything from the first "{"
-    lines = [ln for ln in text.splitlines() if ln.startswith("{")]
-    for candidate in ([lines[-1]] if lines else []) + [text[text.find("{"):]]:
-        try:
-            out["result"] = json.loads(candidate)
-            break
-        except json.JSONDecodeError:
-            continue
-    if out["result"] is None:
-        out["output"] = text.splitlines()[-20:]
+        entry.update(error=f"timed out after {limit} s", wall_s=limit)
+        return entry
+    entry.update(wall_s=round(time.perf_counter() - t, 1), returncode=r.returncode,
+                 loadavg_after=_harness.loadavg())
+    result = None
+    if written and (REPO / written).exists() and not quick:
+        path = REPO / written
+        if path.stat().st_mtime >= time.time() - entry["wall_s"] - 5:  # written by this run
+            result = json.loads(path.read_text())
+            entry["source"] = written
+    if result is None:
+        result = _last_json(r.stdout.strip())
+    if result is None:
+        entry["output"] = r.stdout.strip().splitlines()[-20:]
+    entry["result"] = result
     if r.returncode:
-        out["stderr_tail"] = r.stderr.strip().splitlines()[-5:]
-    return out
+        entry["stderr_tail"] = r.stderr.strip().splitlines()[-8:]
+    return entry
 
 
 def notebook_times(build=REPO / "build"):
     """Seconds per executed notebook and in total, per profile, from build/PROFILE/."""
     res = {}
     for d in sorted(p for p in Path(build).glob("*") if p.is_dir()):
-        secs = {}
+        secs, dates = {}, []
         for nb in sorted(d.glob("[0-9][0-9]_*.ipynb")):
             try:
                 meta = json.loads(nb.read_text())["metadata"].get("deepshadows", {})
@@ -125,65 +173,95 @@ def notebook_times(build=REPO / "build"):
                 continue
             if "seconds" in meta:
                 secs[nb.stem] = meta["seconds"]
+                dates.append(nb.stat().st_mtime)
         if secs:
             res[d.name] = {"notebooks_s": secs, "total_s": round(sum(secs.values()), 1),
-                           "total_min": round(sum(secs.values()) / 60, 2)}
+                           "total_min": round(sum(secs.values()) / 60, 2),
+                           "date": time.strftime("%Y-%m-%dT%H:%M:%S%z",
+                                                 time.localtime(max(dates))),
+                           "note": "measured when the notebooks last ran (make "
+                                   "paper-figures), not by this run"}
     return res
 
 
-def run_smoke(limit=900):
+def run_smoke(limit=1800):
+    """The smoke profile end to end in a temporary directory, seconds per notebook."""
+    entry = _harness.stamp()
     with tempfile.TemporaryDirectory(prefix="deepshadows-smoke-") as tmp:
         t = time.perf_counter()
-        cmd = [PY, "-c", "from deepshadows_lib import pipeline; import json; print(json.dumps("
-               f"pipeline.run_all(profile='smoke', build_dir={tmp + '/build'!r}, "
-               f"figures_dir={tmp + '/figures'!r}, progress=False)))"]
         try:
-            r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=limit)
+            r = subprocess.run(_smoke_cmd(tmp), cwd=REPO, capture_output=True, text=True,
+                               timeout=limit, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
         except subprocess.TimeoutExpired:
-            return {"error": f"timed out after {limit} s"}
-        out = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "load_average_1min": os.getloadavg()[0],
-           "wall_s": round(time.perf_counter() - t, 1), "returncode": r.returncode}
-        try:
-            out["notebooks_s"] = json.loads(r.stdout.strip().splitlines()[-1])
-        except (ValueError, IndexError):
-            out["stderr_tail"] = r.stderr.strip().splitlines()[-5:]
-        return out
+            entry["error"] = f"timed out after {limit} s"
+            return entry
+        entry.update(wall_s=round(time.perf_counter() - t, 1), returncode=r.returncode,
+                     loadavg_after=_harness.loadavg())
+        entry["notebooks_s"] = notebook_times(Path(tmp))
+        entry["notebooks_s"] = next(iter(entry["notebooks_s"].values()), {}).get(
+            "notebooks_s", {})
+        if r.returncode:
+            entry["stderr_tail"] = r.stderr.strip().splitlines()[-8:]
+    return entry
+
+
+def _write(out, results):
+    sys.path.insert(0, str(REPO))
+    from deepshadows_lib._io import atomic_write_json
+    atomic_write_json(out, results)
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=str(REPO / "bench" / "results.json"))
-    ap.add_argument("--only", default=",".join(BENCHES),
-                    help=f"comma-separated subset of {', '.join(BENCHES)}")
-    ap.add_argument("--run-smoke", action="store_true",
-                    help="also time the smoke profile end to end (temporary directory)")
-    ap.add_argument("--merge", action="store_true",
-                    help="keep the other benchmarks already recorded in --out (each entry "
-                         "carries its own date and load)")
+    ap.add_argument("--out", default=str(BENCH / "results.json"))
+    ap.add_argument("--only", default=None,
+                    help=f"comma-separated subset of {', '.join(BENCHES)}, smoke_profile "
+                         "(keeps the other entries of --out)")
+    ap.add_argument("--quick", action="store_true",
+                    help="small sizes: checks that every benchmark runs")
     a = ap.parse_args(argv)
-    results = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine(),
-               "versions": versions(), "gpu": gpu(), "benchmarks": {}}
-    if a.merge and Path(a.out).exists():
-        old = json.loads(Path(a.out).read_text())
-        results["benchmarks"] = dict(old.get("benchmarks", {}))
-        for key in ("paper_figures_wall_time",):
-            if key in old:
-                results[key] = old[key]
-    for name in [n.strip() for n in a.only.split(",") if n.strip()]:
-        if name not in BENCHES:
-            ap.error(f"unknown benchmark {name!r}")
+    names = list(BENCHES) + ["smoke_profile"]
+    if a.only:
+        names = [n.strip() for n in a.only.split(",") if n.strip()]
+        unknown = set(names) - set(BENCHES) - {"smoke_profile"}
+        if unknown:
+            ap.error(f"unknown benchmark(s) {sorted(unknown)}")
+    out = Path(a.out)
+    results = {"benchmarks": {}}
+    if a.only and out.exists():
+        results = json.loads(out.read_text())
+        results.setdefault("benchmarks", {})
+    results.update(date=time.strftime("%Y-%m-%dT%H:%M:%S%z"), machine=machine(),
+                   versions=versions(), gpu=gpu(), loadavg_start=_harness.loadavg())
+    for name in names:
         print(f"running {name} ...", flush=True)
-        results["benchmarks"][name] = run_bench(name)
-    results["paper_figures_wall_time"] = {**results.get("paper_figures_wall_time", {}),
-                                          **notebook_times()}
-    if a.run_smoke:
-        print("running the smoke profile ...", flush=True)
-        results["paper_figures_wall_time"]["smoke_run_now"] = run_smoke()
-    results["machine"]["load_average_1min_end"] = os.getloadavg()[0]
-    sys.path.insert(0, str(REPO))
-    from deepshadows_lib._io import atomic_write_json
-    atomic_write_json(Path(a.out), results)
-    print(f"wrote {a.out}")
+        if name == "smoke_profile":
+            results["benchmarks"][name] = run_smoke()
+            continue
+        entry = run_bench(name, quick=a.quick)
+        res = entry.get("result") or {}
+        if name == "training" and "training" in res:
+            # one process, two entries: training and prediction, each with the run's stamp
+            common = {k: v for k, v in entry.items() if k != "result"}
+            results["benchmarks"]["training"] = {
+                **common, "result": {k: v for k, v in res.items() if k != "prediction"}}
+            results["benchmarks"]["prediction"] = {
+                **common, "result": {**res["prediction"],
+                                     "matmul_peak_gflops": res.get("matmul_peak_gflops"),
+                                     "matmul_peak_gflops_per_cpu_s": res.get(
+                                         "matmul_peak_gflops_per_cpu_s"),
+                                     "flops": res.get("flops")}}
+        else:
+            results["benchmarks"][name] = entry
+        _write(out, results)  # after every benchmark: a killed run keeps what it measured
+    results["paper_figures"] = notebook_times()
+    gpu_file = BENCH / "paper_gpu.json"
+    if gpu_file.exists():
+        results["benchmarks"]["paper_gpu"] = {"source": "bench/paper_gpu.json",
+                                              "result": json.loads(gpu_file.read_text())}
+    results["loadavg_end"] = _harness.loadavg()
+    _write(out, results)
+    print(f"wrote {out}")
     return 0
 
 

@@ -9,6 +9,13 @@
 * :func:`hsc_feature_cv` -- a check on real data that runs offline: SVM and random forest
   on the HSC catalog measurements, stratified k-fold cross-validation.
 
+The independent trainings of a study (random splits, label-noise conditions) run
+concurrently (:func:`map_trainings`): in local processes (``workers``), or on a Dask
+cluster when given its scheduler (``scheduler=``, an address such as
+``"tcp://10.0.0.5:8786"`` or a ``distributed.Client``), so that the paper profile's
+dozen trainings spread over a cluster's nodes or GPUs.  Each training is seeded and
+deterministic, so the results equal those of the sequential run on the same machine.
+
 Every result is a dict of numbers and numpy arrays (metrics from
 :mod:`deepshadows_lib.evaluate`, ROC curves on :data:`~deepshadows_lib.evaluate.FPR_GRID`,
 test labels and predictions, training histories), which :func:`results_frame` turns into
@@ -17,17 +24,31 @@ asked (``keep_models=True``) or when they are the point (``hsc_transfer``,
 ``run_three_class``), under the key ``model``.
 """
 
+import concurrent.futures
+import json
+import multiprocessing
+import os
+import tempfile
+import threading
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
+from sklearn.model_selection import StratifiedKFold, train_test_split
+from tqdm.auto import tqdm
 
-from . import evaluate
-from ._io import json_ready
+from . import bn_stats, catalogs, evaluate, training
+from ._io import atomic_write_json, json_ready
+from .models import baseline_pipelines, baseline_scores
 from .errors import InputError
 from .paper import PAPER_N_TRAIN
 
 __all__ = ["DIRECTIONS", "PAPER_N_TRAIN", "flip_labels", "scaled_count", "evaluate_scores",
-           "train_and_predict", "train_many", "cnn_run", "load_run", "baseline_models", "run_random_splits", "run_label_noise", "hsc_transfer",
-           "run_three_class", "hsc_feature_cv", "results_frame", "save_results"]
+           "train_and_predict", "train_many", "map_trainings", "scheduler_client", "cnn_run",
+           "load_run", "baseline_models", "run_random_splits", "run_label_noise",
+           "hsc_transfer", "run_three_class", "hsc_feature_cv", "results_frame",
+           "save_results"]
 
 #: directions of label noise: both ways at random, LSBGs called artifacts, artifacts
 #: called LSBGs
@@ -134,7 +155,7 @@ def _split_of(split, n):
 
 
 def _clear():
-    import keras
+    import keras  # TensorFlow starts only when a training does
     keras.backend.clear_session()  # free the previous run's graph and weights
 
 
@@ -166,8 +187,6 @@ def train_and_predict(images, labels, *, train_idx, val_idx, test_idx, epochs, s
         moving statistics), ``p_reestimated`` (with re-estimated ones, computed on a copy
         when ``bn_reestimate`` is off), ``bn_reestimated``, ``history`` and ``model``.
     """
-    from . import bn_stats, training
-
     _clear()
     model, history = training.train_cnn(
         images, labels, train_idx=train_idx, val_idx=val_idx, epochs=epochs,
@@ -184,55 +203,167 @@ def train_and_predict(images, labels, *, train_idx, val_idx, test_idx, epochs, s
 
 
 _WORKER = {}
+# one training at a time per process: Keras' session, seeds and names are process-wide,
+# so two trainings in threads of one Dask worker would disturb each other
+_TRAINING_LOCK = threading.Lock()
 
 
 def _worker_init(images_path, threads):
-    from . import training
     training.configure_threads(intra_op=threads, inter_op=1)
     _WORKER["images"] = np.load(images_path, mmap_mode="r")
 
 
-def _worker_train(task):
-    images = np.asarray(_WORKER["images"])  # memory-mapped: pages shared by the workers
+def _train_task(images, **task):
+    """One training of a study without its model (the result travels between processes)."""
     res = train_and_predict(images, progress=False, **task)
     res.pop("model")
     return res
 
 
-def train_many(images, tasks, *, workers=1, progress=True):
-    """Run several trainings (:func:`train_and_predict`), concurrently when asked.
+def _worker_call(job):
+    fn, task = job
+    images = np.asarray(_WORKER["images"])  # memory-mapped: pages shared by the workers
+    return fn(images, **task)
 
-    With ``workers > 1`` the trainings run in that many local processes (spawned, each
-    with ``cores / workers`` TensorFlow threads), which read the images from one
-    memory-mapped copy; results come back in the order of ``tasks`` and equal those
-    of a sequential run (each training is seeded and deterministic whatever its
-    threads).  Models stay in the workers.
+
+def _worker_call_pickled(job):
+    import pickle
+    return _worker_call(pickle.loads(job))
+
+
+def _worker_train(task):
+    return _worker_call((_train_task, task))
+
+
+def _dask_call(fn, images, task, key):
+    """Run one training for a Dask worker, in a child process of the worker's own.
+
+    Keras draws its default seeds from Python's global ``random``, which a Dask worker's
+    event loop draws from too (heartbeat jitter, every fraction of a second): a training
+    in the worker's own threads would get other seeds than the same training elsewhere.
+    So each worker process keeps one spawned child (TensorFlow threads: the worker's
+    thread count), which holds the images memory-mapped from a file written once per
+    call of :func:`map_trainings` (``key``) and runs the trainings one at a time.
+    """
+    from distributed import get_worker  # Dask is imported only when a cluster is used
+
+    with _TRAINING_LOCK:
+        if _WORKER.get("key") != key:
+            _close_child()
+            try:
+                nthreads = int(get_worker().state.nthreads)
+            except (AttributeError, ValueError):
+                nthreads = 1
+            tmp = tempfile.TemporaryDirectory(prefix="deepshadows-dask-")
+            path = os.path.join(tmp.name, "images.npy")
+            np.save(path, np.asarray(images))
+            pool = concurrent.futures.ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_worker_init, initargs=(path, max(1, nthreads)))
+            # Dask's worker processes are daemonic, and multiprocessing refuses children
+            # to daemons (so that none is orphaned); this child exits with its worker
+            # (its task pipe closes), so the flag is lifted while it starts
+            config = multiprocessing.current_process()._config
+            daemon = config.get("daemon")
+            config["daemon"] = False
+            try:
+                pool.submit(int).result()  # starts the child now
+            finally:
+                config["daemon"] = daemon
+            _WORKER.update(key=key, child=pool, tmp=tmp)
+        import cloudpickle  # comes with Dask: functions Dask itself shipped by value
+        job = cloudpickle.dumps((fn, task))
+        return _WORKER["child"].submit(_worker_call_pickled, job).result()
+
+
+def _close_child():
+    if _WORKER.get("child") is not None:
+        _WORKER.pop("child").shutdown()
+        _WORKER.pop("tmp").cleanup()
+    _WORKER.pop("key", None)
+
+
+def _dask_release(key):
+    with _TRAINING_LOCK:
+        if _WORKER.get("key") == key:
+            _close_child()
+    return True
+
+
+def scheduler_client(scheduler):
+    """A ``distributed.Client`` for ``scheduler`` and whether the caller must close it.
 
     Parameters
     ----------
-    images : numpy.ndarray or zarr.Array
-        (N, 64, 64, 3) uint8.
-    tasks : list of dict
-        Keyword arguments of :func:`train_and_predict` (everything but ``images``).
-    workers : int, optional
-        Concurrent trainings; 1 runs them one after the other in this process (and
-        keeps the models).
+    scheduler : str, distributed.Client, distributed.deploy.Cluster or None
+        A scheduler address (``"tcp://host:8786"``), a scheduler file (a path ending
+        in ``.json``, as written by ``dask scheduler --scheduler-file``), a client, or a
+        cluster object (e.g. ``distributed.LocalCluster``).
 
     Returns
     -------
-    list of dict
-        :func:`train_and_predict`'s results (``model`` only when ``workers == 1``).
+    (distributed.Client, bool) or (None, False)
     """
-    import concurrent.futures
-    import multiprocessing
-    import os
-    import tempfile
+    if scheduler is None or (isinstance(scheduler, str) and not scheduler.strip()):
+        return None, False
+    from distributed import Client  # Dask is imported only when a cluster is used
 
-    from . import training
+    if isinstance(scheduler, Client):
+        return scheduler, False
+    if isinstance(scheduler, (str, os.PathLike)) and str(scheduler).endswith(".json"):
+        return Client(scheduler_file=str(scheduler)), True
+    return Client(scheduler), True
 
+
+def map_trainings(fn, images, tasks, *, workers=1, scheduler=None, progress=True,
+                  desc="trainings"):
+    """Run ``fn(images, **task)`` for every task: here, in local processes or on Dask.
+
+    The general runner of independent trainings (the studies' random splits and noise
+    conditions; the ``plus`` seeds through the same call).  Results come back in the
+    order of ``tasks``; each training seeds itself, so they equal a sequential run's.
+
+    Parameters
+    ----------
+    fn : callable
+        A module-level function (it is pickled to other processes) taking the images
+        and a task's keyword arguments and returning something picklable.
+    images : numpy.ndarray or zarr.Array
+        (N, 64, 64, 3) uint8, read into memory once and shared: memory-mapped by the
+        local processes, scattered once to every Dask worker.
+    tasks : list of dict
+        Keyword arguments of ``fn``.
+    workers : int, optional
+        Local processes (spawned, each with ``cores / workers`` TensorFlow threads);
+        1 runs the trainings one after the other in this process.  Ignored with a
+        scheduler.
+    scheduler : str or distributed.Client, optional
+        Run on this Dask cluster (:func:`scheduler_client`): one task per training,
+        at most one training at a time in each worker process (give workers one
+        thread each, or as many TensorFlow threads as they have cores).
+    progress : bool, optional
+        A progress bar over the trainings.
+    desc : str, optional
+        Its label.
+
+    Returns
+    -------
+    list
+        ``fn``'s results, in the order of ``tasks``.
+    """
+    tasks = list(tasks)
+    if not tasks:
+        return []
+    client, own = scheduler_client(scheduler)
+    if client is not None:
+        try:
+            return _map_dask(client, fn, images, tasks, progress=progress, desc=desc)
+        finally:
+            if own:
+                client.close()
     workers = max(1, min(int(workers), len(tasks)))
     if workers == 1:
-        return [train_and_predict(images, progress=progress, **t) for t in tasks]
+        return [fn(images, **t) for t in tasks]
     threads = max(1, training.available_cpus() // workers)
     with tempfile.TemporaryDirectory(prefix="deepshadows-") as tmp:
         path = os.path.join(tmp, "images.npy")
@@ -241,13 +372,63 @@ def train_many(images, tasks, *, workers=1, progress=True):
         with concurrent.futures.ProcessPoolExecutor(
                 max_workers=workers, mp_context=ctx, initializer=_worker_init,
                 initargs=(path, threads)) as pool:
-            futures = [pool.submit(_worker_train, t) for t in tasks]
+            futures = [pool.submit(_worker_call, (fn, t)) for t in tasks]
             if progress:
-                from tqdm.auto import tqdm
                 for _ in tqdm(concurrent.futures.as_completed(futures), total=len(futures),
-                              desc=f"trainings ({workers} processes)", unit="run"):
+                              desc=f"{desc} ({workers} processes)", unit="run"):
                     pass
             return [f.result() for f in futures]
+
+
+def _map_dask(client, fn, images, tasks, *, progress, desc):
+    from distributed import as_completed  # Dask is imported only when a cluster is used
+
+    # hash=False: a key of its own per call (a shared key would be released by the
+    # clean-up of an earlier call with the same images)
+    data = client.scatter(training.read_images(images), broadcast=True, hash=False)
+    key = data.key
+    futures = [client.submit(_dask_call, fn, data, t, key, pure=False) for t in tasks]
+    n_workers = len(client.scheduler_info().get("workers", {}))
+    if progress:
+        for _ in tqdm(as_completed(futures), total=len(futures),
+                      desc=f"{desc} (Dask, {n_workers} workers)", unit="run"):
+            pass
+    try:
+        return client.gather(futures)
+    finally:
+        client.cancel(futures + [data])
+        client.run(_dask_release, key)  # the children and their image files go
+
+
+def train_many(images, tasks, *, workers=1, scheduler=None, progress=True):
+    """Run several trainings (:func:`train_and_predict`), concurrently when asked.
+
+    With ``workers > 1`` the trainings run in that many local processes, with a
+    ``scheduler`` on a Dask cluster (:func:`map_trainings`); results come back in the
+    order of ``tasks`` and equal those of a sequential run (each training is seeded and
+    deterministic whatever its threads).  Models stay in the workers.
+
+    Parameters
+    ----------
+    images : numpy.ndarray or zarr.Array
+        (N, 64, 64, 3) uint8.
+    tasks : list of dict
+        Keyword arguments of :func:`train_and_predict` (everything but ``images``).
+    workers : int, optional
+        Concurrent local trainings; 1 runs them one after the other in this process
+        (and keeps the models).
+    scheduler : str or distributed.Client, optional
+        A Dask scheduler (:func:`scheduler_client`); the trainings run on its workers.
+
+    Returns
+    -------
+    list of dict
+        :func:`train_and_predict`'s results (``model`` only when run here one by one).
+    """
+    if scheduler is None and max(1, min(int(workers), len(tasks))) == 1:
+        return [train_and_predict(images, progress=progress, **t) for t in tasks]
+    return map_trainings(_train_task, images, tasks, workers=workers, scheduler=scheduler,
+                         progress=progress)
 
 
 # --------------------------------------------------------------------------- baselines
@@ -278,8 +459,6 @@ def baseline_models(features_train, y_train, features_test, y_test, *, seed=0,
     InputError
         If the features hold NaN or infinite values (the message names the column).
     """
-    from .models import baseline_pipelines, baseline_scores
-
     for name, f in (("features_train", features_train), ("features_test", features_test)):
         arr = np.asarray(f, dtype=float)
         if not np.isfinite(arr).all():
@@ -328,7 +507,7 @@ def cnn_run(p, p_moving, p_reestimated, *, seed, train_idx, test_idx, history=No
 
 def run_random_splits(images, labels, *, seeds, epochs, batch_size=64, learning_rate=0.1,
                       progress=True, keep_models=False, bn_reestimate=False, workers=1,
-                      known=None):
+                      known=None, scheduler=None):
     """Train and test the CNN on the paper's random split for each seed (Table 4, Fig. 8).
 
     Each seed is the ``random_state`` of :func:`deepshadows_lib.catalogs.random_split`
@@ -354,6 +533,8 @@ def run_random_splits(images, labels, *, seeds, epochs, batch_size=64, learning_
         the metrics of the model as trained are kept under ``metrics_moving``.
     workers : int, optional
         Trainings run concurrently in local processes (:func:`train_many`).
+    scheduler : str or distributed.Client, optional
+        Run the trainings on this Dask cluster instead (:func:`map_trainings`).
     known : dict, optional
         ``seed -> run`` (:func:`cnn_run`) of trainings already made with the same
         split, seed and settings (the main notebook's model): reused, not retrained.
@@ -365,8 +546,6 @@ def run_random_splits(images, labels, *, seeds, epochs, batch_size=64, learning_
         ``metrics_reestimated`` (both choices of batch-norm statistics), ``tpr``,
         ``y_true``, ``p`` (test set), ``test_idx``, ``train_idx``, ``history``.
     """
-    from . import catalogs
-
     labels = np.asarray(labels)
     splits = [catalogs.random_split(len(labels), seed=int(seed)) for seed in seeds]
     known = {int(k): v for k, v in (known or {}).items()}
@@ -380,6 +559,7 @@ def run_random_splits(images, labels, *, seeds, epochs, batch_size=64, learning_
               "bn_reestimate": bn_reestimate} for seed, sp in todo]
     trained = dict(zip([int(seed) for seed, _ in todo],
                        train_many(images, tasks, workers=1 if keep_models else workers,
+                                  scheduler=None if keep_models else scheduler,
                                   progress=progress)))
     runs = [trained.get(int(seed)) or _known_run(known[int(seed)], sp)
             for seed, sp in zip(seeds, splits)]
@@ -406,7 +586,7 @@ def _noise_conditions(n_train, fractions, biased_fractions):
 def run_label_noise(images, labels, *, split, epochs, fractions=(0.01, 0.05, 0.10, 1 / 3),
                     biased_fractions=(0.01, 0.05, 0.10), include_clean=True, seed=0,
                     batch_size=64, learning_rate=0.1, progress=True, keep_models=False,
-                    bn_reestimate=False, workers=1, clean=None):
+                    bn_reestimate=False, workers=1, clean=None, scheduler=None):
     """Train the CNN with a fraction of the training labels flipped (Table 5, Fig. 8).
 
     Only training labels are flipped; validation and test keep the true labels.  The
@@ -434,7 +614,7 @@ def run_label_noise(images, labels, *, split, epochs, fractions=(0.01, 0.05, 0.1
         Also train without noise (fraction 0), the reference.
     seed : int, optional
         Seeds training; the flips of condition ``k`` use ``default_rng([seed, k])``.
-    batch_size, learning_rate, progress, keep_models, bn_reestimate, workers : optional
+    batch_size, learning_rate, progress, keep_models, bn_reestimate, workers, scheduler : optional
         As in :func:`run_random_splits`.
     clean : dict, optional
         A result of the same training without noise (same split, same seed), e.g. the
@@ -472,6 +652,7 @@ def run_label_noise(images, labels, *, split, epochs, fractions=(0.01, 0.05, 0.1
                       "learning_rate": learning_rate, "bn_reestimate": bn_reestimate})
         keep.append(k)
     runs = dict(zip(keep, train_many(images, tasks, workers=1 if keep_models else workers,
+                                     scheduler=None if keep_models else scheduler,
                                      progress=progress)))
     y_test = labels[split["test"]]
     results = []
@@ -524,10 +705,6 @@ def hsc_transfer(model, hsc_images, hsc_labels, *, n_finetune=320, epochs=30, ba
         copy with its moving statistics and with re-estimated ones; ``before_all``: the untouched model on every HSC object;
         ``finetune_idx``, ``test_idx``, ``history`` and ``model`` (the fine-tuned copy).
     """
-    from sklearn.model_selection import train_test_split
-
-    from . import training
-
     labels = np.asarray(hsc_labels).astype(int)
     n = len(labels)
     if not 0 < int(n_finetune) < n:
@@ -543,7 +720,6 @@ def hsc_transfer(model, hsc_images, hsc_labels, *, n_finetune=320, epochs=30, ba
                                         epochs=epochs, batch_size=batch_size,
                                         learning_rate=learning_rate, seed=seed,
                                         progress=progress)
-    from . import bn_stats
     p_moving = training.predict(tuned, hsc_images, indices=test_idx)
     target = tuned if bn_reestimate else training.copy_model(tuned)
     bn_stats.reestimate_batch_norm(target, hsc_images, indices=ft_idx)
@@ -636,13 +812,7 @@ def hsc_feature_cv(*, n_splits=5, seed=0, n_bootstrap=1000, features=None, label
         ``n_splits``.  ``attrs["scores"]`` holds the out-of-fold scores per model and
         ``attrs["y"]`` the labels.
     """
-    from sklearn.base import clone
-    from sklearn.model_selection import StratifiedKFold
-
-    from .models import baseline_pipelines, baseline_scores
-
     if features is None or labels is None:
-        from . import catalogs
         features, labels = catalogs.load_hsc_features()
     X = np.asarray(features, dtype=float)
     y = np.asarray(labels).astype(int)
@@ -714,8 +884,6 @@ def _is_model(key, value):
 def load_run(path, *, run=None):
     """A run saved with :func:`save_results` (:func:`cnn_run`), arrays as numpy; None when
     the file does not exist or, with ``run``, was made by another run."""
-    import json
-    from pathlib import Path
     path = Path(path)
     if not path.exists():
         return None
@@ -737,7 +905,5 @@ def save_results(results, path):
     -------
     pathlib.Path
     """
-    from ._io import atomic_write_json
     atomic_write_json(path, json_ready(results, drop=_is_model))
-    from pathlib import Path
     return Path(path)

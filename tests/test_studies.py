@@ -270,3 +270,57 @@ def test_saved_run_round_trips_and_checks_its_run(tmp_path):
     np.testing.assert_array_equal(back["test_idx"], [3, 4])
     assert studies.load_run(tmp_path / "r.json", run="other") is None
     assert studies.load_run(tmp_path / "missing.json") is None
+
+
+# --------------------------------------------------------------------------- Dask
+def _square(images, *, k):
+    # a module-level task for map_trainings: picklable, and uses the shared images
+    return int(k) ** 2 + int(np.asarray(images)[int(k)].sum())
+
+
+def test_map_trainings_runs_tasks_in_order_without_a_scheduler():
+    images = np.arange(4 * 2, dtype=np.uint8).reshape(4, 2)
+    tasks = [{"k": k} for k in (3, 0, 2)]
+    assert studies.map_trainings(_square, images, tasks, progress=False) == \
+        [9 + 13, 0 + 1, 4 + 9]
+    assert studies.map_trainings(_square, images, [], progress=False) == []
+    assert studies.scheduler_client(None) == (None, False)
+    assert studies.scheduler_client("  ") == (None, False)
+
+
+@pytest.mark.slow
+@pytest.mark.cluster
+def test_trainings_on_a_dask_cluster_equal_sequential_ones(small):
+    distributed = pytest.importorskip("distributed")
+    images, y = small
+    from deepshadows_lib import catalogs
+    split = catalogs.random_split(len(y), seed=0)
+    tasks = [{"labels": y, "train_idx": split["train"], "val_idx": split["validation"],
+              "test_idx": split["test"], "epochs": 1, "seed": s, "batch_size": 16,
+              "bn_reestimate": True} for s in (1, 2)]
+    seq = studies.train_many(images, tasks, workers=1, progress=False)
+    seq_splits = studies.run_random_splits(images, y, seeds=(1, 3), epochs=1, batch_size=16,
+                                           progress=False)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        # by address, as the notebooks and the command line pass it
+        par = studies.train_many(images, tasks, scheduler=cluster.scheduler_address,
+                                 progress=False)
+        # the study itself, given a client
+        dask_splits = studies.run_random_splits(images, y, seeds=(1, 3), epochs=1,
+                                                batch_size=16, progress=False,
+                                                scheduler=client)
+        pids = client.run(lambda: __import__("os").getpid())
+    assert len(set(pids.values())) == 2  # two worker processes
+    for a, b in zip(seq, par):
+        np.testing.assert_array_equal(a["p"], b["p"])
+        np.testing.assert_array_equal(a["p_moving"], b["p_moving"])
+        assert a["history"]["loss"] == b["history"]["loss"]
+        assert "model" not in b
+    assert not np.allclose(seq[0]["p"], seq[1]["p"])  # the seeds differ
+    for a, b in zip(seq_splits, dask_splits):
+        assert a["seed"] == b["seed"]
+        np.testing.assert_array_equal(a["p"], b["p"])
+        for k, v in a["metrics"].items():
+            np.testing.assert_array_equal(v, b["metrics"][k])

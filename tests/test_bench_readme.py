@@ -1,0 +1,54 @@
+"""The README's performance section quotes bench/results.json, through bench/readme_tables.py."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def tables():
+    spec = importlib.util.spec_from_file_location("readme_tables",
+                                                  REPO / "bench" / "readme_tables.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_the_readme_block_is_generated_from_the_committed_results(tables):
+    readme = (REPO / "README.md").read_text()
+    results = json.loads((REPO / "bench" / "results.json").read_text())
+    assert tables.BEGIN in readme and tables.END in readme
+    assert tables.render(readme, results) == readme, \
+        "README's benchmark block is stale: run python bench/readme_tables.py"
+
+
+def _summary(m, lo, hi):
+    return {"median": m, "min": lo, "max": hi, "n": 5}
+
+
+def test_the_table_shows_the_pair_ratios_and_the_load(tables):
+    results = {"date": "2026-11-29T19:00:00+0000", "machine": {"cpu": "AMD EPYC", "cores": 2},
+               "benchmarks": {"training": {
+                   "date": "2026-11-29T19:00:00+0000", "loadavg": [3.5, 3, 3],
+                   "loadavg_after": [4.25, 4, 4],
+                   "result": {"pairs": 5, "n_train": 4096, "timed_epochs": 2,
+                              "matmul_peak_gflops": 300.0, "flops": {"train_mflop": 88.7},
+                              "training": {
+                                  "train_plain": _summary(800, 700, 900),
+                                  "train_library": _summary(1000, 900, 1100),
+                                  "ratio": _summary(1.25, 1.1, 1.4),
+                                  "ratio_per_cpu_s": _summary(1.3, 1.2, 1.5),
+                                  "train_plain_fraction_of_peak": _summary(0.24, 0.2, 0.3),
+                                  "train_library_fraction_of_peak": _summary(0.3, 0.25,
+                                                                             0.35)}}}}}
+    text = tables.block(results)
+    assert "**1.25x** (1.10-1.40, 5 pairs)" in text
+    assert "3.5 -> 4.2" in text and "2026-11-29 19:00" in text
+    assert "plain 24%, library 30%" in text
+    readme = f"intro\n{tables.BEGIN}\nold\n{tables.END}\nrest\n"
+    out = tables.render(readme, results)
+    assert out.startswith("intro\n") and out.endswith("\nrest\n") and "old" not in out
