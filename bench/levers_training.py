@@ -14,7 +14,7 @@ Writes ``bench/levers_training.json`` (and prints it).  Parts:
     :mod:`bench_training`), own processes, interleaved pairs, ratio lever / library:
     ``nondeterministic`` (op determinism off), ``bf16`` (Keras' ``mixed_bfloat16``:
     oneDNN's bfloat16 kernels on AVX512-BF16), ``step`` (one ``tf.function`` per epoch,
-    :mod:`deepshadows_lib.nn_train_step`: no per-step Keras or tf.data overhead, the
+    :mod:`deepshadows_lib.nn.train_step`: no per-step Keras or tf.data overhead, the
     cutouts gathered inside the loop) and ``step_xla`` (the same compiled with XLA, op
     determinism off).
 ``threads``
@@ -51,7 +51,8 @@ LEVERS = ("nondeterministic", "bf16", "step", "step_xla")
 # --------------------------------------------------------------------------- contenders
 def train_step(n, epochs, seed, *, xla=False):
     """The library's model and settings, trained by nn_train_step.train_epochs."""
-    from deepshadows_lib import models, nn_train_step, training
+    from deepshadows_lib import models, training
+    from deepshadows_lib.nn import train_step as nn_train_step
     training.configure_threads()
     training.set_seed(seed, deterministic=not xla)
     model = models.compile_deepshadows(models.build_deepshadows(1, compile=False),

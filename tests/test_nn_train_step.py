@@ -1,4 +1,4 @@
-"""Tests of deepshadows_lib.nn_train_step: one compiled loop per epoch."""
+"""Tests of deepshadows_lib.nn.train_step: one compiled loop per epoch."""
 
 import numpy as np
 import pytest
@@ -23,7 +23,8 @@ def _tiny(seed):
 
 
 def test_one_step_equals_keras_train_on_batch():
-    from deepshadows_lib import models, nn_train_step
+    from deepshadows_lib import models
+    from deepshadows_lib.nn import train_step as nn_train_step
     images, y = easy_images(32, seed=3)
     ours, ref = _tiny(0), _tiny(0)
     ref.set_weights(ours.get_weights())
@@ -46,7 +47,8 @@ def test_one_step_equals_keras_train_on_batch():
 def test_the_paper_network_learns_and_a_seed_reproduces_its_run():
     import keras
 
-    from deepshadows_lib import models, nn_train_step, training
+    from deepshadows_lib import models, training
+    from deepshadows_lib.nn import train_step as nn_train_step
     images, y = easy_images(128, seed=1)
     runs = []
     for _ in range(2):

@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from .training import encode_labels, read_images
+from .data import encode_labels, read_images
 
 __all__ = ["train_epochs"]
 
