@@ -249,7 +249,7 @@ def test_known_run_is_reused_not_retrained(small, monkeypatch):
     known = studies.cnn_run(p, p * 0.5, p, seed=5, train_idx=sp["train"],
                             test_idx=sp["test"])
     calls = []
-    monkeypatch.setattr(studies, "train_many", lambda images, tasks, **kw: calls.append(
+    monkeypatch.setattr(studies.cnn, "train_many", lambda images, tasks, **kw: calls.append(
         tasks) or [])
     res = studies.run_random_splits(images, y, seeds=(5,), epochs=1, progress=False,
                                     known={5: known})
