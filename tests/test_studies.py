@@ -112,6 +112,8 @@ def small():
     return easy_images(48, seed=1)
 
 
+@pytest.mark.slow
+@pytest.mark.tf
 def test_run_random_splits(small):
     images, y = small
     res = studies.run_random_splits(images, y, seeds=(1, 3), epochs=1, batch_size=16,
@@ -130,6 +132,8 @@ def test_run_random_splits(small):
     assert list(frame["seed"]) == [1, 3] and "auc" in frame
 
 
+@pytest.mark.slow
+@pytest.mark.tf
 def test_run_label_noise(small, monkeypatch):
     images, y = small
     from deepshadows_lib import catalogs, training
@@ -165,6 +169,8 @@ def test_run_label_noise(small, monkeypatch):
         np.testing.assert_array_equal(r["y_true"], y[split["test"]])
 
 
+@pytest.mark.slow
+@pytest.mark.tf
 def test_hsc_transfer_leaves_the_model_untouched(small):
     from deepshadows_lib.models import build_deepshadows
 
@@ -186,6 +192,8 @@ def test_hsc_transfer_leaves_the_model_untouched(small):
         studies.hsc_transfer(model, images, y, n_finetune=48)
 
 
+@pytest.mark.slow
+@pytest.mark.tf
 def test_run_three_class(small, tmp_path):
     from deepshadows_lib import catalogs
 
