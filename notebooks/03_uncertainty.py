@@ -49,6 +49,7 @@ epochs = None         # CNN training epochs; None: the profile's
 seed = 42             # one seed reproduces the whole run
 build_dir = None      # where notebooks pass results on; None: ../build/<profile>
 figures_dir = None    # None: ../figures
+scheduler = None      # a Dask scheduler (tcp://HOST:8786) for the trainings; None: local
 
 # %%
 from deepshadows_lib import bn_stats, conclusions, notebook, plots, studies, tables
@@ -71,6 +72,7 @@ seed_runs = studies.run_random_splits(des.images, des.labels, seeds=prof.seeds,
                                       epochs=epochs_cnn, batch_size=prof.batch_size,
                                       learning_rate=prof.learning_rate,
                                       bn_reestimate=prof.bn_reestimate, workers=prof.workers,
+                                      scheduler=scheduler,
                                       known=notebook.reusable_runs(known, seed=cfg.seed,
                                                                    split=des.split))
 studies.save_results(seed_runs, cfg.path("random_splits.json"))
@@ -96,6 +98,7 @@ noise_runs = studies.run_label_noise(des.images, des.labels, split=des.split,
                                      seed=cfg.seed, batch_size=prof.batch_size,
                                      learning_rate=prof.learning_rate,
                                      bn_reestimate=prof.bn_reestimate, workers=prof.workers,
+                                     scheduler=scheduler,
                                      clean=notebook.same_split_run(seed_runs, seed=cfg.seed,
                                                                    split=des.split))
 studies.save_results(noise_runs, cfg.path("label_noise.json"))

@@ -215,3 +215,24 @@ def test_image_problems_blank_and_small(tmp_path):
     assert checks.image_problems(tmp_path / "blank.png") == ["is blank"]
     assert "too small" in checks.image_problems(tmp_path / "small.png")[0]
     assert "does not open" in checks.image_problems(tmp_path / "broken.png")[0]
+
+
+def test_declared_parameters_are_the_names_of_the_tagged_cell():
+    import nbformat
+    from deepshadows_lib.notebook import runner
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1"),
+                nbformat.v4.new_code_cell("profile = 'smoke'  # comment\nscheduler = None\n",
+                                          metadata={"tags": ["parameters"]})]
+    assert runner.declared_parameters(nb) == {"profile", "scheduler"}
+    nb.cells[1].metadata["tags"] = []
+    assert runner.declared_parameters(nb) == set()
+
+
+def test_only_notebook_03_and_the_cli_take_a_scheduler():
+    from deepshadows_lib.cli import build_parser
+    from deepshadows_lib.notebook import runner
+    args = build_parser().parse_args(["figures", "--scheduler", "tcp://host:8786"])
+    assert args.scheduler == "tcp://host:8786"
+    assert "scheduler" in runner.declared_parameters(runner._to_notebook("03_uncertainty"))
+    assert "scheduler" not in runner.declared_parameters(runner._to_notebook("01_file_creation"))

@@ -25,6 +25,9 @@ def _add_figures(sub):
     p.add_argument("--figures", default=None, help="output directory (default figures/)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--notebook", default=None, help="run only this notebook (e.g. 02_deepshadows)")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="a Dask scheduler (tcp://HOST:8786): the studies' independent "
+                        "trainings run on its workers instead of local processes")
     p.add_argument("--check", action="store_true",
                    help="only check that every expected figure and table exists, is not "
                         "blank, has no empty panel and no impossible number")
@@ -70,7 +73,9 @@ def _run_figures(args):
         try:
             out = notebook.run_notebook(name, profile=args.profile, data=args.data,
                                         build_dir=args.build, figures_dir=args.figures,
-                                        seed=args.seed)
+                                        seed=args.seed,
+                                        parameters={"scheduler": args.scheduler}
+                                        if args.scheduler else None)
         except notebook.NotebookFailed as exc:
             print(f"deepshadows figures: error: {exc}", file=sys.stderr)
             return 1

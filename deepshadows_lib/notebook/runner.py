@@ -9,6 +9,7 @@ into the cell tagged ``parameters``.  After the run, each saved item's manifest 
 the cell that saved it (:mod:`.cells`).
 """
 
+import ast
 import time
 from pathlib import Path
 
@@ -103,6 +104,29 @@ def _record_cells(executed, figures_dir, name, source):
         atomic_write_json(Path(figures_dir) / MANIFEST, manifest)
 
 
+def declared_parameters(nb):
+    """The names assigned in a notebook's cell tagged ``parameters``.
+
+    Parameters
+    ----------
+    nb : nbformat.NotebookNode
+
+    Returns
+    -------
+    set of str
+        Empty when the notebook has no such cell (or it does not parse).
+    """
+    for cell in nb.cells:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            try:
+                tree = ast.parse(cell.source)
+            except SyntaxError:
+                return set()
+            return {t.id for node in tree.body if isinstance(node, ast.Assign)
+                    for t in node.targets if isinstance(t, ast.Name)}
+    return set()
+
+
 def run_notebook(name, *, profile="default", data="synthetic", build_dir=None,
                  figures_dir=None, seed=42, parameters=None, kernel_name="python3",
                  progress=True):
@@ -118,7 +142,9 @@ def run_notebook(name, *, profile="default", data="synthetic", build_dir=None,
     build_dir, figures_dir : str or path-like, optional
         Default ``build/PROFILE`` and ``figures``.
     parameters : dict, optional
-        Further parameters (e.g. ``{"n_per_class": 50}``).
+        Further parameters (e.g. ``{"n_per_class": 50}``).  Those the notebook's
+        parameters cell does not declare are left out (e.g. ``scheduler``, which only the
+        notebooks with independent trainings take), so one set serves every notebook.
 
     Raises
     ------
@@ -138,7 +164,8 @@ def run_notebook(name, *, profile="default", data="synthetic", build_dir=None,
     nbformat.write(nb, source)
     params = {"profile": str(profile), "data": str(data), "seed": int(seed),
               "build_dir": str(build.resolve()), "figures_dir": str(figs.resolve())}
-    params.update(parameters or {})
+    declared = declared_parameters(nb)
+    params.update({k: v for k, v in (parameters or {}).items() if not declared or k in declared})
     out = build / f"{name}.ipynb"
     partial = build / f".{name}.running.ipynb"
     start = time.time()
