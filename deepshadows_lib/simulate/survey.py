@@ -21,7 +21,7 @@ from .surveys import GENERATOR_VERSION, SIZE, SURVEYS
 
 
 #: objects taken through each stage together (code and tables stay in the CPU caches:
-#: ~10% faster than one object at a time); results do not depend on it
+#: faster than one object at a time, bench/bench_simulate.py); results do not depend on it
 BATCH = 64
 
 
