@@ -120,11 +120,13 @@ def main_table(res):
             what = (f"{_f(e.get('wall_s'), 1)} s end to end; "
                     + ", ".join(f"{k[:2]}: {v} s" for k, v in e.get("notebooks_s", {}).items()))
         else:
-            what = _summary(e)
+            what = _SUMMARIES.get(name, _summary)(e)
         rows.append(f"| `{name}` | {_what(name)} | {what} | {_date(e)} | {_load(e)} |")
     for prof, e in sorted(res.get("paper_figures", {}).items()):
+        apart = "; notebooks run at different times" if "different times" in e.get(
+            "note", "") else ""
         rows.append(f"| `paper_figures.{prof}` | `make paper-figures PROFILE={prof}`, last run"
-                    f" | {e['total_min']} min ("
+                    f"{apart} | {e['total_min']} min ("
                     + ", ".join(f"{k[:2]}: {v} s" for k, v in e["notebooks_s"].items())
                     + f") | {e['date'][:16].replace('T', ' ')} | - |")
     g = (b.get("paper_gpu") or {}).get("result")
@@ -155,6 +157,39 @@ def _summary(e):
             return "; ".join(f"{k} {flat[k]:,.4g}" for k in keys)
     out = e.get("output") or []
     return out[-1] if out else f"{e.get('wall_s')} s"
+
+
+def _simulate(e):
+    r = e["result"]
+    rates = ", ".join(f"{k.split()[-1]}: {v:,.0f}/s" for k, v in r["cutouts_per_s"].items())
+    paper = r.get("paper_size") or {}
+    out = f"{rates} ({r['cpu_ms_per_cutout']['current']:.2f} CPU-ms a cutout)"
+    if paper:
+        out += f"; paper size ({paper['objects']:,} objects): {paper['cutouts_per_s']:,.0f}/s"
+    return out + f"; target {r['target_cutouts_per_s']:,}/s"
+
+
+def _classify(e):
+    r = e["result"]
+    s = r["runs"]["single"]
+    return (f"{s['cutouts']:,} cutouts in {s['wall_s']:.0f} s: {s['cutouts_per_s']:,.0f}/s "
+            f"({s['cutouts_per_cpu_s']:,.0f} per CPU-s; forward pass alone "
+            f"{r['runs']['forward']['cutouts_per_cpu_s']:,.0f} per CPU-s), peak memory "
+            f"{s['peak_rss_mb']:,.0f} MB; goal {r['goal_cutouts_per_s']:,.0f}/s")
+
+
+def _download(e):
+    r = e["result"]
+    parts = []
+    for name, sc in r["scenarios"].items():
+        parts.append(f"{name} ({sc['workers']} workers, {sc['rate_limit']:g}/s): "
+                     f"{sc['throughput_per_s']:.1f}/s = {100 * sc['fraction_of_ideal']:.0f}% of "
+                     f"ideal, at most {sc['max_requests_in_any_1s_window']} requests in any "
+                     f"second")
+    return "; ".join(parts) + f" (goal {100 * r['goal_fraction']:.0f}%)"
+
+
+_SUMMARIES = {"simulate": _simulate, "classify_1e6": _classify, "download": _download}
 
 
 def profile_table(res):

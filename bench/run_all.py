@@ -162,9 +162,15 @@ def run_bench(name, *, quick=False):
 
 
 def notebook_times(build=REPO / "build"):
-    """Seconds per executed notebook and in total, per profile, from build/PROFILE/."""
+    """Seconds per executed notebook and in total, per profile, from build/PROFILE/.
+
+    Only directories of the known profiles count.  The notebooks may have run at
+    different times (``make`` reruns only what is out of date): ``first`` and ``date``
+    (the last) say when, and ``note`` says so when they are more than an hour apart.
+    """
+    from deepshadows_lib.profiles import PROFILES
     res = {}
-    for d in sorted(p for p in Path(build).glob("*") if p.is_dir()):
+    for d in sorted(Path(build) / name for name in PROFILES):
         secs, dates = {}, []
         for nb in sorted(d.glob("[0-9][0-9]_*.ipynb")):
             try:
@@ -175,12 +181,17 @@ def notebook_times(build=REPO / "build"):
                 secs[nb.stem] = meta["seconds"]
                 dates.append(nb.stat().st_mtime)
         if secs:
+            note = "measured when the notebooks last ran (make paper-figures), not by this run"
+            if max(dates) - min(dates) > 3600:
+                note += ("; they ran at different times (different commits and loads), so "
+                         "the total is not one run's")
             res[d.name] = {"notebooks_s": secs, "total_s": round(sum(secs.values()), 1),
                            "total_min": round(sum(secs.values()) / 60, 2),
+                           "first": time.strftime("%Y-%m-%dT%H:%M:%S%z",
+                                                  time.localtime(min(dates))),
                            "date": time.strftime("%Y-%m-%dT%H:%M:%S%z",
                                                  time.localtime(max(dates))),
-                           "note": "measured when the notebooks last ran (make "
-                                   "paper-figures), not by this run"}
+                           "note": note}
     return res
 
 
