@@ -43,6 +43,7 @@ def test_tensorflow_views_equal_numpy_views(batch):
         np.testing.assert_array_equal(tv[:, k], augment.dihedral_view(batch, k))
 
 
+@pytest.mark.slow
 def test_augmented_dataset_is_seeded_new_each_epoch_and_keeps_labels(batch):
     y = np.arange(len(batch)) % 2
     rows = training.read_images(batch)

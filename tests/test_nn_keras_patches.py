@@ -137,6 +137,7 @@ def _count_calls(monkeypatch, module, name):
 
 
 @pytest.mark.parametrize("fuse", [True, False])
+@pytest.mark.slow
 def test_fusion_is_active_exactly_when_claimed(monkeypatch, fuse):
     # the fused kernels are traced into the training step when, and only when, the
     # optimizer and the layers say they are patched

@@ -126,6 +126,7 @@ def test_predict_files_classifies_the_good_and_lists_the_bad(tmp_path, ensemble_
     assert np.isnan(row["ra"])
 
 
+@pytest.mark.slow
 def test_predict_memory_stays_flat_with_the_number_of_files(tmp_path, ensemble_file, images):
     pred = predict.Predictor.from_path(ensemble_file)
     small, large = tmp_path / "small", tmp_path / "large"

@@ -84,6 +84,7 @@ def test_baseline_models_against_sklearn():
         studies.baseline_models(bad, y, X, y)
 
 
+@pytest.mark.slow
 def test_hsc_feature_cv_on_real_data():
     from sklearn.model_selection import StratifiedKFold, cross_val_score
 
