@@ -7,6 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .. import schema
+from ..schema import probability_columns
 from .._io import atomic_path
 from .parts import _part_path
 
@@ -16,22 +17,6 @@ PASSTHROUGH_COLUMNS = ("ra", "dec", "id", "coadd_id", "object_id", "label", "cla
 # Rows per row group of the joined output: large enough for fast scans, small enough
 # that the join's buffer stays a few MB.
 _OUTPUT_ROW_GROUP = 65536
-
-
-def probability_columns(n_outputs):
-    """Names of the probability columns for a model with ``n_outputs`` outputs.
-
-    Parameters
-    ----------
-    n_outputs : int
-        1 for the binary (sigmoid) model, 3 for the three-class (softmax) model.
-
-    Returns
-    -------
-    list of str
-        ``["p_lsbg"]`` or ``["p_artifact2", "p_lsbg", "p_artifact1"]`` (class_index order).
-    """
-    return schema.probability_columns(n_outputs)
 
 
 def output_columns(n_outputs):
