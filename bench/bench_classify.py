@@ -45,23 +45,11 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import _harness  # noqa: E402  (bench/ holds the shared helpers)
 REPO = HERE.parent
 CONFIGS = ("single", "forward", "read", "local2")
 GOAL = 6000.0  # cutouts per second end to end on 2 cores (issue 18)
-
-
-def _cpus():
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)
-
-
-def _load():
-    try:
-        return [float(v) for v in Path("/proc/loadavg").read_text().split()[:3]]
-    except OSError:
-        return None
 
 
 def _peak_mb():
@@ -122,13 +110,13 @@ def build_model(path, *, seed=0):
 
 
 def _measure(fn):
-    load0 = _load()
+    load0 = _harness.loadavg()
     t0, c0 = time.perf_counter(), time.process_time()
     n = fn()
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     return {"cutouts": n, "wall_s": wall, "cpu_s": cpu, "cutouts_per_s": n / wall,
             "cutouts_per_cpu_s": n / cpu, "cpu_utilisation": cpu / wall,
-            "peak_rss_mb": _peak_mb(), "load_before": load0, "load_after": _load()}
+            "peak_rss_mb": _peak_mb(), "load_before": load0, "load_after": _harness.loadavg()}
 
 
 def run_config(config, *, model, store, out, batch_size, forward_n):
@@ -156,7 +144,7 @@ def run_config(config, *, model, store, out, batch_size, forward_n):
         cluster, client = classify._start_local_cluster(2)
         try:
             res = _measure(lambda: (classify.classify_store(
-                model, store, out, scheduler=client, tf_threads=max(1, _cpus() // 2),
+                model, store, out, scheduler=client, tf_threads=max(1, _harness.cores() // 2),
                 batch_size=batch_size, progress=False, overwrite=True),
                 int(pq.ParquetFile(out).metadata.num_rows))[1])
             res["worker_peak_rss_mb"] = sorted(client.run(_peak_mb).values())
@@ -285,7 +273,7 @@ def main(argv=None):
         "store_gb_on_disk": store_bytes / 1e9, "store_build_s": store_s,
         "model": "DeepShadows binary, untrained (4,220,385 parameters)",
         "code": args.code or "installed", "before": args.before,
-        "cpus": _cpus(), "machine": platform.machine(), "processor": _cpu_name(),
+        "cpus": _harness.cores(), "machine": platform.machine(), "processor": _harness.cpu_model(),
         "python": platform.python_version(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "runs": runs,
@@ -310,16 +298,6 @@ def main(argv=None):
     if args.out:
         Path(args.out).write_text(text + "\n")
     return 0
-
-
-def _cpu_name():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def _rounded(obj):
