@@ -53,6 +53,7 @@ epochs = None         # CNN training epochs; None: the profile's
 seed = 42             # one seed reproduces the whole run
 build_dir = None      # where notebooks pass results on; None: ../build/<profile>
 figures_dir = None    # None: ../figures
+scheduler = None      # a Dask scheduler (tcp://HOST:8786) for the members; None: local
 
 # %%
 from deepshadows_lib import conclusions, notebook, plots, plus, tables, training
@@ -83,7 +84,8 @@ plus_model = plus.train_plus(des.images, des.labels, train_idx=train_rows, val_i
                              epochs=epochs_plus, batch_size=cfg.profile.batch_size,
                              learning_rate=cfg.profile.learning_rate, seed=cfg.seed,
                              n_members=cfg.profile.n_ensemble, head=cfg.profile.plus_head,
-                             bn_reestimate=cfg.profile.bn_reestimate)
+                             bn_reestimate=cfg.profile.bn_reestimate,
+                             workers=cfg.profile.workers, scheduler=scheduler)
 head_variant = plus.train_plus(des.images, des.labels, train_idx=train_rows,
                                val_idx=val_rows, epochs=epochs_plus,
                                batch_size=cfg.profile.batch_size,
@@ -163,7 +165,7 @@ seeds_table = plus.seed_spread(
     epochs=epochs_plus, batch_size=cfg.profile.batch_size,
     learning_rate=cfg.profile.learning_rate, n_members=cfg.profile.n_ensemble,
     head=cfg.profile.plus_head, first=(cfg.seed, plus_model),
-    bn_reestimate=cfg.profile.bn_reestimate)
+    bn_reestimate=cfg.profile.bn_reestimate, workers=cfg.profile.workers, scheduler=scheduler)
 report.table(seeds_table, "beyond_seeds",
              caption=f"plus retrained with {len(seeds_table)} seeds (accuracy spread "
                      f"{seeds_table.attrs['spread']:.4f})")

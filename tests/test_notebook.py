@@ -229,10 +229,11 @@ def test_declared_parameters_are_the_names_of_the_tagged_cell():
     assert runner.declared_parameters(nb) == set()
 
 
-def test_only_notebook_03_and_the_cli_take_a_scheduler():
+def test_the_notebooks_with_independent_trainings_and_the_cli_take_a_scheduler():
     from deepshadows_lib.cli import build_parser
     from deepshadows_lib.notebook import runner
     args = build_parser().parse_args(["figures", "--scheduler", "tcp://host:8786"])
     assert args.scheduler == "tcp://host:8786"
-    assert "scheduler" in runner.declared_parameters(runner._to_notebook("03_uncertainty"))
+    for name in ("03_uncertainty", "06_beyond"):
+        assert "scheduler" in runner.declared_parameters(runner._to_notebook(name))
     assert "scheduler" not in runner.declared_parameters(runner._to_notebook("01_file_creation"))

@@ -133,3 +133,18 @@ def test_ablation_rows_and_intervals(trained, data):
     assert {"ece", "brier", "temperature"} <= set(cal.columns)
     unc = plus.uncertainty_table(res["y"], res["p_plus"], res["uncertainty"], n_bins=2)
     assert unc["objects"].sum() == 12
+
+
+@pytest.mark.slow
+@pytest.mark.cluster
+def test_members_trained_in_two_processes_equal_the_sequential_ensemble(data, trained):
+    images, labels, split = data
+    side_by_side = plus.train_plus(images, labels, train_idx=split["train"],
+                                   val_idx=split["validation"], epochs=1, batch_size=16,
+                                   seed=5, n_members=2, progress=False, workers=2)
+    assert side_by_side.seeds == trained.seeds
+    for a, b in zip(side_by_side.members, trained.members):
+        for wa, wb in zip(a.get_weights(), b.get_weights()):
+            np.testing.assert_array_equal(wa, wb)
+    assert side_by_side.temperature == trained.temperature
+    assert [h["loss"] for h in side_by_side.histories] == [h["loss"] for h in trained.histories]

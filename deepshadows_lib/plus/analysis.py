@@ -162,7 +162,8 @@ def uncertainty_table(y, p, uncertainty, *, n_bins=4):
 
 
 def seed_spread(images, labels, *, split, seeds, epochs, batch_size=paper.BATCH_SIZE,
-                learning_rate=paper.LEARNING_RATE, n_members=5, head="flatten", first=None, progress=True, bn_reestimate=False):
+                learning_rate=paper.LEARNING_RATE, n_members=5, head="flatten", first=None,
+                progress=True, bn_reestimate=False, workers=1, scheduler=None):
     """Test accuracy of ``plus`` trained with several seeds, and their spread.
 
     Parameters
@@ -171,6 +172,8 @@ def seed_spread(images, labels, *, split, seeds, epochs, batch_size=paper.BATCH_
         ``(seed, PlusModel)`` already trained (reused, not retrained).
     bn_reestimate : bool, optional
         See :func:`train_member`.
+    workers, scheduler : optional
+        Train each ensemble's members side by side (see :func:`train_plus`).
 
     Returns
     -------
@@ -189,7 +192,8 @@ def seed_spread(images, labels, *, split, seeds, epochs, batch_size=paper.BATCH_
                               val_idx=split["validation"], epochs=epochs,
                               batch_size=batch_size, learning_rate=learning_rate, seed=s,
                               n_members=n_members, head=head, progress=progress,
-                              bn_reestimate=bn_reestimate)
+                              bn_reestimate=bn_reestimate, workers=workers,
+                              scheduler=scheduler)
         p, _ = plus.predictor().predict(x)
         m = evaluate.binary_metrics(y, p)
         rows.append({"seed": int(s), "accuracy": m["accuracy"], "auc": m["auc"],

@@ -16,7 +16,7 @@ from ..bn_stats import reestimate_batch_norm
 from ..calibration import fit_temperature
 from ..errors import InputError
 from ..predict import Predictor
-from ..studies import evaluate_scores
+from ..studies import evaluate_scores, map_trainings
 
 __all__ = ["member_seed", "train_member", "train_plus", "combine_members", "PlusModel",
            "save_plus", "hsc_transfer"]
@@ -137,29 +137,45 @@ class PlusModel:
         return combine_members(self.members)
 
 
+def _member_weights(images, **task):
+    """Train one member (:func:`train_member`); its weights and history, picklable."""
+    model, history = train_member(images, **task)
+    return {"weights": model.get_weights(), "history": history}
+
+
 def train_plus(images, labels, *, train_idx, val_idx, epochs, batch_size=paper.BATCH_SIZE,
                learning_rate=paper.LEARNING_RATE, seed=0, n_members=5, head="flatten", augment=True,
-               progress=True, bn_reestimate=False):
+               progress=True, bn_reestimate=False, workers=1, scheduler=None):
     """Train the ``plus`` ensemble and fit its temperature on the validation set.
 
     The arguments are those of :func:`train_member`; ``n_members`` networks are trained
-    with the seeds :func:`member_seed` ``(seed, k)``.
+    with the seeds :func:`member_seed` ``(seed, k)``.  ``workers`` local processes or a
+    Dask ``scheduler`` train the members side by side
+    (:func:`deepshadows_lib.studies.map_trainings`); each member seeds itself, so the
+    ensemble equals the one trained member by member.
 
     Returns
     -------
     PlusModel
     """
-    members, histories, seeds = [], [], []
-    for k in range(int(n_members)):
-        s = member_seed(seed, k)
-        m, h = train_member(images, labels, train_idx=train_idx, val_idx=val_idx,
-                            epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                            seed=s, head=head, augment=augment, progress=progress,
-                            desc=f"plus member {k + 1}/{n_members}",
-                            bn_reestimate=bn_reestimate)
-        members.append(m)
-        histories.append(h)
-        seeds.append(s)
+    seeds = [member_seed(seed, k) for k in range(int(n_members))]
+    tasks = [dict(labels=labels, train_idx=train_idx, val_idx=val_idx, epochs=epochs,
+                  batch_size=batch_size, learning_rate=learning_rate, seed=s, head=head,
+                  augment=augment, progress=progress and int(workers) <= 1 and not scheduler,
+                  desc=f"plus member {k + 1}/{n_members}", bn_reestimate=bn_reestimate)
+              for k, s in enumerate(seeds)]
+    if int(workers) <= 1 and scheduler is None:
+        trained = [train_member(images, **t) for t in tasks]
+    else:
+        trained = []
+        for r in map_trainings(_member_weights, images, tasks, workers=workers,
+                               scheduler=scheduler, progress=progress, desc="plus members"):
+            model = nn.build_deepshadows(1, learning_rate=learning_rate, compile=False,
+                                         head=head)
+            model.set_weights(r["weights"])
+            trained.append((model, r["history"]))
+    members = [m for m, _ in trained]
+    histories = [h for _, h in trained]
     plus = PlusModel(members=members, histories=histories, temperature=1.0, head=head,
                      seeds=seeds)
     val_idx = np.asarray(val_idx, dtype=np.int64)
