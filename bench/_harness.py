@@ -126,3 +126,20 @@ def emit(obj):
     """Print ``obj`` as the last line of a contender's output."""
     sys.stdout.write("\n" + json.dumps(obj) + "\n")
     sys.stdout.flush()
+
+
+def faint_glow_set(n, seed=123):
+    """A learnable but not trivial set: noise, LSBGs (1) with a faint broad central glow.
+
+    Returns ``(images, labels)``: (n, 64, 64, 3) uint8 and (n,) 0/1.  Short trainings that
+    compare numerics (float32 against bfloat16, XLA) need a set whose accuracy is neither
+    chance nor perfect.
+    """
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    img = rng.normal(40, 12, (n, 64, 64, 3))
+    yy, xx = np.mgrid[:64, :64]
+    width = rng.uniform(4, 9, n)[:, None, None]
+    blob = np.exp(-((xx - 32) ** 2 + (yy - 32) ** 2)[None] / (2 * width ** 2))
+    img += (rng.uniform(8, 24, n) * y)[:, None, None, None] * blob[..., None]
+    return np.clip(img, 0, 255).astype(np.uint8), y

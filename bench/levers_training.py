@@ -73,21 +73,9 @@ def train_step(n, epochs, seed, *, xla=False):
     return bt._rates(timer, n, bt.network_flops())
 
 
-def _faint(n, seed):
-    """A learnable but not trivial set: noise, LSBGs (1) with a faint broad glow."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 2, n)
-    img = rng.normal(40, 12, (n, 64, 64, 3))
-    yy, xx = np.mgrid[:64, :64]
-    width = rng.uniform(4, 9, n)[:, None, None]
-    blob = np.exp(-((xx - 32) ** 2 + (yy - 32) ** 2)[None] / (2 * width ** 2))
-    img += (rng.uniform(8, 24, n) * y)[:, None, None, None] * blob[..., None]
-    return np.clip(img, 0, 255).astype(np.uint8), y
-
-
 def accuracy(precision, seeds, n_train, n_test, epochs):
     from deepshadows_lib import bn_stats, training
-    images, y = _faint(n_train + n_test, 123)
+    images, y = _harness.faint_glow_set(n_train + n_test, 123)
     train, test = np.arange(n_train), np.arange(n_train, n_train + n_test)
     out = []
     for s in seeds:

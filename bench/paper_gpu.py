@@ -55,22 +55,10 @@ def gpus():
         return []
 
 
-def _learnable(n, seed=123):
-    """Noise; LSBGs (1) with a faint broad central glow (not trivially separable)."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 2, n)
-    img = rng.normal(40, 12, (n, 64, 64, 3))
-    yy, xx = np.mgrid[:64, :64]
-    width = rng.uniform(4, 9, n)[:, None, None]
-    blob = np.exp(-((xx - 32) ** 2 + (yy - 32) ** 2)[None] / (2 * width ** 2))
-    img += (rng.uniform(8, 24, n) * y)[:, None, None, None] * blob[..., None]
-    return np.clip(img, 0, 255).astype(np.uint8), y
-
-
 def check_contender(kind, n, epochs, seed):
     """One side of the precision check (own process: op determinism is process-wide)."""
     from deepshadows_lib import bn_stats, training
-    images, y = _learnable(n + 512)
+    images, y = _harness.faint_glow_set(n + 512)
     train, test = np.arange(n), np.arange(n, n + 512)
     fast = kind == "gpu_settings"
     t = time.perf_counter()
