@@ -275,6 +275,27 @@ def test_parts_of_a_different_run_are_not_mixed(tmp_path, models, small_store, m
     assert classify.last_run["chunks_skipped"] == 0
 
 
+def test_a_kill_while_the_parts_directory_is_created_does_not_block_the_rerun(
+        tmp_path, models, small_store, monkeypatch):
+    path = small_store[0]
+    out = tmp_path / "pred.parquet"
+    # killed between creating the directory and recording its job (older versions)
+    classify.parts_dir(out).mkdir()
+    # killed inside the atomic creation: only a temporary beside the output remains
+    killed = tmp_path / f".{classify.parts_dir(out).name}.tmp-x"
+    killed.mkdir()
+    classify.classify_store(models[1], path, out, progress=False)
+    assert classify.last_run["chunks_skipped"] == 0
+    assert len(pd.read_parquet(out)) == len(small_store[1])
+    assert not killed.exists()
+    # a record-less directory that holds something is not silently discarded
+    other = tmp_path / "other.parquet"
+    classify.parts_dir(other).mkdir()
+    (classify.parts_dir(other) / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="different run"):
+        classify.classify_store(models[1], path, other, progress=False)
+
+
 def test_systematic_failure_is_raised_at_once(tmp_path, models, small_store, monkeypatch):
     def broken(block, **kw):
         raise RuntimeError("broken everywhere")

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .._io import atomic_path, atomic_write_json, sha256_file
+from .._io import atomic_dir, atomic_path, atomic_write_json, sha256_file
 from ..errors import InputError
 
 _PART_GLOB = "chunk-*.parquet"
@@ -69,6 +69,10 @@ def _job_signature(model_path, store, batch_size, columns):
 def _prepare_parts(parts, job, *, overwrite):
     """Create ``parts`` for ``job``, or reopen it if it holds parts of the same job."""
     meta = parts / _JOB
+    if parts.exists() and not meta.exists() and not any(parts.iterdir()):
+        # an empty directory without a job record holds nothing to lose: a run killed
+        # while creating it (before creation was atomic)
+        parts.rmdir()
     if parts.exists():
         try:
             old = json.loads(meta.read_text())
@@ -81,5 +85,7 @@ def _prepare_parts(parts, job, *, overwrite):
                                  path=parts)
             shutil.rmtree(parts)
     if not parts.exists():
-        parts.mkdir(parents=True)
-        atomic_write_json(meta, job)
+        # directory and job record appear together, so a kill here never leaves a
+        # record-less directory that the next run would refuse
+        with atomic_dir(parts) as tmp:
+            atomic_write_json(tmp / _JOB, job)
