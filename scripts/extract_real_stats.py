@@ -40,7 +40,7 @@ def main(argv=None):
     digest = hashlib.sha256(Path(args.figure).read_bytes()).hexdigest()
     header = (f"# statistics of the 36 real DES cutouts of Tanoglidis et al. (2021) Fig. 6, "
               f"measured by deepshadows_lib.realism; figure sha256 {digest}\n")
-    atomic_write_text(args.out, header + table.to_csv(index=False, float_format="%.4f"))
+    atomic_write_text(args.out, header + table.to_csv(index=False, float_format=f"%.{realism.DECIMALS}f"))
     print(f"wrote {len(table)} rows to {args.out}")
     return 0
 

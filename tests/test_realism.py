@@ -66,7 +66,7 @@ def test_sources_saturation_bleed_and_centre_are_counted():
     x[core] += np.array([30.0, 40.0, 50.0])
     st = realism.image_statistics(_u8(x)[None]).iloc[0]
     field = np.hypot(yy - 31.5, xx - 31.5) >= 10
-    assert st.src_density == pytest.approx(1000 * 3 / field.sum())
+    assert st.src_density == round(1000 * 3 / field.sum(), realism.DECIMALS)
     # peak colours, sky subtracted: G - R = -60, B - R = -90
     assert st.src_g_r == pytest.approx(-60, abs=2) and st.src_b_r == pytest.approx(-90, abs=2)
     assert st.n_saturated == 0
@@ -101,6 +101,37 @@ def test_classifier_auc_is_half_for_one_population_and_one_for_two():
     assert 0.3 < same["auc"] < 0.7 and same["n_real"] == 36
     far = realism.classifier_auc(a + 3.0, b, repeats=2)
     assert far["auc"] > 0.97
+
+
+def test_statistics_have_the_precision_of_the_shipped_file():
+    """Measured statistics carry the shipped file's decimals, so that a classifier cannot
+    tell the real set from the synthetic one by the number of digits."""
+    images = np.stack([_u8(_sky(seed=k, level=30 + k)) for k in range(4)])
+    st = realism.image_statistics(images)
+    values = st.to_numpy(float)
+    values = values[np.isfinite(values)]
+    np.testing.assert_array_equal(values, np.round(values, realism.DECIMALS))
+    shipped = realism.load_real_statistics()[realism.STATISTICS].to_numpy(float)
+    shipped = shipped[np.isfinite(shipped)]
+    np.testing.assert_array_equal(shipped, np.round(shipped, realism.DECIMALS))
+
+
+@pytest.mark.slow
+def test_one_population_through_the_shipped_file_is_not_told_apart(sample, monkeypatch):
+    """30 cutouts measured and written as the real statistics are (the script's CSV) and
+    read back, against the other 50 of the same population measured directly: a forest
+    on the source density (count / area, a discrete statistic) cannot tell them apart.
+    Before the statistics were rounded as the file is, the two sets differed in the fifth
+    decimal (1.5873 against 1.58730159) and it did, with AUC ~0.9."""
+    import io
+    from deepshadows_lib.realism import classifier
+    images, _ = sample
+    st = realism.image_statistics(images)
+    text = st.iloc[:30].to_csv(index=False, float_format=f"%.{realism.DECIMALS}f")
+    as_shipped = pd.read_csv(io.StringIO(text))
+    monkeypatch.setattr(classifier, "STATISTICS", ["src_density"])
+    auc = realism.classifier_auc(as_shipped, st.iloc[30:], repeats=4)["auc"]
+    assert auc < 0.7, auc
 
 
 def test_the_shipped_real_statistics_are_the_36_cutouts():
@@ -165,8 +196,9 @@ def sample():
 def test_synthetic_cutouts_match_the_real_statistics(sample):
     """The realism check on a small sample: medians inside the real IQR, AUC <= 0.8.
 
-    The issue's goal is 0.75; generator 2.0 gives 0.75-0.81 on samples of 320 (README),
-    so this guards against losing the calibration, not the goal itself.
+    The issue's goal is 0.75; generator 2.0 gives about 0.72 on 400 cutouts of the
+    default run (figures/realism_auc.json), but 80 cutouts scatter more, so this guards
+    against losing the calibration, not the goal itself.
     """
     images, cat = sample
     rep = realism.realism_report(images, cat, seed=0)

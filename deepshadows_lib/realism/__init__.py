@@ -48,10 +48,10 @@ from .classifier import _design, classifier_auc  # noqa: F401  (tests use _desig
 from .figure import (FIGURE_LAYOUT, FIGURE_OVERSAMPLE, FIGURE_PANELS, extract_figure_cutouts,
                      figure_round_trip)
 from .report import realism_report
-from .statistics import (REAL_STATS_FILE, SIZE, SOURCE_SIGMA, STATISTICS, compare,
+from .statistics import (DECIMALS, REAL_STATS_FILE, SIZE, SOURCE_SIGMA, STATISTICS, compare,
                          image_statistics, load_real_statistics)
 
-__all__ = ["STATISTICS", "REAL_STATS_FILE", "image_statistics", "load_real_statistics",
+__all__ = ["STATISTICS", "DECIMALS", "REAL_STATS_FILE", "image_statistics", "load_real_statistics",
            "compare", "classifier_auc", "realism_report", "extract_figure_cutouts",
            "FIGURE_LAYOUT", "FIGURE_PANELS", "FIGURE_OVERSAMPLE", "figure_round_trip", "SIZE",
            "SOURCE_SIGMA"]
