@@ -101,7 +101,8 @@ print(f"{epochs_cnn} epochs of {len(train_rows)} objects "
 model, history = training.train_cnn(des.images, des.labels, train_idx=train_rows,
                                     val_idx=val_rows, epochs=epochs_cnn,
                                     batch_size=cfg.profile.batch_size,
-                                    learning_rate=cfg.profile.learning_rate, seed=cfg.seed)
+                                    learning_rate=cfg.profile.learning_rate, seed=cfg.seed,
+                                    ema_momentum=cfg.profile.ema_momentum)
 
 # %% [markdown]
 # ### Batch-normalisation statistics (a deviation from the paper, `bn_reestimate`)

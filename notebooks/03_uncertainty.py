@@ -72,7 +72,7 @@ seed_runs = studies.run_random_splits(des.images, des.labels, seeds=prof.seeds,
                                       epochs=epochs_cnn, batch_size=prof.batch_size,
                                       learning_rate=prof.learning_rate,
                                       bn_reestimate=prof.bn_reestimate, workers=prof.workers,
-                                      scheduler=scheduler,
+                                      scheduler=scheduler, ema_momentum=prof.ema_momentum,
                                       known=notebook.reusable_runs(known, seed=cfg.seed,
                                                                    split=des.split))
 studies.save_results(seed_runs, cfg.path("random_splits.json"))
@@ -98,7 +98,7 @@ noise_runs = studies.run_label_noise(des.images, des.labels, split=des.split,
                                      seed=cfg.seed, batch_size=prof.batch_size,
                                      learning_rate=prof.learning_rate,
                                      bn_reestimate=prof.bn_reestimate, workers=prof.workers,
-                                     scheduler=scheduler,
+                                     scheduler=scheduler, ema_momentum=prof.ema_momentum,
                                      clean=notebook.same_split_run(seed_runs, seed=cfg.seed,
                                                                    split=des.split))
 studies.save_results(noise_runs, cfg.path("label_noise.json"))

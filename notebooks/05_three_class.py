@@ -85,7 +85,8 @@ result = studies.run_three_class(three.images, three.labels, split=three.split,
                                  epochs=epochs_three,
                                  seed=cfg.seed, batch_size=cfg.profile.batch_size,
                                  learning_rate=cfg.profile.learning_rate,
-                                 bn_reestimate=cfg.profile.bn_reestimate)
+                                 bn_reestimate=cfg.profile.bn_reestimate,
+                                 ema_momentum=cfg.profile.ema_momentum)
 tableA = report.table(tables.three_class_table(result), "tableA_three_class",
                       caption="Appendix A: three-class accuracy (paper: about 0.88)")
 tableA

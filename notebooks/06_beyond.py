@@ -85,13 +85,15 @@ plus_model = plus.train_plus(des.images, des.labels, train_idx=train_rows, val_i
                              learning_rate=cfg.profile.learning_rate, seed=cfg.seed,
                              n_members=cfg.profile.n_ensemble, head=cfg.profile.plus_head,
                              bn_reestimate=cfg.profile.bn_reestimate,
+                             ema_momentum=cfg.profile.ema_momentum,
                              workers=cfg.profile.workers, scheduler=scheduler)
 head_variant = plus.train_plus(des.images, des.labels, train_idx=train_rows,
                                val_idx=val_rows, epochs=epochs_plus,
                                batch_size=cfg.profile.batch_size,
                                learning_rate=cfg.profile.learning_rate, seed=cfg.seed,
                                n_members=1, head=notebook.other_head(cfg.profile.plus_head),
-                               bn_reestimate=cfg.profile.bn_reestimate)
+                               bn_reestimate=cfg.profile.bn_reestimate,
+                               ema_momentum=cfg.profile.ema_momentum)
 print(f"temperature fitted on validation: {plus_model.temperature:.3f}")
 
 # %% [markdown]
@@ -165,7 +167,8 @@ seeds_table = plus.seed_spread(
     epochs=epochs_plus, batch_size=cfg.profile.batch_size,
     learning_rate=cfg.profile.learning_rate, n_members=cfg.profile.n_ensemble,
     head=cfg.profile.plus_head, first=(cfg.seed, plus_model),
-    bn_reestimate=cfg.profile.bn_reestimate, workers=cfg.profile.workers, scheduler=scheduler)
+    bn_reestimate=cfg.profile.bn_reestimate, ema_momentum=cfg.profile.ema_momentum,
+    workers=cfg.profile.workers, scheduler=scheduler)
 report.table(seeds_table, "beyond_seeds",
              caption=f"plus retrained with {len(seeds_table)} seeds (accuracy spread "
                      f"{seeds_table.attrs['spread']:.4f})")

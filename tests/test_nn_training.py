@@ -226,6 +226,57 @@ def test_resumed_training_ends_with_the_weights_of_an_uninterrupted_run(data, tm
 
 
 @pytest.mark.slow
+def test_weight_averaging_ends_with_the_moving_average_of_every_step(data):
+    import keras
+    images, y = data
+    nn.set_seed(3)
+    model = build_deepshadows(1, compile=False)
+    nn.compile_deepshadows(model, ema_momentum=0.9)
+    ds = nn.make_dataset(images, y, indices=np.arange(48), batch_size=16, shuffle=True,
+                         seed=3)
+    steps = []
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            steps.append([v.numpy().copy() for v in model.trainable_variables])
+
+    nn.fit(model, ds, epochs=2, progress=False, callbacks=[Record()])
+    assert len(steps) == 6
+    # by hand: the first step's weights, then avg <- m avg + (1 - m) w after each step
+    avg = steps[0]
+    for w in steps[1:]:
+        avg = [0.9 * a + 0.1 * b for a, b in zip(avg, w)]
+    for got, want in zip(model.trainable_variables, avg):
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-7)
+    assert not np.allclose(model.trainable_variables[0].numpy(), steps[-1][0])
+
+
+@pytest.mark.slow
+def test_averaged_training_resumes_and_restores_the_average(data, tmp_path, capsys):
+    images, y = data
+    kw = dict(train_idx=np.arange(48), batch_size=16, progress=False, seed=3)
+    plain, _ = training.train_cnn(images, y, epochs=2, checkpoint=None, **kw)
+    ref, _ = training.train_cnn(images, y, epochs=2, checkpoint=None, ema_momentum=0.9, **kw)
+    assert ref.optimizer.use_ema and not plain.optimizer.use_ema
+    assert not _weights_equal(ref, plain)
+    # killed after its first epoch, resumed; then asked again once finished
+    training.train_cnn(images, y, epochs=1, checkpoint=tmp_path / "ck", ema_momentum=0.9,
+                       **kw)
+    resumed, _ = training.train_cnn(images, y, epochs=2, checkpoint=tmp_path / "ck",
+                                    ema_momentum=0.9, **kw)
+    assert _weights_equal(resumed, ref)
+    capsys.readouterr()
+    again, _ = training.train_cnn(images, y, epochs=2, checkpoint=tmp_path / "ck",
+                                  ema_momentum=0.9, **kw)
+    assert "already finished" in capsys.readouterr().err
+    assert _weights_equal(again, ref)
+    # the paper's training (no average) does not resume an averaged one's checkpoint
+    other, _ = training.train_cnn(images, y, epochs=2, checkpoint=tmp_path / "ck", **kw)
+    assert "already finished" not in capsys.readouterr().err
+    assert _weights_equal(other, plain)
+
+
+@pytest.mark.slow
 def test_checkpoint_holds_model_optimizer_rng_and_history(data, tmp_path):
     images, y = data
     training.train_cnn(images, y, epochs=2, batch_size=16, seed=1, progress=False,

@@ -106,7 +106,7 @@ def build_deepshadows(n_classes=1, *, input_shape=CUTOUT_SHAPE,
 
 
 def compile_deepshadows(model, *, learning_rate=paper.LEARNING_RATE, jit_compile="auto",
-                        fused=True):
+                        fused=True, ema_momentum=None):
     """Compile ``model`` as in the paper: Adadelta, cross-entropy, accuracy.
 
     The loss follows the output: binary cross-entropy for one unit, categorical
@@ -127,6 +127,11 @@ def compile_deepshadows(model, *, learning_rate=paper.LEARNING_RATE, jit_compile
         rounding; bench/ measures the speed-up.  Saved models are unaffected (plain
         Keras layers and optimizer).  Where Keras' internals differ from those the
         patches were written for, Keras' own ops are used, with one warning.
+    ema_momentum : float, optional
+        Keep an exponential moving average of the weights with this momentum (Keras'
+        ``use_ema``; 0.99 averages over the last ~100 steps) and end :meth:`fit` with
+        the averaged weights.  A deviation from the paper, which keeps the weights of the
+        last step; None (default): the paper.
 
     Returns
     -------
@@ -137,7 +142,9 @@ def compile_deepshadows(model, *, learning_rate=paper.LEARNING_RATE, jit_compile
 
     n_out = int(model.output_shape[-1])
     loss = "binary_crossentropy" if n_out == 1 else "categorical_crossentropy"
-    optimizer = keras.optimizers.Adadelta(learning_rate=float(learning_rate))
+    averaging = {} if ema_momentum is None else {"use_ema": True,
+                                                  "ema_momentum": float(ema_momentum)}
+    optimizer = keras.optimizers.Adadelta(learning_rate=float(learning_rate), **averaging)
     if fused:
         fuse_adadelta(optimizer)
         fuse_batch_norm(model)

@@ -136,6 +136,9 @@ def fit(model, train_ds, *, val_ds=None, epochs, progress=True, desc="training",
         cbs.insert(0, _restore_callback(checkpoint, state))
         if start == epochs:
             checkpoint.restore(model, state)
+            # the checkpoint holds the last step's weights; fit would have ended by
+            # replacing them with the optimizer's average (use_ema)
+            model.optimizer.finalize_variable_values(model.trainable_variables)
     if progress:
         cbs.append(_progress_callback(epochs, desc, initial=start))
     if start < epochs:
@@ -153,7 +156,8 @@ def fit(model, train_ds, *, val_ds=None, epochs, progress=True, desc="training",
 
 def train_cnn(images, labels, *, train_idx=None, val_idx=None, epochs,
               batch_size=paper.BATCH_SIZE, learning_rate=paper.LEARNING_RATE, seed=0, n_classes=1, progress=True, deterministic=True,
-              jit_compile=False, model=None, mixed_precision="auto", checkpoint="auto"):
+              jit_compile=False, model=None, mixed_precision="auto", checkpoint="auto",
+              ema_momentum=None):
     """Train the DeepShadows CNN as in the paper.
 
     Adadelta (learning rate 0.1), cross-entropy, batch 64, a fixed number of epochs, no
@@ -199,11 +203,15 @@ def train_cnn(images, labels, *, train_idx=None, val_idx=None, epochs,
         subdirectory of :func:`.checkpoint.checkpoint_root` named by the
         training's fingerprint when a root is set (the notebooks set one), else none.
         None: no checkpoint.
+    ema_momentum : float, optional
+        End with an exponential moving average of the weights instead of the last
+        step's (:func:`.cnn.compile_deepshadows`); a deviation from the paper.  The
+        profiles' ``ema_momentum``.
 
     Returns
     -------
     model : keras.Model
-        The model after the last epoch.
+        The model after the last epoch (its averaged weights with ``ema_momentum``).
     history : dict
         Per-epoch ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``, ``epoch``,
         ``epoch_time_s`` (for the training-curve figure).
@@ -221,7 +229,8 @@ def train_cnn(images, labels, *, train_idx=None, val_idx=None, epochs,
             model = build_deepshadows(n_classes, learning_rate=learning_rate, compile=False)
         finally:
             keras.mixed_precision.set_global_policy(previous)
-    compile_deepshadows(model, learning_rate=learning_rate, jit_compile=jit_compile)
+    compile_deepshadows(model, learning_rate=learning_rate, jit_compile=jit_compile,
+                        ema_momentum=ema_momentum)
     n_out = int(model.output_shape[-1])
     n_classes = 1 if n_out == 1 else n_out
     train_ds = make_dataset(images, labels, indices=train_idx, batch_size=batch_size,
@@ -233,7 +242,9 @@ def train_cnn(images, labels, *, train_idx=None, val_idx=None, epochs,
     ckpt = resolve_checkpoint(
         checkpoint, model, images, labels, train_idx, val_idx, batch_size=batch_size,
         learning_rate=learning_rate, seed=seed, n_classes=n_classes,
-        deterministic=deterministic, jit_compile=jit_compile)
+        deterministic=deterministic, jit_compile=jit_compile,
+        # only when set, so that the paper's trainings keep their fingerprints
+        **({} if ema_momentum is None else {"ema_momentum": float(ema_momentum)}))
     history = fit(model, train_ds, val_ds=val_ds, epochs=epochs, progress=progress,
                   checkpoint=ckpt)
     return model, history

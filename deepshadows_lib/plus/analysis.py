@@ -163,14 +163,15 @@ def uncertainty_table(y, p, uncertainty, *, n_bins=4):
 
 def seed_spread(images, labels, *, split, seeds, epochs, batch_size=paper.BATCH_SIZE,
                 learning_rate=paper.LEARNING_RATE, n_members=5, head="flatten", first=None,
-                progress=True, bn_reestimate=False, workers=1, scheduler=None):
+                progress=True, bn_reestimate=False, workers=1, scheduler=None,
+                ema_momentum=None):
     """Test accuracy of ``plus`` trained with several seeds, and their spread.
 
     Parameters
     ----------
     first : tuple, optional
         ``(seed, PlusModel)`` already trained (reused, not retrained).
-    bn_reestimate : bool, optional
+    bn_reestimate, ema_momentum : optional
         See :func:`train_member`.
     workers, scheduler : optional
         Train each ensemble's members side by side (see :func:`train_plus`).
@@ -193,7 +194,7 @@ def seed_spread(images, labels, *, split, seeds, epochs, batch_size=paper.BATCH_
                               batch_size=batch_size, learning_rate=learning_rate, seed=s,
                               n_members=n_members, head=head, progress=progress,
                               bn_reestimate=bn_reestimate, workers=workers,
-                              scheduler=scheduler)
+                              scheduler=scheduler, ema_momentum=ema_momentum)
         p, _ = plus.predictor().predict(x)
         m = evaluate.binary_metrics(y, p)
         rows.append({"seed": int(s), "accuracy": m["accuracy"], "auc": m["auc"],

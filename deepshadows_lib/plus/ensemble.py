@@ -30,7 +30,7 @@ def member_seed(seed, k):
 
 def train_member(images, labels, *, train_idx, val_idx=None, epochs,
                  batch_size=paper.BATCH_SIZE, learning_rate=paper.LEARNING_RATE, seed=0, head="flatten", augment=True, progress=True,
-                 deterministic=True, desc=None, bn_reestimate=False):
+                 deterministic=True, desc=None, bn_reestimate=False, ema_momentum=None):
     """Train one DeepShadows network, with rotation/flip augmentation.
 
     The paper's optimiser and loss (Adadelta, binary cross-entropy, a fixed number of
@@ -61,6 +61,8 @@ def train_member(images, labels, *, train_idx, val_idx=None, epochs,
         profiles do for the paper's CNN: after a short training the moving averages lag
         the weights and shift every member's output the same way, which neither the
         ensemble nor a temperature can undo.
+    ema_momentum : float, optional
+        End with a moving average of the weights (:func:`deepshadows_lib.nn.train_cnn`).
 
     Returns
     -------
@@ -70,7 +72,8 @@ def train_member(images, labels, *, train_idx, val_idx=None, epochs,
     nn.configure_threads()
     nn.set_seed(seed, deterministic=deterministic)
     model = nn.build_deepshadows(1, learning_rate=learning_rate, compile=False, head=head)
-    nn.compile_deepshadows(model, learning_rate=learning_rate, jit_compile=False)
+    nn.compile_deepshadows(model, learning_rate=learning_rate, jit_compile=False,
+                           ema_momentum=ema_momentum)
     train_ds = nn.make_dataset(images, labels, indices=train_idx, batch_size=batch_size,
                                      shuffle=True, seed=seed)
     if augment:
@@ -145,7 +148,8 @@ def _member_weights(images, **task):
 
 def train_plus(images, labels, *, train_idx, val_idx, epochs, batch_size=paper.BATCH_SIZE,
                learning_rate=paper.LEARNING_RATE, seed=0, n_members=5, head="flatten", augment=True,
-               progress=True, bn_reestimate=False, workers=1, scheduler=None):
+               progress=True, bn_reestimate=False, workers=1, scheduler=None,
+               ema_momentum=None):
     """Train the ``plus`` ensemble and fit its temperature on the validation set.
 
     The arguments are those of :func:`train_member`; ``n_members`` networks are trained
@@ -162,7 +166,8 @@ def train_plus(images, labels, *, train_idx, val_idx, epochs, batch_size=paper.B
     tasks = [dict(labels=labels, train_idx=train_idx, val_idx=val_idx, epochs=epochs,
                   batch_size=batch_size, learning_rate=learning_rate, seed=s, head=head,
                   augment=augment, progress=progress and int(workers) <= 1 and not scheduler,
-                  desc=f"plus member {k + 1}/{n_members}", bn_reestimate=bn_reestimate)
+                  desc=f"plus member {k + 1}/{n_members}", bn_reestimate=bn_reestimate,
+                  ema_momentum=ema_momentum)
               for k, s in enumerate(seeds)]
     if int(workers) <= 1 and scheduler is None:
         trained = [train_member(images, **t) for t in tasks]

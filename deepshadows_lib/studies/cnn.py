@@ -37,7 +37,7 @@ def cnn_run(p, p_moving, p_reestimated, *, seed, train_idx, test_idx, history=No
 
 def run_random_splits(images, labels, *, seeds, epochs, batch_size=64, learning_rate=0.1,
                       progress=True, keep_models=False, bn_reestimate=False, workers=1,
-                      known=None, scheduler=None):
+                      known=None, scheduler=None, ema_momentum=None):
     """Train and test the CNN on the paper's random split for each seed (Table 4, Fig. 8).
 
     Each seed is the ``random_state`` of :func:`deepshadows_lib.catalogs.random_split`
@@ -54,6 +54,8 @@ def run_random_splits(images, labels, *, seeds, epochs, batch_size=64, learning_
         The paper: 1, 3, 18, 33, 42, 96 (:data:`deepshadows_lib.profiles.PAPER_SEEDS`).
     epochs, batch_size, learning_rate : optional
         Training settings (the paper: 100, 64, 0.1).
+    ema_momentum : float, optional
+        Average the weights (:func:`deepshadows_lib.training.train_cnn`); None: the paper.
     progress : bool, optional
         Progress bars.
     keep_models : bool, optional
@@ -86,7 +88,8 @@ def run_random_splits(images, labels, *, seeds, epochs, batch_size=64, learning_
     tasks = [{"labels": labels, "train_idx": sp["train"], "val_idx": sp["validation"],
               "test_idx": sp["test"], "epochs": epochs, "seed": int(seed),
               "batch_size": batch_size, "learning_rate": learning_rate,
-              "bn_reestimate": bn_reestimate} for seed, sp in todo]
+              "bn_reestimate": bn_reestimate, "ema_momentum": ema_momentum}
+             for seed, sp in todo]
     trained = dict(zip([int(seed) for seed, _ in todo],
                        train_many(images, tasks, workers=1 if keep_models else workers,
                                   scheduler=None if keep_models else scheduler,
@@ -116,7 +119,8 @@ def _noise_conditions(n_train, fractions, biased_fractions):
 def run_label_noise(images, labels, *, split, epochs, fractions=(0.01, 0.05, 0.10, 1 / 3),
                     biased_fractions=(0.01, 0.05, 0.10), include_clean=True, seed=0,
                     batch_size=64, learning_rate=0.1, progress=True, keep_models=False,
-                    bn_reestimate=False, workers=1, clean=None, scheduler=None):
+                    bn_reestimate=False, workers=1, clean=None, scheduler=None,
+                    ema_momentum=None):
     """Train the CNN with a fraction of the training labels flipped (Table 5, Fig. 8).
 
     Only training labels are flipped; validation and test keep the true labels.  The
@@ -144,7 +148,7 @@ def run_label_noise(images, labels, *, split, epochs, fractions=(0.01, 0.05, 0.1
         Also train without noise (fraction 0), the reference.
     seed : int, optional
         Seeds training; the flips of condition ``k`` use ``default_rng([seed, k])``.
-    batch_size, learning_rate, progress, keep_models, bn_reestimate, workers, scheduler : optional
+    batch_size, learning_rate, progress, keep_models, bn_reestimate, workers, scheduler, ema_momentum : optional
         As in :func:`run_random_splits`.
     clean : dict, optional
         A result of the same training without noise (same split, same seed), e.g. the
@@ -179,7 +183,8 @@ def run_label_noise(images, labels, *, split, epochs, fractions=(0.01, 0.05, 0.1
         tasks.append({"labels": noisy, "train_idx": train_idx,
                       "val_idx": split["validation"], "test_idx": split["test"],
                       "epochs": epochs, "seed": int(seed), "batch_size": batch_size,
-                      "learning_rate": learning_rate, "bn_reestimate": bn_reestimate})
+                      "learning_rate": learning_rate, "bn_reestimate": bn_reestimate,
+                      "ema_momentum": ema_momentum})
         keep.append(k)
     runs = dict(zip(keep, train_many(images, tasks, workers=1 if keep_models else workers,
                                      scheduler=None if keep_models else scheduler,
@@ -265,7 +270,8 @@ def hsc_transfer(model, hsc_images, hsc_labels, *, n_finetune=320, epochs=30, ba
 
 
 def run_three_class(images, class_index, *, split, epochs, seed=0, batch_size=64,
-                    learning_rate=0.1, progress=True, bn_reestimate=False):
+                    learning_rate=0.1, progress=True, bn_reestimate=False,
+                    ema_momentum=None):
     """Train the three-class model: type-2 artifacts, LSBGs, type-1 artifacts (Appendix A).
 
     Parameters
@@ -277,7 +283,7 @@ def run_three_class(images, class_index, *, split, epochs, seed=0, batch_size=64
     split : dict
         ``train``, ``validation``, ``test`` index arrays (the paper: 45,000 / 7,500 /
         7,500).
-    epochs, seed, batch_size, learning_rate, progress : optional
+    epochs, seed, batch_size, learning_rate, progress, ema_momentum : optional
         As in :func:`deepshadows_lib.training.train_cnn`.
     bn_reestimate : bool, optional
         As in :func:`train_and_predict`; ``metrics_moving`` then holds the metrics of
@@ -298,7 +304,7 @@ def run_three_class(images, class_index, *, split, epochs, seed=0, batch_size=64
                             test_idx=split["test"], epochs=epochs, seed=seed,
                             batch_size=batch_size, learning_rate=learning_rate,
                             n_classes=n_classes, bn_reestimate=bn_reestimate,
-                            progress=progress)
+                            progress=progress, ema_momentum=ema_momentum)
     model, history, proba = run["model"], run["history"], run["p"]
     metrics = evaluate.multiclass_metrics(y[split["test"]], proba)
     moving = evaluate.multiclass_metrics(y[split["test"]], run["p_moving"])

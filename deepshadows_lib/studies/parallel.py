@@ -15,7 +15,7 @@ from .labels import _clear
 
 def train_and_predict(images, labels, *, train_idx, val_idx, test_idx, epochs, seed=0,
                       batch_size=64, learning_rate=0.1, n_classes=1, bn_reestimate=False,
-                      progress=True):
+                      progress=True, ema_momentum=None):
     """Train the CNN once and predict the test rows (one training of a study).
 
     Parameters
@@ -26,7 +26,7 @@ def train_and_predict(images, labels, *, train_idx, val_idx, test_idx, epochs, s
         (N,) training targets (possibly noisy; only ``train_idx`` and ``val_idx`` are used).
     train_idx, val_idx, test_idx : array_like of int
         The split.
-    epochs, seed, batch_size, learning_rate, n_classes, progress : optional
+    epochs, seed, batch_size, learning_rate, n_classes, progress, ema_momentum : optional
         As in :func:`deepshadows_lib.training.train_cnn`.
     bn_reestimate : bool, optional
         After training, re-estimate the batch-norm statistics on the training images
@@ -44,7 +44,7 @@ def train_and_predict(images, labels, *, train_idx, val_idx, test_idx, epochs, s
     model, history = training.train_cnn(
         images, labels, train_idx=train_idx, val_idx=val_idx, epochs=epochs,
         batch_size=batch_size, learning_rate=learning_rate, seed=int(seed),
-        n_classes=n_classes, progress=progress)
+        n_classes=n_classes, progress=progress, ema_momentum=ema_momentum)
     p_moving = training.predict(model, images, indices=test_idx)
     # both ways always: the paper's procedure reports the re-estimated numbers beside
     target = model if bn_reestimate else training.copy_model(model)
