@@ -241,9 +241,7 @@ def _draw_bright_star(c, cfg, npix, scale, out):
     shape = (0.92 * core + 0.06 * halo + 0.02 * spikes) * scale ** 2
     mags = _mags_from_colours(c["mag_r"] + c["g_r"], c["g_r"], c["g_i"],
                               0.4 * (c["g_i"] - c["g_r"]))
-    # band by band: the same products and sums without a (B, N, N) temporary
-    for b, f in enumerate(_fluxes(mags)):
-        out[b] += f * shape
+    out += _fluxes(mags)[:, None, None] * shape[None]
 
 
 @functools.lru_cache(maxsize=32)
