@@ -165,18 +165,6 @@ def test_saturated_star_has_a_flat_core_and_a_vertical_bleed_trail():
     assert simulate._saturate(calm, cfg) is calm
 
 
-def test_bleed_mask_is_the_union_of_the_trails_marked_one_by_one():
-    rng = np.random.default_rng(9)
-    for _ in range(300):
-        n, w = rng.integers(1, 70, 2)
-        sat = rng.random((n, w)) < rng.uniform(0.0, 0.2)
-        reach = np.where(sat, rng.integers(0, 40, (n, w)), 0)
-        ref = sat.copy()
-        for i, j in zip(*np.nonzero(sat)):
-            ref[max(i - reach[i, j], 0):min(i + reach[i, j] + 1, n), j] = True
-        np.testing.assert_array_equal(simulate.cutout._bleed_mask(sat, reach), ref)
-
-
 def test_saturation_shortcut_keeps_the_threshold_at_the_level():
     # just below the level nothing is masked (shortcut or not); just above it is
     cfg = simulate.SURVEYS["des"]
