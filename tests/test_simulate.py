@@ -165,8 +165,8 @@ def test_saturated_star_has_a_flat_core_and_a_vertical_bleed_trail():
     assert simulate._saturate(calm, cfg) is calm
 
 
-def test_saturation_shortcut_keeps_the_threshold_at_the_level():
-    # just below the level nothing is masked (shortcut or not); just above it is
+def test_saturation_threshold_is_the_level():
+    # just below the level nothing is masked; one float above it is
     cfg = simulate.SURVEYS["des"]
     level = cfg.saturation["g"][0]
     for value in (0.985 * level, 0.995 * level, level):

@@ -94,19 +94,12 @@ def _saturate(img, cfg, fill_noise=None):
     those pixels and the viewer shows the fill values (a flat violet disc and trail).
     """
     levels = np.array([cfg.saturation[b][0] for b in ("g", "r", "z")])
-    # many cutouts hold nothing near saturation: a band's maximum below 0.99 of its level
-    # puts every ratio below 1 (whatever the rounding of the division), as the full
-    # test below would find, at a fraction of its cost
-    if (img.max(axis=(1, 2)) < 0.99 * levels).all():
-        return img
     ratio = (img / levels[:, None, None]).max(axis=0)
     sat = ratio > 1.0
     if not sat.any():
         return img
     # bleed: each saturated pixel spreads up and down its column by bleed * ln(ratio)
     reach = np.where(sat, np.ceil(cfg.bleed * np.log(np.maximum(ratio, 1.0))), 0).astype(int)
-    # a Python loop over the saturated pixels: a star core holds a handful, and a
-    # vectorised union of the trails (bincount and cumsum over the whole image) costs more
     mask = sat.copy()
     cols = np.flatnonzero(sat.any(axis=0))
     n = img.shape[-2]
