@@ -82,10 +82,14 @@ def _box3_max(stack, mask):
         # stack costs several times more)
         rr = np.clip(np.arange(y0 - 1, y1 + 1), 0, ny - 1)
         cc = np.clip(np.arange(x0 - 1, x1 + 1), 0, nx - 1)
-        crop = stack[:, rr[:, None], cc[None, :]]
+        # one axis at a time: the same pixels as stack[:, rr[:, None], cc], ~5x faster
+        crop = stack.take(rr, axis=1).take(cc, axis=2)
     rsum = crop[:, :, :-2] + crop[:, :, 1:-1] + crop[:, :, 2:]
-    box = (rsum[:, :-2] + rsum[:, 1:-1] + rsum[:, 2:]) / 9.0
-    return box[:, mask[y0:y1, x0:x1]].max(axis=1)
+    box = rsum[:, :-2] + rsum[:, 1:-1] + rsum[:, 2:]
+    # the maximum over the mask without gathering its pixels (a boolean index of the
+    # 3-D box costs ~8x more); division by 9 after the maximum: a correctly rounded
+    # division preserves order, so the maximum of the quotients is the same number
+    return np.where(mask[y0:y1, x0:x1], box, -np.inf).max(axis=(1, 2)) / 9.0
 
 
 def _argsort_exact(values):
@@ -98,6 +102,50 @@ def _argsort_exact(values):
     if values.size > 1 and not np.all(np.diff(values[order]) > 0):
         order = np.argsort(values, kind="stable")
     return order
+
+
+#: relative margin of the squared-distance pre-selection in :func:`_pixels_within`: far
+#: above the rounding of ``dx**2 + dy**2`` (a few 1e-16), far below a pixel
+_SQ_MARGIN = 1e-9
+
+
+def _pixels_within(x, y, r_max, keep):
+    """Pixels of ``keep`` closer than ``r_max`` to (x, y), and their distances.
+
+    The same pixels, in the same (raster) order and with the same distances
+    (``numpy.hypot``), as ``np.flatnonzero(keep & (rr < r_max))`` and ``rr.ravel()[...]``
+    with ``rr`` the distance grid of the whole image; ``hypot`` (~7 ns per pixel) is
+    evaluated only on the pixels that a squared distance (~1 ns) does not already rule
+    out, by a margin far beyond its rounding.
+
+    Returns
+    -------
+    idx : numpy.ndarray
+        Flat indices into the image, ascending.
+    r : numpy.ndarray
+        Their distances from (x, y), in pixels.
+    """
+    ny, nx = keep.shape
+    dx = np.arange(nx, dtype=np.float64) - x
+    dy = np.arange(ny, dtype=np.float64) - y
+    sq = dx[None, :] ** 2 + dy[:, None] ** 2
+    cand = np.flatnonzero(keep & (sq < r_max * r_max * (1.0 + _SQ_MARGIN)))
+    rows, cols = np.divmod(cand, nx)
+    r = np.hypot(dx[cols], dy[rows])
+    inside = r < r_max
+    return cand[inside], r[inside]
+
+
+def _annulus_mean(img, idx, r, lo, hi):
+    """Mean of ``img`` over the pixels ``idx`` with ``lo <= r <= hi``; NaN where none.
+
+    ``idx`` ascending: the values are summed in the image's own (raster) order, so the
+    mean is bitwise that of ``img[mask].mean()`` over the same pixels.
+    """
+    sel = (r >= lo) & (r <= hi)
+    if not sel.any():
+        return float("nan")
+    return float(img.ravel()[idx[sel]].mean())
 
 
 def _pixstack(npix):
@@ -191,7 +239,8 @@ def measure(images, *, rms, pixel_scale, zeropoint=22.5, center=None, thresh=1.5
     if cuts is not None and not 1.0 - row["B_IMAGE"] / row["A_IMAGE"] < cuts["ellipticity"]:
         return row
     seg_id = np.array([i + 1], dtype=np.int32)
-    segmap = seg.astype(np.int32)
+    # sep's segmentation map is already int32 and is only read below: no copy
+    segmap = seg if seg.dtype == np.int32 else seg.astype(np.int32)
     kr, _ = sep.kron_radius(det, x, y, a, b, th, 6.0, seg_id=seg_id, segmap=segmap)
     kr = float(kr[0])
     if not (math.isfinite(kr) and kr > 0):
@@ -199,18 +248,16 @@ def measure(images, *, rms, pixel_scale, zeropoint=22.5, center=None, thresh=1.5
     # SourceExtractor's PHOT_AUTOPARAMS 2.5, 3.5: a minimum aperture of 3.5 radii
     r_aper = np.array([max(2.5 * kr, 3.5)])
     pix_area = pixel_scale ** 2
-    # distances from the centroid, broadcast from one row and one column
-    rr = np.hypot(np.arange(nx, dtype=np.float64)[None, :] - x[0],
-                  np.arange(ny, dtype=np.float64)[:, None] - y[0])
     keep = (segmap == 0) | (segmap == i + 1)
     inseg = segmap == i + 1
     # curve of growth over the unmasked pixels within 6 A (sep's flux_radius, but
-    # one sort shared by the three bands)
-    idx = np.flatnonzero(keep & (rr < 6.0 * a[0]))
-    r_sel = rr.ravel()[idx]
+    # one sort shared by the three bands); distances from the centroid
+    r_grow = 6.0 * a[0]
+    near, r_sel = _pixels_within(x[0], y[0], r_grow, keep)
+    rr = None            # the whole distance grid, only if an annulus reaches beyond 6 A
     order = _argsort_exact(r_sel)
     radii = r_sel[order]
-    idx = idx[order]
+    idx = near[order]
     have_seg = bool(inseg.any())
     peaks = None
     for j, band in enumerate(bands):
@@ -232,8 +279,16 @@ def measure(images, *, rms, pixel_scale, zeropoint=22.5, center=None, thresh=1.5
                 return row
         # surface brightness at the half-light radius: mean in a thin annulus
         if r_half > 0:
-            ann = keep & (rr >= 0.8 * r_half) & (rr <= 1.25 * r_half)
-            sb = float(img[ann].mean()) / pix_area if ann.any() else float("nan")
+            lo, hi = 0.8 * r_half, 1.25 * r_half
+            if hi < r_grow:
+                # the annulus lies within the pixels of the curve of growth
+                sb = _annulus_mean(img, near, r_sel, lo, hi) / pix_area
+            else:
+                if rr is None:
+                    rr = np.hypot(np.arange(nx, dtype=np.float64)[None, :] - x[0],
+                                  np.arange(ny, dtype=np.float64)[:, None] - y[0])
+                ann = keep & (rr >= lo) & (rr <= hi)
+                sb = float(img[ann].mean()) / pix_area if ann.any() else float("nan")
         else:
             sb = float("nan")
         row[f"mu_eff_model_{band}"] = _mag(sb, zeropoint) if sb == sb else float("nan")

@@ -90,7 +90,45 @@ def test_box3_max_equals_scipy_uniform_filter():
         if not mask.any():
             continue
         ref = uniform_filter(stack, size=(1, 3, 3), mode="nearest")[:, mask].max(axis=1)
-        np.testing.assert_allclose(photometry._box3_max(stack, mask), ref, rtol=1e-12)
+        got = photometry._box3_max(stack, mask)
+        np.testing.assert_allclose(got, ref, rtol=1e-12)
+        # bitwise the separable sums divided by 9 before the maximum over the mask
+        pad = np.pad(stack, ((0, 0), (1, 1), (1, 1)), mode="edge")
+        rs = pad[:, :, :-2] + pad[:, :, 1:-1] + pad[:, :, 2:]
+        box = (rs[:, :-2] + rs[:, 1:-1] + rs[:, 2:]) / 9.0
+        np.testing.assert_array_equal(got, box[:, mask].max(axis=1))
+
+
+def test_pixels_within_are_those_of_the_full_distance_grid():
+    # the same pixels, order and distances (bitwise) as thresholding np.hypot on the grid
+    rng = np.random.default_rng(6)
+    for _ in range(300):
+        ny, nx = rng.integers(8, 80, 2)
+        x, y = rng.uniform(-3, nx + 3), rng.uniform(-3, ny + 3)
+        r_max = rng.choice([rng.uniform(0.1, 3), rng.uniform(3, 90), 5.0])
+        x, y = (float(np.round(x)), float(np.round(y))) if rng.random() < 0.2 else (x, y)
+        keep = rng.random((ny, nx)) < rng.uniform(0.2, 1.0)
+        rr = np.hypot(np.arange(nx, dtype=float)[None, :] - x,
+                      np.arange(ny, dtype=float)[:, None] - y)
+        ref_idx = np.flatnonzero(keep & (rr < r_max))
+        idx, r = photometry._pixels_within(np.float64(x), np.float64(y), np.float64(r_max),
+                                           keep)
+        np.testing.assert_array_equal(idx, ref_idx)
+        np.testing.assert_array_equal(r, rr.ravel()[ref_idx])
+
+
+def test_annulus_mean_is_bitwise_the_masked_mean():
+    rng = np.random.default_rng(7)
+    img = rng.normal(size=(64, 64)) * 1e-3 + 1.0
+    rr = np.hypot(np.arange(64.0)[None, :] - 30.3, np.arange(64.0)[:, None] - 33.6)
+    keep = rng.random((64, 64)) < 0.8
+    idx = np.flatnonzero(keep & (rr < 25.0))
+    # annuli within the pixels given (measure() takes the full grid beyond them)
+    for lo, hi in ((2.0, 3.1), (0.0, 24.9), (7.77, 7.78), (24.0, 24.999)):
+        ann = keep & (rr >= lo) & (rr <= hi)
+        ref = float(img[ann].mean()) if ann.any() else float("nan")
+        got = photometry._annulus_mean(img, idx, rr.ravel()[idx], lo, hi)
+        assert got == ref or (np.isnan(ref) and np.isnan(got))
 
 
 def test_argsort_exact_is_the_stable_sort():

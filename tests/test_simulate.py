@@ -165,6 +165,19 @@ def test_saturated_star_has_a_flat_core_and_a_vertical_bleed_trail():
     assert simulate._saturate(calm, cfg) is calm
 
 
+def test_saturation_threshold_is_the_level():
+    # just below the level nothing is masked; one float above it is
+    cfg = simulate.SURVEYS["des"]
+    level = cfg.saturation["g"][0]
+    for value in (0.985 * level, 0.995 * level, level):
+        img = np.full((3, 64, 64), 0.1 * level)
+        img[1, 10, 10] = value
+        assert simulate._saturate(img, cfg) is img
+    img = np.full((3, 64, 64), 0.1 * level)
+    img[1, 10, 10] = np.nextafter(level, np.inf)
+    assert simulate._saturate(img, cfg)[0, 10, 10] == cfg.saturation["g"][1]
+
+
 def test_tile_depth_changes_the_noise_of_the_image_only():
     cfg = simulate.SURVEYS["des"]
     white = np.random.default_rng(0).standard_normal((4, 64, 64))
@@ -415,6 +428,28 @@ def test_stamp_add_equals_a_loop_of_slices():
             ref[:, ys:ys + size, xs:xs + size] += flux[:, k, None, None] * stamps[k]
     np.testing.assert_allclose(out, ref[:, size:-size, size:-size], rtol=1e-12, atol=1e-15)
     assert out.sum() > 0
+
+
+def test_stamp_add_is_bitwise_a_loop_of_slices_in_source_order():
+    # overlapping stamps onto a lit image: each pixel must sum its sources in their
+    # order, starting from zero, and only then be added to the image (the order that
+    # fixes the simulator's bits)
+    rng = np.random.default_rng(5)
+    n, size = 40, 13
+    stamps = rng.random((n, size, size)) ** 3
+    flux = 10.0 ** rng.uniform(-3, 2, (4, n))
+    x0, y0 = rng.integers(-15, 66, n), rng.integers(-15, 66, n)
+    x0[:10], y0[:10] = 20, 24                      # ten sources on the same pixels
+    lit = rng.random((4, 64, 64))
+    out = lit.copy()
+    simulate._stamp_add(out, stamps, flux, x0, y0)
+    canvas = np.zeros((4, 64 + 2 * size, 64 + 2 * size))
+    for k in range(n):
+        if -size < x0[k] < 64 and -size < y0[k] < 64:
+            ys, xs = y0[k] + size, x0[k] + size
+            for b in range(4):
+                canvas[b, ys:ys + size, xs:xs + size] += flux[b, k] * stamps[k]
+    np.testing.assert_array_equal(out, lit + canvas[:, size:-size, size:-size])
 
 
 def test_object_does_not_depend_on_its_batch(monkeypatch):

@@ -151,11 +151,14 @@ def _stamp_add(out, stamps, flux, x0, y0):
     side = n + 2 * size
     off = (np.arange(size)[:, None] * side + np.arange(size)[None, :]).ravel()
     base = (y0 + size) * side + (x0 + size)                        # (n,)
-    idx = (np.arange(nb)[:, None, None] * side * side + base[None, :, None]
-           + off[None, None, :])                                   # (B, n, S*S)
-    weights = flux[:, :, None] * stamps.reshape(1, len(base), -1)
-    canvas = np.bincount(idx.ravel(), weights.ravel(), minlength=nb * side * side)
-    out += canvas.reshape(nb, side, side)[:, size:size + n, size:size + n]
+    idx = (base[:, None] + off[None, :]).ravel()                   # (n * S * S,)
+    unit = stamps.reshape(len(base), -1)
+    # one bincount per band with the same indices: each pixel sums its sources in the
+    # same order as one bincount over all bands would (the same numbers), without the
+    # (B, n, S*S) index array
+    for b in range(nb):
+        canvas = np.bincount(idx, (flux[b, :, None] * unit).ravel(), minlength=side * side)
+        out[b] += canvas.reshape(side, side)[size:size + n, size:size + n]
 
 
 def _pixel_coords(x, y, npix, scale):
