@@ -92,7 +92,10 @@ fig2
 # %% [markdown]
 # Adadelta (learning rate 0.1), binary cross-entropy, batches of 64, a fixed number of
 # epochs (100 in the paper) and the model of the last epoch. A profile may instead give a
-# budget of optimiser steps (`train_steps`), spent in whole epochs over its sample.
+# budget of optimiser steps (`train_steps`), spent in whole epochs over its sample, and
+# end the training with a moving average of the weights over its last ~100 steps
+# (`ema_momentum`, a deviation from the paper: after a short training the last step's
+# weights put each run at its own operating point; `bench/weight_averaging.json`).
 
 # %%
 epochs_cnn = cfg.profile.epochs_for(len(train_rows))

@@ -237,3 +237,13 @@ def test_the_notebooks_with_independent_trainings_and_the_cli_take_a_scheduler()
     for name in ("03_uncertainty", "06_beyond"):
         assert "scheduler" in runner.declared_parameters(runner._to_notebook(name))
     assert "scheduler" not in runner.declared_parameters(runner._to_notebook("01_file_creation"))
+
+
+def test_run_id_depends_on_the_parameters_not_on_where_the_build_lives(tmp_path):
+    a = notebook.configure(profile="smoke", build_dir=tmp_path / "a", figures_dir=tmp_path)
+    b = notebook.configure(profile="smoke", build_dir=tmp_path / "b", figures_dir=tmp_path)
+    c = notebook.configure(profile="smoke", build_dir=tmp_path / "a", figures_dir=tmp_path,
+                           seed=7)
+    d = notebook.configure(profile="default", build_dir=tmp_path / "a", figures_dir=tmp_path)
+    assert a.run_id() == b.run_id()
+    assert len({a.run_id(), c.run_id(), d.run_id()}) == 3

@@ -20,9 +20,18 @@ def test_paper_profile_has_the_papers_sizes():
 
 def test_profiles_grow():
     s, d, p = (profiles.get_profile(n) for n in ("smoke", "default", "paper"))
-    assert s.n_per_class < d.n_per_class < p.n_per_class
+    # the default profile has the paper's objects and a smaller budget of steps
+    assert s.n_per_class < d.n_per_class <= p.n_per_class
+    assert d.epochs_for(30000) * 469 < p.epochs_for(30000) * 469
     assert s.epochs < d.epochs < p.epochs
     assert s.n_finetune < 2 * s.n_hsc_per_class
+
+
+def test_deviations_from_the_paper_are_off_in_the_paper_profile():
+    s, d, p = (profiles.get_profile(n) for n in ("smoke", "default", "paper"))
+    assert p.ema_momentum is None and not p.bn_reestimate and p.train_steps is None
+    assert d.bn_reestimate and 0.9 <= d.ema_momentum < 1.0
+    assert s.ema_momentum == d.ema_momentum  # CI's smoke run exercises the averaging
 
 
 def test_parameters_are_plain():

@@ -76,7 +76,10 @@ class RunConfig:
         (:func:`deepshadows_lib.conclusions.run_id`).  Notebooks reuse one another's
         results only when made under the same identifier."""
         sha = store.attrs.get("content_sha256") if store is not None else None
-        return run_id(self.parameters(), sha)
+        # where the build directory lives changes no result: a checkout moved elsewhere
+        # (or a colleague's) keeps its identifiers
+        params = {k: v for k, v in self.parameters().items() if k != "build_dir"}
+        return run_id(params, sha)
 
     def reporter(self, notebook, *, data=None, simulated=None):
         """A :class:`~deepshadows_lib.manifest.Reporter` for ``notebook`` of this run.
