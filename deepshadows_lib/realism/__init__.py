@@ -51,7 +51,7 @@ from .report import realism_report
 from .statistics import (DECIMALS, REAL_STATS_FILE, SIZE, SOURCE_SIGMA, STATISTICS, compare,
                          image_statistics, load_real_statistics)
 
-__all__ = ["STATISTICS", "DECIMALS", "REAL_STATS_FILE", "image_statistics", "load_real_statistics",
-           "compare", "classifier_auc", "realism_report", "extract_figure_cutouts",
-           "FIGURE_LAYOUT", "FIGURE_PANELS", "FIGURE_OVERSAMPLE", "figure_round_trip", "SIZE",
-           "SOURCE_SIGMA"]
+__all__ = ["STATISTICS", "DECIMALS", "REAL_STATS_FILE", "image_statistics",
+           "load_real_statistics", "compare", "classifier_auc", "realism_report",
+           "extract_figure_cutouts", "FIGURE_LAYOUT", "FIGURE_PANELS", "FIGURE_OVERSAMPLE",
+           "figure_round_trip", "SIZE", "SOURCE_SIGMA"]

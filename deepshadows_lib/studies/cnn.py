@@ -148,7 +148,9 @@ def run_label_noise(images, labels, *, split, epochs, fractions=(0.01, 0.05, 0.1
         Also train without noise (fraction 0), the reference.
     seed : int, optional
         Seeds training; the flips of condition ``k`` use ``default_rng([seed, k])``.
-    batch_size, learning_rate, progress, keep_models, bn_reestimate, workers, scheduler, ema_momentum : optional
+    batch_size, learning_rate, progress, keep_models, bn_reestimate : optional
+        As in :func:`run_random_splits`.
+    workers, scheduler, ema_momentum : optional
         As in :func:`run_random_splits`.
     clean : dict, optional
         A result of the same training without noise (same split, same seed), e.g. the
