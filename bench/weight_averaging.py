@@ -39,6 +39,7 @@ def main():
     args = ap.parse_args()
 
     from deepshadows_lib import bn_stats, catalogs, evaluate, notebook
+    from deepshadows_lib._io import atomic_write_json
     from deepshadows_lib.nn import (build_deepshadows, compile_deepshadows,
                                     configure_threads, fit, make_dataset, predict, set_seed)
     configure_threads(intra_op=args.threads, inter_op=1)
@@ -93,7 +94,7 @@ def main():
     record["date"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     out = Path(args.out)
     runs = json.loads(out.read_text()) if out.exists() else []
-    out.write_text(json.dumps(runs + [record], indent=1) + "\n")
+    atomic_write_json(out, runs + [record], indent=1)  # a kill never truncates the record
     print(json.dumps(record))
 
 
