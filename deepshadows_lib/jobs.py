@@ -15,6 +15,7 @@ import pandas as pd
 
 from . import catalogs, evaluate, nn, schema
 from ._io import atomic_path, atomic_write_json
+from .bn_stats import reestimate_batch_norm
 from .errors import InputError
 from .profiles import get_profile
 from .provenance import make_provenance, write_sidecar
@@ -114,9 +115,13 @@ def train_store(cutouts, out, *, profile="default", epochs=None, seed=0, split="
     out : str or path-like
         Output directory.
     profile : str, optional
-        Run profile (epochs, batch size, learning rate, bootstrap resamples).
+        Run profile: epochs (or its step budget, ``train_steps``), batch size, learning
+        rate, weight averaging (``ema_momentum``), batch-norm re-estimation after
+        training (``bn_reestimate``) and bootstrap resamples -- the recipe of the
+        profile's notebooks, so that ``deepshadows train --profile default`` gives the
+        model notebook 2 would on the same objects and split.
     epochs : int, optional
-        Override the profile's epochs.
+        Override the profile's epochs (and its step budget).
     seed : int, optional
         Seeds the random split and the training.
     split : {"auto", "random", "baseline"}, optional
@@ -142,7 +147,6 @@ def train_store(cutouts, out, *, profile="default", epochs=None, seed=0, split="
         A missing or incomplete store, a store without labels, an unknown split.
     """
     prof = get_profile(profile)
-    epochs = int(epochs or prof.epochs)
     st = open_store(cutouts, lazy=True)
     y = _store_targets(st, n_classes)
     y_bin = (y if n_classes == 1 else (y == 1)).astype(np.int64)
@@ -158,6 +162,7 @@ def train_store(cutouts, out, *, profile="default", epochs=None, seed=0, split="
         raise InputError(f"unknown split {split!r}: choose auto, random or baseline")
     if len(parts["train"]) == 0:
         raise InputError("the split leaves no training objects", path=st.path)
+    epochs = int(epochs or prof.epochs_for(len(parts["train"])))
     out = Path(out)
     checkpoint = out / CHECKPOINT_DIR
     if restart:
@@ -167,7 +172,9 @@ def train_store(cutouts, out, *, profile="default", epochs=None, seed=0, split="
                                val_idx=parts["validation"], epochs=epochs,
                                batch_size=prof.batch_size, learning_rate=prof.learning_rate,
                                seed=seed, n_classes=n_classes, progress=progress,
-                               checkpoint=checkpoint)
+                               checkpoint=checkpoint, ema_momentum=prof.ema_momentum)
+    if prof.bn_reestimate:
+        reestimate_batch_norm(model, st.images, indices=parts["train"])
     train_s = time.perf_counter() - t0
     p = nn.predict(model, st.images, progress=progress)
 
@@ -189,7 +196,8 @@ def train_store(cutouts, out, *, profile="default", epochs=None, seed=0, split="
             n_bootstrap=prof.n_bootstrap if name == "test" else 0, seed=seed)
     metrics.update({"split": parts.get("kind", split), "seed": int(seed), "epochs": epochs,
                     "batch_size": prof.batch_size, "learning_rate": prof.learning_rate,
-                    "profile": prof.name, "n_classes": 3 if n_classes > 1 else 2,
+                    "ema_momentum": prof.ema_momentum,
+                    "bn_reestimated": bool(prof.bn_reestimate), "profile": prof.name, "n_classes": 3 if n_classes > 1 else 2,
                     "n_params": int(model.count_params()), "train_seconds": train_s,
                     **_run_info(st)})
     atomic_write_json(out / "metrics.json", metrics)
@@ -198,7 +206,8 @@ def train_store(cutouts, out, *, profile="default", epochs=None, seed=0, split="
         recipe="paper", profile=prof.name, data=st, split={**parts, "kind": metrics["split"]},
         metrics={"test": {k: v for k, v in metrics["splits"]["test"].items()
                           if k in ("accuracy", "precision", "recall", "auc", "n")}},
-        seed=seed, epochs=epochs, n_classes=metrics["n_classes"]))
+        seed=seed, epochs=epochs, n_classes=metrics["n_classes"],
+        ema_momentum=prof.ema_momentum, bn_reestimated=bool(prof.bn_reestimate)))
     # every result is written: the per-epoch state is no longer needed
     nn.TrainingCheckpoint(checkpoint).remove()
     return metrics

@@ -7,8 +7,9 @@
 * with test-time augmentation (``tta`` in the sidecar) each cutout is classified in its
   eight rotations and flips (:mod:`deepshadows_lib.augment`);
 * the probability reported is the mean over members and views, scaled by the
-  temperature fitted on the validation set (``p_lsbg``), and its uncertainty is the
-  standard deviation of the temperature-scaled probabilities of the members and views
+  temperature (and, with Platt scaling, shifted by the bias) fitted on the validation
+  set (``p_lsbg``), and its uncertainty is the standard deviation of the
+  calibrated probabilities of the members and views
   (``uncertainty``; NaN for a single network without test-time augmentation, which has
   nothing to spread over).
 
@@ -47,15 +48,18 @@ class Predictor:
         Input (64, 64, 3) in [0, 1]; output (B, K): one sigmoid probability per member.
     temperature : float, optional
         Divides the logit of the averaged probability (1: uncalibrated).
+    bias : float, optional
+        Added to the scaled logit (Platt scaling; 0: temperature scaling only).
     tta : bool, optional
         Average over the eight rotations and flips.
     info : dict, optional
         The sidecar (kept for the record).
     """
 
-    def __init__(self, model, *, temperature=1.0, tta=False, info=None):
+    def __init__(self, model, *, temperature=1.0, bias=0.0, tta=False, info=None):
         self.model = model
         self.temperature = float(temperature)
+        self.bias = float(bias)
         self.tta = bool(tta)
         self.info = dict(info or {})
         self.input_shape = tuple(model.input_shape[1:])
@@ -65,10 +69,16 @@ class Predictor:
     @classmethod
     def from_path(cls, path):
         """Load a model file (verified against its sidecar) and its calibration."""
-        model = saving.load_model(path, compile=False)
-        info = read_sidecar(path) or {}
+        return cls.from_sidecar(saving.load_model(path, compile=False),
+                                read_sidecar(path) or {})
+
+    @classmethod
+    def from_sidecar(cls, model, info):
+        """A loaded model with the calibration and views its sidecar ``info`` records."""
+        info = dict(info or {})
         return cls(model, temperature=info.get("temperature") or 1.0,
-                   tta=bool(info.get("tta", False)), info=info)
+                   bias=info.get("bias") or 0.0, tta=bool(info.get("tta", False)),
+                   info=info)
 
     @property
     def n_views(self):
@@ -115,11 +125,12 @@ class Predictor:
         """``(p, uncertainty)`` from :meth:`member_probabilities`' (N, views, members)."""
         raw = np.asarray(raw, dtype=np.float64)
         n = raw.shape[1] * raw.shape[2]
+        t, b = self.temperature, self.bias
         if n == 1:
-            return apply_temperature(raw[:, 0, 0], self.temperature), np.full(len(raw), np.nan)
+            return apply_temperature(raw[:, 0, 0], t, bias=b), np.full(len(raw), np.nan)
         mean = raw.reshape(len(raw), -1).mean(axis=1)
-        scaled = apply_temperature(raw, self.temperature).reshape(len(raw), -1)
-        return apply_temperature(mean, self.temperature), scaled.std(axis=1, ddof=1)
+        scaled = apply_temperature(raw, t, bias=b).reshape(len(raw), -1)
+        return apply_temperature(mean, t, bias=b), scaled.std(axis=1, ddof=1)
 
 
 def _ensemble_function(model, n_members, input_shape):

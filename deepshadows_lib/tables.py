@@ -82,8 +82,10 @@ def test_scores(y_test, *, baselines, cnn):
     return scores
 
 
-def plus_scores(ablation, *, paper="paper CNN", plus="+ temperature scaling (plus)"):
-    """``{model: (y_test, p)}`` of the paper's CNN and of plus from an ablation's scores."""
+def plus_scores(ablation, *, paper="paper CNN", plus=None):
+    """``{model: (y_test, p)}`` of the paper's CNN and of plus from an ablation's scores
+    (``plus``: the ablation's full ``plus`` row unless named)."""
+    plus = plus or ablation.get("plus_row", "+ temperature scaling (plus)")
     return {"DeepShadows": ablation["scores"][paper],
             "DeepShadows plus": ablation["scores"][plus]}
 
@@ -200,10 +202,10 @@ def transfer_bn_table(transfer, *, bn_reestimate):
                                  used=used)
 
 
-def plus_test_metrics(ablation, *, row="+ temperature scaling (plus)",
-                      metrics=("accuracy", "auc", "ece", "brier")):
-    """Test metrics of plus from an ablation's table, as floats (for its provenance)."""
-    full = ablation["table"].loc[row]
+def plus_test_metrics(ablation, *, row=None, metrics=("accuracy", "auc", "ece", "brier")):
+    """Test metrics of plus from an ablation's table, as floats (for its provenance;
+    ``row``: the ablation's full ``plus`` row unless named)."""
+    full = ablation["table"].loc[row or ablation.get("plus_row", "+ temperature scaling (plus)")]
     return {k: float(full[k]) for k in metrics}
 
 

@@ -22,7 +22,9 @@
 # probability. Here a second recipe, **plus**, is trained on the same data and split:
 # the eight rotations and flips of each cutout as augmentation (no interpolation),
 # predictions averaged over those eight views (test-time augmentation), an ensemble of K
-# independently seeded networks, and temperature scaling fitted on the validation set.
+# independently seeded networks, and a calibration fitted on the validation set
+# (temperature scaling, or Platt scaling: a temperature and a bias; the profile's
+# `plus_calibration`).
 # An ablation measures each addition on the same test set with bootstrap intervals, the
 # calibration of both models is measured before and after scaling, every object gets an
 # uncertainty (spread over members and views), and plus is moved to HSC and looked at
@@ -69,7 +71,8 @@ epochs_plus = cfg.profile.epochs_for(len(train_rows))  # the paper CNN's budget 
 print(f"{len(train_rows)} training, {len(val_rows)} validation, {len(test_rows)} test objects "
       f"({des.split['kind']} split); ensemble of {cfg.profile.n_ensemble}, "
       f"head {cfg.profile.plus_head!r}, {epochs_plus} epochs per member, batch-norm "
-      f"statistics {'re-estimated' if cfg.profile.bn_reestimate else 'as trained'}")
+      f"statistics {'re-estimated' if cfg.profile.bn_reestimate else 'as trained'}, "
+      f"{cfg.profile.plus_calibration} calibration")
 
 # %% [markdown]
 # ## Training plus
@@ -77,7 +80,7 @@ print(f"{len(train_rows)} training, {len(val_rows)} validation, {len(test_rows)}
 # The paper's optimiser, loss, batch size and number of epochs (or the profile's step
 # budget, as for notebook 2's CNN) for every member; only
 # the input pipeline (a random rotation/flip of every cutout, drawn anew each epoch) and
-# the seeds differ. The temperature is fitted on the validation set.
+# the seeds differ. The calibration is fitted on the validation set.
 
 # %%
 plus_model = plus.train_plus(des.images, des.labels, train_idx=train_rows, val_idx=val_rows,
@@ -86,6 +89,7 @@ plus_model = plus.train_plus(des.images, des.labels, train_idx=train_rows, val_i
                              n_members=cfg.profile.n_ensemble, head=cfg.profile.plus_head,
                              bn_reestimate=cfg.profile.bn_reestimate,
                              ema_momentum=cfg.profile.ema_momentum,
+                             calibration=cfg.profile.plus_calibration,
                              workers=cfg.profile.workers, scheduler=scheduler)
 head_variant = plus.train_plus(des.images, des.labels, train_idx=train_rows,
                                val_idx=val_rows, epochs=epochs_plus,
@@ -93,15 +97,20 @@ head_variant = plus.train_plus(des.images, des.labels, train_idx=train_rows,
                                learning_rate=cfg.profile.learning_rate, seed=cfg.seed,
                                n_members=1, head=notebook.other_head(cfg.profile.plus_head),
                                bn_reestimate=cfg.profile.bn_reestimate,
-                               ema_momentum=cfg.profile.ema_momentum)
-print(f"temperature fitted on validation: {plus_model.temperature:.3f}")
+                               ema_momentum=cfg.profile.ema_momentum,
+                               calibration=cfg.profile.plus_calibration)
+print(f"fitted on validation: temperature {plus_model.temperature:.3f}, "
+      f"bias {plus_model.bias:+.3f}")
 
 # %% [markdown]
 # ## Ablation: each addition on the same test set
 #
 # Rows add one step at a time to the one above; 95% bootstrap intervals of the test set.
 # Temperature scaling moves no decision at 0.5 and no ranking: it changes only the
-# calibration columns. The last row swaps the head (global average pooling instead of
+# calibration columns. Platt scaling's bias moves the decisions at 0.5 (not the ranking,
+# so not the AUC); the paper's CNN is calibrated the same way on the same validation
+# set, so that the calibration's share of a gain is not credited to the other
+# additions. The last row swaps the head (global average pooling instead of
 # Flatten -> Dense 1024, or back) on one network with test-time augmentation; it is kept
 # only if it helps.
 
@@ -126,28 +135,29 @@ fig_roc = report.figure(plots.draw_roc_curves(roc, simulated=report.simulated), 
 fig_roc
 
 # %% [markdown]
-# ## Calibration before and after temperature scaling
+# ## Calibration before and after scaling
 #
 # Expected calibration error (15 equal-width bins), Brier score and negative
-# log-likelihood on the test set; the temperatures are fitted on the validation set.
+# log-likelihood on the test set; temperatures and biases are fitted on the validation
+# set.
 
 # %% tags=["beyond_calibration"]
 table_calibration = report.table(plus.calibration_table(ablation), "beyond_calibration",
                                  caption="Calibration of the paper's CNN and plus, before "
-                                         "and after temperature scaling (test set)")
+                                         "and after calibration (test set)")
 table_calibration
 
 # %% tags=["beyond_reliability"]
 fig_rel = report.figure(plots.draw_reliability_diagram(plus.reliability_panels(ablation),
                                                        simulated=report.simulated),
                         "beyond_reliability",
-                        caption="Reliability diagrams before and after temperature scaling")
+                        caption="Reliability diagrams before and after calibration")
 fig_rel
 
 # %% [markdown]
 # ## Per-object uncertainty
 #
-# The standard deviation of the temperature-scaled probabilities of the members and the
+# The standard deviation of the calibrated probabilities of the members and the
 # eight views. Sorted into quartiles, the most uncertain objects should be the least
 # accurate ones.
 
@@ -168,7 +178,8 @@ seeds_table = plus.seed_spread(
     learning_rate=cfg.profile.learning_rate, n_members=cfg.profile.n_ensemble,
     head=cfg.profile.plus_head, first=(cfg.seed, plus_model),
     bn_reestimate=cfg.profile.bn_reestimate, ema_momentum=cfg.profile.ema_momentum,
-    workers=cfg.profile.workers, scheduler=scheduler)
+    calibration=cfg.profile.plus_calibration, workers=cfg.profile.workers,
+    scheduler=scheduler)
 report.table(seeds_table, "beyond_seeds",
              caption=f"plus retrained with {len(seeds_table)} seeds (accuracy spread "
                      f"{seeds_table.attrs['spread']:.4f})")
@@ -185,7 +196,7 @@ report.table(plus.targets(ablation, seeds_table), "beyond_targets",
 #
 # The same fine-tuning and test objects as notebook 2 (Table 6); every member is
 # fine-tuned as the paper fine-tunes its CNN, the ensemble keeps its views and its
-# temperature.
+# calibration.
 
 # %% tags=["beyond_hsc_table"]
 hsc = notebook.load_problem(stores["hsc"], classes=("lsbg", "artifact2"), seed=cfg.seed)
@@ -228,7 +239,8 @@ fig_cam
 # ## The trained ensemble, with its provenance
 #
 # One `.keras` file (the K networks side by side) and its JSON sidecar: recipe, profile,
-# data hash, split, test metrics, temperature, library versions and the file's SHA-256.
+# data hash, split, test metrics, calibration (temperature and bias), library versions
+# and the file's SHA-256.
 # Classify your own cutouts with
 # `deepshadows predict --model build/<profile>/plus.keras --out predictions.csv IMAGES...`.
 

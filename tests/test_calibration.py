@@ -75,3 +75,41 @@ def test_bad_input_is_one_clear_error():
         calibration.expected_calibration_error([0, 1], [0.1, 1.2])
     with pytest.raises(InputError, match="2 labels for 3"):
         calibration.brier_score([0, 1], [0.1, 0.2, 0.3])
+
+
+def test_fit_platt_equals_an_unregularised_logistic_regression_on_the_logit():
+    from sklearn.linear_model import LogisticRegression
+    y, p_over, _ = _overconfident(factor=2.0, seed=4)
+    # shift the model towards class 1, as the short trainings of the synthetic survey are
+    p = expit(calibration.logit(p_over) + 1.2)
+    t, b = calibration.fit_platt(y, p)
+    ref = LogisticRegression(C=np.inf, tol=1e-12, max_iter=10_000).fit(
+        calibration.logit(p)[:, None], y)
+    assert 1 / t == pytest.approx(ref.coef_[0, 0], rel=1e-6)
+    assert b == pytest.approx(ref.intercept_[0], abs=1e-6)
+    # it recovers the factor and the shift it was given
+    assert t == pytest.approx(2.0, rel=0.08) and b == pytest.approx(-1.2 / 2.0, abs=0.06)
+    q = calibration.apply_temperature(p, t, bias=b)
+    np.testing.assert_allclose(q, ref.predict_proba(calibration.logit(p)[:, None])[:, 1],
+                               atol=1e-6)
+    # unlike a temperature alone, the bias moves decisions at 0.5 and mends the accuracy
+    assert np.mean((q > 0.5) == y) > np.mean((p > 0.5) == y) + 0.02
+    assert calibration.expected_calibration_error(y, q) < \
+        calibration.expected_calibration_error(y, calibration.apply_temperature(
+            p, calibration.fit_temperature(y, p)))
+
+
+def test_fit_platt_on_reversed_probabilities_stays_within_the_temperature_bounds():
+    y, p, _ = _overconfident(n=2000, seed=2)
+    t, b = calibration.fit_platt(y, 1 - p)
+    assert t == pytest.approx(20.0)
+    with pytest.raises(InputError, match="both classes"):
+        calibration.fit_platt(np.ones(5), np.full(5, 0.7))
+
+
+def test_apply_temperature_with_a_bias_is_sigmoid_of_the_shifted_logit():
+    p = np.array([0.1, 0.5, 0.9])
+    np.testing.assert_allclose(calibration.apply_temperature(p, 2.0, bias=-0.5),
+                               expit(np.log(p / (1 - p)) / 2.0 - 0.5))
+    with pytest.raises(InputError, match="bias"):
+        calibration.apply_temperature(p, 1.0, bias=np.nan)

@@ -94,6 +94,38 @@ def test_cli_train_then_evaluate(labelled_store, tmp_path, capsys):
 
 @pytest.mark.slow
 @pytest.mark.tf
+def test_train_follows_the_profiles_recipe(labelled_store, tmp_path):
+    """``deepshadows train --profile smoke`` trains as the smoke notebooks do: the
+    profile's epochs, weight averaging and batch-norm statistics re-estimated after."""
+    from deepshadows_lib import bn_stats, catalogs, jobs, nn, profiles
+    from deepshadows_lib.provenance import read_sidecar
+
+    prof = profiles.get_profile("smoke")
+    assert prof.ema_momentum and prof.bn_reestimate  # what this test is about
+    out = tmp_path / "run"
+    metrics = jobs.train_store(labelled_store, out, profile="smoke", seed=5, split="random",
+                               progress=False)
+    assert metrics["epochs"] == prof.epochs_for(36) and metrics["bn_reestimated"] is True
+    assert metrics["ema_momentum"] == prof.ema_momentum
+    side = read_sidecar(out / "model.keras")
+    assert side["ema_momentum"] == prof.ema_momentum and side["bn_reestimated"] is True
+    # the same recipe by hand, in the library
+    st = store.open_store(labelled_store)
+    y = st.catalog["label"].to_numpy()
+    parts = catalogs.random_split(48, seed=5)
+    model, _ = nn.train_cnn(st.images, y, train_idx=parts["train"],
+                            val_idx=parts["validation"], epochs=prof.epochs_for(36),
+                            batch_size=prof.batch_size, learning_rate=prof.learning_rate,
+                            seed=5, progress=False, checkpoint=None,
+                            ema_momentum=prof.ema_momentum)
+    bn_stats.reestimate_batch_norm(model, st.images, indices=parts["train"])
+    pred = pd.read_parquet(out / "predictions.parquet")
+    np.testing.assert_allclose(pred["p_lsbg"], nn.predict(model, st.images, progress=False),
+                               atol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.tf
 def test_cli_train_three_classes(labelled_store, tmp_path):
     from deepshadows_lib import cli
 

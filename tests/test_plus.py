@@ -31,6 +31,16 @@ def trained(data):
                            n_members=2, progress=False)
 
 
+@pytest.fixture(scope="module")
+def paper(data):
+    """The paper's CNN on the same split (one epoch): the ablation's first rows."""
+    from deepshadows_lib.training import train_cnn
+    images, labels, split = data
+    model, _ = train_cnn(images, labels, train_idx=split["train"], epochs=1, batch_size=16,
+                         seed=1, progress=False)
+    return model
+
+
 def test_member_seeds_are_distinct_and_reproducible():
     seeds = [plus.member_seed(42, k) for k in range(5)]
     assert len(set(seeds)) == 5 and seeds == [plus.member_seed(42, k) for k in range(5)]
@@ -105,11 +115,8 @@ def test_saved_plus_predicts_the_same_from_the_file(trained, data, tmp_path):
 
 
 @pytest.mark.slow
-def test_ablation_rows_and_intervals(trained, data):
-    from deepshadows_lib.training import train_cnn
+def test_ablation_rows_and_intervals(trained, data, paper):
     images, labels, split = data
-    paper, _ = train_cnn(images, labels, train_idx=split["train"], epochs=1, batch_size=16,
-                         seed=1, progress=False)
     res = plus.ablation(trained, images, labels, test_idx=split["test"],
                         val_idx=split["validation"], paper_model=paper, n_bootstrap=50)
     t = res["table"]
@@ -148,3 +155,71 @@ def test_members_trained_in_two_processes_equal_the_sequential_ensemble(data, tr
             np.testing.assert_array_equal(wa, wb)
     assert side_by_side.temperature == trained.temperature
     assert [h["loss"] for h in side_by_side.histories] == [h["loss"] for h in trained.histories]
+
+
+def test_an_unknown_calibration_is_refused_before_any_training(data):
+    from deepshadows_lib.errors import InputError
+    images, labels, split = data
+    with pytest.raises(InputError, match="calibration must be one of"):
+        plus.train_plus(images, labels, train_idx=split["train"], val_idx=split["validation"],
+                        epochs=1, n_members=1, calibration="isotonic", progress=False)
+
+
+@pytest.mark.slow
+def test_platt_calibrated_plus_fits_temperature_and_bias_on_validation(data, tmp_path):
+    from deepshadows_lib.calibration import apply_temperature, fit_platt
+    images, labels, split = data
+    platt = plus.train_plus(images, labels, train_idx=split["train"],
+                            val_idx=split["validation"], epochs=1, batch_size=16, seed=5,
+                            n_members=2, progress=False, calibration="platt")
+    mean = platt.raw_validation.reshape(12, -1).mean(axis=1)
+    t, b = fit_platt(labels[40:52], mean)
+    assert (platt.calibration, platt.temperature, platt.bias) == ("platt", t, b)
+    # the predictor applies both: its probability is the calibrated mean of members and views
+    x = images[split["test"]]
+    raw = platt.predictor().member_probabilities(x)
+    p, _ = platt.predictor().predict(x)
+    np.testing.assert_allclose(p, apply_temperature(raw.reshape(12, -1).mean(axis=1), t,
+                                                    bias=b), atol=1e-12)
+    # the sidecar carries the bias, and a model loaded from the file applies it
+    path = plus.save_plus(platt, tmp_path / "plus.keras", provenance={"profile": "smoke"})
+    side = provenance.read_sidecar(path)
+    assert side["bias"] == pytest.approx(b) and side["calibration"] == "platt"
+    np.testing.assert_allclose(predict.Predictor.from_path(path).predict(x)[0], p, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_ablation_of_a_platt_calibrated_plus_calibrates_the_paper_cnn_the_same_way(trained,
+                                                                                    data, paper):
+    import dataclasses
+
+    from deepshadows_lib import tables
+    from deepshadows_lib.calibration import apply_temperature, fit_platt, fit_temperature
+    images, labels, split = data
+    mean = trained.raw_validation.reshape(12, -1).mean(axis=1)
+    t, b = fit_platt(labels[40:52], mean)
+    platt = dataclasses.replace(trained, calibration="platt", temperature=t, bias=b)
+    res = plus.ablation(platt, images, labels, test_idx=split["test"],
+                        val_idx=split["validation"], paper_model=paper, n_bootstrap=50)
+    t_ = res["table"]
+    assert list(t_.index) == ["paper CNN", "paper CNN + temperature scaling",
+                              "paper CNN + Platt scaling", "+ augmentation",
+                              "+ test-time augmentation", "+ ensemble (2)",
+                              "+ temperature scaling", "+ Platt scaling (plus)"]
+    assert plus.plus_row(res) == "+ Platt scaling (plus)"
+    y, p_plus = res["scores"]["+ Platt scaling (plus)"]
+    np.testing.assert_allclose(p_plus, apply_temperature(res["raw"].reshape(12, -1).mean(1),
+                                                         t, bias=b))
+    # the temperature-only row is fitted on the same validation probabilities
+    assert res["calibrations"]["+ temperature scaling"] == (fit_temperature(labels[40:52],
+                                                                            mean), 0.0)
+    cal = plus.calibration_table(res)
+    assert cal.loc["+ Platt scaling (plus)", "bias"] == pytest.approx(b)
+    assert cal.loc["paper CNN", "bias"] == 0.0
+    assert tables.plus_scores(res)["DeepShadows plus"][1] is p_plus
+    assert tables.plus_test_metrics(res)["accuracy"] == t_.loc["+ Platt scaling (plus)",
+                                                               "accuracy"]
+    panels = plus.reliability_panels(res)
+    assert set(panels) == {"Paper CNN", "DeepShadows plus"}
+    targets = plus.targets(res)
+    assert any(i.startswith("(for reference)") for i in targets.index)

@@ -178,3 +178,18 @@ def test_cli_predict_runs_as_a_command(tmp_path, ensemble_file, images):
     assert "classifying" in res.stderr  # the progress bar
     with open(tmp_path / "p.csv") as fh:
         assert len(list(csv.DictReader(fh))) == 2
+
+
+def test_a_sidecar_bias_is_applied_after_the_temperature(tmp_path, images):
+    path = tmp_path / "platt.keras"
+    model = plus.combine_members([_member(k) for k in range(2)])
+    training.save_model(model, path, provenance={"recipe": "plus", "temperature": 1.5,
+                                                 "bias": -0.7, "tta": False, "n_members": 2})
+    pred = predict.Predictor.from_path(path)
+    assert (pred.temperature, pred.bias) == (1.5, -0.7)
+    p, unc = pred.predict(images)
+    ref = _reference(images, 2, [0])
+    np.testing.assert_allclose(p, expit(logit(ref.reshape(20, -1).mean(axis=1)) / 1.5 - 0.7),
+                               atol=2e-6)
+    np.testing.assert_allclose(unc, expit(logit(ref.reshape(20, -1)) / 1.5 - 0.7).std(
+        axis=1, ddof=1), atol=2e-6)

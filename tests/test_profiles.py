@@ -49,3 +49,9 @@ def test_plus_fields():
     assert d.n_ensemble == 5 and p.n_ensemble == 5 and s.n_ensemble < d.n_ensemble
     assert d.plus_head in ("flatten", "gap")
     assert p.n_plus_seeds == 3 and s.n_plus_seeds >= 2  # smoke exercises the spread code
+
+
+def test_every_profile_calibrates_plus_in_a_known_way():
+    from deepshadows_lib.plus import CALIBRATIONS
+    for name in profiles.PROFILES:
+        assert profiles.get_profile(name).plus_calibration in CALIBRATIONS

@@ -44,15 +44,14 @@ def _load_keras_model(path):
 
     A binary model -- one sigmoid output, or a ``plus`` ensemble whose sidecar says it
     has one output per member -- comes back as a
-    :class:`~deepshadows_lib.predict.Predictor`, which applies the sidecar's temperature
+    :class:`~deepshadows_lib.predict.Predictor`, which applies the sidecar's calibration
     and test-time augmentation and gives the uncertainty; a three-class model as itself.
     """
     model = saving.load_model(path, compile=False)
     info = read_sidecar(path) or {}
     n_out = int(model.output_shape[-1])
     if n_out == 1 or (int(info.get("n_members", 1)) == n_out and info.get("recipe") == "plus"):
-        return Predictor(model, temperature=info.get("temperature") or 1.0,
-                         tta=bool(info.get("tta", False)), info=info)
+        return Predictor.from_sidecar(model, info)
     return model
 
 

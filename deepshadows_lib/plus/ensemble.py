@@ -13,13 +13,16 @@ from sklearn.model_selection import train_test_split
 from .. import nn, paper
 from ..augment import augment_dataset
 from ..bn_stats import reestimate_batch_norm
-from ..calibration import fit_temperature
+from ..calibration import fit_platt, fit_temperature
 from ..errors import InputError
 from ..predict import Predictor
 from ..studies import evaluate_scores, map_trainings
 
-__all__ = ["member_seed", "train_member", "train_plus", "combine_members", "PlusModel",
-           "save_plus", "hsc_transfer"]
+#: How ``plus`` calibrates its averaged probability on the validation set.
+CALIBRATIONS = ("temperature", "platt")
+
+__all__ = ["CALIBRATIONS", "member_seed", "train_member", "train_plus", "combine_members",
+           "PlusModel", "save_plus", "hsc_transfer"]
 
 
 def member_seed(seed, k):
@@ -119,6 +122,10 @@ class PlusModel:
     seeds : list of int
     raw_validation : numpy.ndarray
         (n_val, 8, K) per-view, per-member probabilities of the validation set.
+    bias : float
+        Added to the scaled logit (Platt scaling; 0 with temperature scaling).
+    calibration : {"temperature", "platt"}
+        How :attr:`temperature` and :attr:`bias` were fitted.
     """
 
     members: list
@@ -127,12 +134,16 @@ class PlusModel:
     head: str
     seeds: list
     raw_validation: np.ndarray = None
+    bias: float = 0.0
+    calibration: str = "temperature"
 
-    def predictor(self, *, tta=True, members=None, temperature=None):
-        """A :class:`~deepshadows_lib.predict.Predictor` of (some of) the members."""
+    def predictor(self, *, tta=True, members=None, temperature=None, bias=None):
+        """A :class:`~deepshadows_lib.predict.Predictor` of (some of) the members,
+        calibrated as the ensemble (or with the ``temperature`` and ``bias`` given)."""
         chosen = self.members if members is None else [self.members[k] for k in members]
         t = self.temperature if temperature is None else temperature
-        return Predictor(combine_members(chosen), temperature=t, tta=tta)
+        b = self.bias if bias is None else bias
+        return Predictor(combine_members(chosen), temperature=t, bias=b, tta=tta)
 
     @property
     def model(self):
@@ -149,8 +160,8 @@ def _member_weights(images, **task):
 def train_plus(images, labels, *, train_idx, val_idx, epochs, batch_size=paper.BATCH_SIZE,
                learning_rate=paper.LEARNING_RATE, seed=0, n_members=5, head="flatten", augment=True,
                progress=True, bn_reestimate=False, workers=1, scheduler=None,
-               ema_momentum=None):
-    """Train the ``plus`` ensemble and fit its temperature on the validation set.
+               ema_momentum=None, calibration="temperature"):
+    """Train the ``plus`` ensemble and fit its calibration on the validation set.
 
     The arguments are those of :func:`train_member`; ``n_members`` networks are trained
     with the seeds :func:`member_seed` ``(seed, k)``.  ``workers`` local processes or a
@@ -158,10 +169,18 @@ def train_plus(images, labels, *, train_idx, val_idx, epochs, batch_size=paper.B
     (:func:`deepshadows_lib.studies.map_trainings`); each member seeds itself, so the
     ensemble equals the one trained member by member.
 
+    ``calibration`` is fitted to the mean probability of the members and views on the
+    validation set: ``"temperature"`` (:func:`~deepshadows_lib.calibration.fit_temperature`)
+    or ``"platt"`` (:func:`~deepshadows_lib.calibration.fit_platt`: a temperature and a
+    bias, which also moves the decisions at 0.5).
+
     Returns
     -------
     PlusModel
     """
+    if calibration not in CALIBRATIONS:
+        raise InputError(f"calibration must be one of {', '.join(CALIBRATIONS)}, "
+                         f"got {calibration!r}")
     seeds = [member_seed(seed, k) for k in range(int(n_members))]
     tasks = [dict(labels=labels, train_idx=train_idx, val_idx=val_idx, epochs=epochs,
                   batch_size=batch_size, learning_rate=learning_rate, seed=s, head=head,
@@ -182,20 +201,25 @@ def train_plus(images, labels, *, train_idx, val_idx, epochs, batch_size=paper.B
     members = [m for m, _ in trained]
     histories = [h for _, h in trained]
     plus = PlusModel(members=members, histories=histories, temperature=1.0, head=head,
-                     seeds=seeds)
+                     seeds=seeds, calibration=calibration)
     val_idx = np.asarray(val_idx, dtype=np.int64)
     pred = Predictor(combine_members(members), temperature=1.0, tta=True)
     raw = pred.member_probabilities(nn.read_images(images, val_idx))
     plus.raw_validation = raw
     if len(val_idx):
         y_val = np.asarray(labels)[val_idx]
-        plus.temperature = fit_temperature(y_val, raw.reshape(len(raw), -1).mean(axis=1))
+        mean = raw.reshape(len(raw), -1).mean(axis=1)
+        if calibration == "platt":
+            plus.temperature, plus.bias = fit_platt(y_val, mean)
+        else:
+            plus.temperature = fit_temperature(y_val, mean)
     return plus
 
 
 def save_plus(plus, path, *, provenance=None):
     """Save the ensemble as one ``.keras`` file with its sidecar (recipe ``plus``)."""
-    info = {"recipe": "plus", "temperature": plus.temperature, "tta": True,
+    info = {"recipe": "plus", "temperature": plus.temperature, "bias": plus.bias,
+            "calibration": plus.calibration, "tta": True,
             "n_members": len(plus.members), "head": plus.head, "member_seeds": plus.seeds}
     info.update(provenance or {})
     return nn.save_model(plus.model, path, provenance=info)
@@ -211,7 +235,7 @@ def hsc_transfer(plus, hsc_images, hsc_labels, *, n_finetune=paper.N_HSC_FINETUN
     :func:`deepshadows_lib.studies.hsc_transfer` for the same seed (stratified draw of
     ``n_finetune`` objects); each member is fine-tuned as the paper fine-tunes its CNN
     (every layer, Adadelta at ``learning_rate``), and the ensemble keeps its eight views
-    and its temperature.  With ``bn_reestimate`` each fine-tuned member's batch-norm
+    and its calibration (temperature and bias).  With ``bn_reestimate`` each fine-tuned member's batch-norm
     statistics are re-estimated on the fine-tuning images, as
     :func:`deepshadows_lib.studies.hsc_transfer` does for the paper's CNN.
 
@@ -241,7 +265,8 @@ def hsc_transfer(plus, hsc_images, hsc_labels, *, n_finetune=paper.N_HSC_FINETUN
             reestimate_batch_norm(m, x, indices=ft_idx)
         tuned.append(m)
     after = PlusModel(members=tuned, histories=[], temperature=plus.temperature,
-                      head=plus.head, seeds=plus.seeds)
+                      head=plus.head, seeds=plus.seeds, bias=plus.bias,
+                      calibration=plus.calibration)
     p_after, _ = after.predictor().predict(x[test_idx])
     return {"before": evaluate_scores(labels[test_idx], p_all[test_idx]),
             "after": evaluate_scores(labels[test_idx], p_after),
