@@ -35,8 +35,8 @@ def _spy_folding(monkeypatch):
     calls = []
     original = inference._folded_deepshadows
 
-    def spy(model):
-        out = original(model)
+    def spy(model, **kwargs):
+        out = original(model, **kwargs)
         calls.append(out is not None)
         return out
 

@@ -21,11 +21,11 @@ from .cnn import LAYER_NAMES
 from .data import READ_BLOCK, _is_lazy, read_images
 from .runtime import tf as _tf
 
-__all__ = ["predict", "inference_function"]
+__all__ = ["predict", "inference_function", "PRECISIONS"]
 
 
 def predict(model, images, *, indices=None, batch_size=256, progress=False, fast=True,
-            jit_compile="auto"):
+            jit_compile="auto", precision="float32"):
     """Class probabilities of a model for uint8 cutouts.
 
     A lazy store is read one block at a time, so memory stays bounded whatever its size.
@@ -42,8 +42,9 @@ def predict(model, images, *, indices=None, batch_size=256, progress=False, fast
         Images per forward pass.
     progress : bool, optional
         A progress bar.
-    fast, jit_compile : optional
-        Passed to :func:`inference_function` (batch normalisation folded; XLA on a GPU).
+    fast, jit_compile, precision : optional
+        Passed to :func:`inference_function` (batch normalisation folded; XLA on a GPU;
+        the opt-in bfloat16 arithmetic).
 
     Returns
     -------
@@ -56,7 +57,7 @@ def predict(model, images, *, indices=None, batch_size=256, progress=False, fast
     n_out = int(model.output_shape[-1])
 
     forward = inference_function(model, fast=fast, jit_compile=jit_compile,
-                                 input_shape=tuple(images.shape[1:]))
+                                 input_shape=tuple(images.shape[1:]), precision=precision)
 
     out = np.empty((rows.size, n_out), dtype=np.float64)
     block = max(int(batch_size), READ_BLOCK // int(batch_size) * int(batch_size))
@@ -75,19 +76,56 @@ def predict(model, images, *, indices=None, batch_size=256, progress=False, fast
     return out[:, 0] if n_out == 1 else out
 
 
-def _folded_deepshadows(model):
+#: the arithmetic :func:`inference_function` can run: ``"float32"`` (the default, equal
+#: to Keras' ``predict`` to float32 rounding) or ``"bfloat16"`` (opt-in: conv2, conv3 and
+#: dense1 multiply in bfloat16, faster on CPUs with AVX-512 BF16 or AMX, but differing
+#: from float32 by up to a few 1e-3 in the probability; bench/bench_classify.py measures
+#: both)
+PRECISIONS = ("float32", "bfloat16")
+
+
+def _check_precision(precision):
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    return precision
+
+
+def _border_bias(c, w, b, size):
+    """What a per-channel shift ``c`` of a conv's input adds to its output, with its bias.
+
+    With zero ("same") padding a constant input map ``c`` contributes
+    ``sum_{in-bounds taps} w * c``: the same in the interior, less near the borders
+    (where taps fall on the padding).  Computed once, in float64, as the convolution of
+    the constant map; returns (size[0], size[1], out_channels).
+    """
+    tf = _tf()
+    cmap = np.broadcast_to(c, (1, *size, c.size)).astype(np.float64)
+    return tf.nn.conv2d(tf.constant(cmap), tf.constant(w), 1, "SAME").numpy()[0] + b
+
+
+def _folded_deepshadows(model, *, precision="float32"):
     """The inference arithmetic of a DeepShadows model with batch norm folded, or None.
 
     At inference a batch normalisation is a per-channel affine map ``a * x + c``.  In
     each block it follows the ReLU and precedes the 2x2 max-pooling; with ``a > 0`` the
-    map is monotonic, so it commutes with the max and is applied to the pooled tensor,
-    a quarter of the size (exactly: float rounding is monotonic too).  The third one is
-    folded into dense1's weights (exact algebra, float32 rounding), the 1/255 scaling
-    into conv1's, and dropout is the identity.  Returns None for any other model, or
-    when a scale is not positive, and the caller then uses the Keras model itself.
+    map is monotonic, so it commutes with the max and can act on the pooled tensor
+    (exactly: float rounding is monotonic too), and from there it is folded into the
+    next layer: ``a`` scales the input channels of conv2's (conv3's) weights and ``c``
+    becomes a per-position bias (:func:`_border_bias`: a constant input shift adds the
+    same amount everywhere except at the borders, where some taps fall on the zero
+    padding), so no elementwise pass remains between the blocks.  The third one is
+    folded into dense1's weights, the 1/255 scaling into conv1's (exact algebra, float32
+    rounding), and dropout is the identity.  Returns None for any other model, when a
+    scale is not positive, or when the image size is not fixed, and the caller then
+    uses the Keras model itself.
+
+    ``precision="bfloat16"`` runs conv2, conv3 and dense1 (nine tenths of the
+    multiplications) on bfloat16 inputs, with everything else in float32: the opt-in of
+    :func:`inference_function`.
     """
     import keras
     tf = _tf()
+    _check_precision(precision)
 
     names = LAYER_NAMES[1:]
     try:
@@ -101,7 +139,8 @@ def _folded_deepshadows(model):
              + (keras.layers.Flatten, keras.layers.Dense, keras.layers.Dense))
     if not all(isinstance(layer, kind) for layer, kind in zip(got, kinds)):
         return None
-    if len(model.inputs[0].shape) != 4 or model.inputs[0].shape[-1] is None:
+    shape = tuple(model.inputs[0].shape)
+    if len(shape) != 4 or any(d is None for d in shape[1:]):
         return None
     blocks = []
     for k in (1, 2, 3):
@@ -109,6 +148,7 @@ def _folded_deepshadows(model):
         ok = (conv.get_config()["activation"] == "relu" and conv.use_bias
               and tuple(conv.strides) == (1, 1) and tuple(conv.dilation_rate) == (1, 1)
               and conv.data_format == "channels_last" and conv.groups == 1
+              and conv.padding == "same"
               and bn.axis in (-1, 3) and bn.center and bn.scale
               and tuple(pool.pool_size) == (2, 2) and tuple(pool.strides) == (2, 2)
               and pool.padding == "valid")
@@ -121,7 +161,12 @@ def _folded_deepshadows(model):
             return None
         if k == 1:
             w = w / 255.0
-        blocks.append((w, b, a, beta - mean * a, conv.padding.upper()))
+        else:  # the previous block's batch norm, moved past its pooling, into this conv
+            a_prev, c_prev = blocks[-1][2], blocks[-1][3]
+            size = tuple(int(d) for d in conv.input.shape[1:3])
+            b = _border_bias(c_prev, w, b, size)  # (H, W, out): a per-position bias
+            w = w * a_prev[None, None, :, None]
+        blocks.append((w, b, a, beta - mean * a))
     dense, out = model.get_layer("dense1"), model.get_layer("output")
     if (dense.get_config()["activation"] != "relu"
             or out.get_config()["activation"] not in ("sigmoid", "softmax")):
@@ -134,27 +179,35 @@ def _folded_deepshadows(model):
     # channels-last flatten: the channel index runs fastest
     w1, b1 = w1 * np.tile(a3, reps)[:, None], b1 + np.tile(c3, reps) @ w1
     w2, b2 = out.get_weights()
+    low = tf.bfloat16 if precision == "bfloat16" else tf.float32
     f32 = lambda v: tf.constant(np.asarray(v, np.float32))  # noqa: E731
-    convs = [(f32(w), f32(b), f32(a), f32(c), pad) for w, b, a, c, pad in blocks]
-    w1, b1, w2, b2 = f32(w1), f32(b1), f32(w2), f32(b2)
+    # weights of the layers that run in ``low`` precision are rounded to it once, here
+    typed = lambda v, k: tf.cast(f32(v), low) if k else f32(v)  # noqa: E731
+    convs = [(typed(w, k), f32(b)) for k, (w, b, _, _) in enumerate(blocks)]
+    w1, b1, w2, b2 = typed(w1, True), f32(b1), f32(w2), f32(b2)
     softmax = out.get_config()["activation"] == "softmax"
+
+    def like(x, w):  # the input of a product, in its weights' precision
+        return x if w.dtype == x.dtype else tf.cast(x, w.dtype)
 
     def forward(x):
         h = tf.cast(x, tf.float32)
-        for k, (w, b, a, c, pad) in enumerate(convs):
-            h = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(h, w, 1, pad), b))
+        for k, (w, b) in enumerate(convs):
+            h = tf.cast(tf.nn.conv2d(like(h, w), w, 1, "SAME"), tf.float32)
+            # conv1's bias is per channel (fused into the convolution); conv2's and
+            # conv3's vary near the borders (the folded batch norm)
+            h = tf.nn.relu(tf.nn.bias_add(h, b) if k == 0 else h + b)
             h = tf.nn.max_pool2d(h, 2, 2, "VALID")
-            if k < 2:
-                h = h * a + c
         h = tf.reshape(h, (tf.shape(h)[0], -1))
-        h = tf.nn.relu(tf.matmul(h, w1) + b1)
+        h = tf.nn.relu(tf.cast(tf.matmul(like(h, w1), w1), tf.float32) + b1)
         z = tf.matmul(h, w2) + b2
         return tf.nn.softmax(z) if softmax else tf.sigmoid(z)
 
     return forward
 
 
-def inference_function(model, *, fast=True, jit_compile="auto", input_shape=CUTOUT_SHAPE):
+def inference_function(model, *, fast=True, jit_compile="auto", input_shape=CUTOUT_SHAPE,
+                       precision="float32"):
     """A compiled function from a uint8 batch to the model's probabilities.
 
     The cutouts are cast and scaled inside the graph, so the caller never makes a float
@@ -174,6 +227,18 @@ def inference_function(model, *, fast=True, jit_compile="auto", input_shape=CUTO
         slower than oneDNN's.
     input_shape : tuple of int, optional
         Shape of one cutout.
+    precision : {"float32", "bfloat16"}, optional
+        ``"float32"`` (default): equal to Keras' ``predict`` to float32 rounding.
+        ``"bfloat16"``, an opt-in for speed on CPUs with bfloat16 instructions: conv2,
+        conv3 and dense1 multiply bfloat16-rounded inputs and weights (conv1, the
+        biases, pooling and the output layer stay float32); the probabilities then
+        differ from float32's by up to a few 1e-3 (bench/ records the measured
+        difference).  Needs the folded graph (``fast`` and a DeepShadows network).
+
+    Raises
+    ------
+    ValueError
+        An unknown ``precision``, or ``"bfloat16"`` for a model that does not fold.
 
     Returns
     -------
@@ -184,12 +249,17 @@ def inference_function(model, *, fast=True, jit_compile="auto", input_shape=CUTO
     tf = _tf()
     if jit_compile == "auto":
         jit_compile = bool(tf.config.list_physical_devices("GPU"))
-    forward = _folded_deepshadows(model) if fast else None
+    _check_precision(precision)
+    forward = _folded_deepshadows(model, precision=precision) if fast else None
     folded = forward is not None
+    if forward is None and precision != "float32":
+        raise ValueError(f"precision={precision!r} needs the folded graph of a DeepShadows "
+                         "network (fast=True)")
     if forward is None:
         def forward(x):
             return model(tf.cast(x, tf.float32) / 255.0, training=False)
     function = tf.function(forward, jit_compile=bool(jit_compile), reduce_retracing=True,
                            input_signature=[tf.TensorSpec((None, *input_shape), tf.uint8)])
     function.folded = folded
+    function.precision = precision
     return function
