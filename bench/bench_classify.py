@@ -27,8 +27,12 @@ machine the wall time measures the neighbours too, so CPU time is the steadier m
 ``--code DIR`` runs the library found in ``DIR`` instead of the installed one (to measure
 an older version, e.g. ``git archive COMMIT deepshadows_lib | tar -x -C DIR``).
 
+``--precision bfloat16`` measures the opt-in bfloat16 arithmetic instead of float32 (its
+``forward`` run also records the largest probability difference from float32 on its block,
+on the untrained network).
+
     python bench/bench_classify.py [--n 1000000] [--configs single,forward,read]
-                                   [--out bench/classify_1e6.json]
+                                   [--precision float32] [--out bench/classify_1e6.json]
 """
 
 import argparse
@@ -119,12 +123,14 @@ def _measure(fn):
             "peak_rss_mb": _peak_mb(), "load_before": load0, "load_after": _harness.loadavg()}
 
 
-def run_config(config, *, model, store, out, batch_size, forward_n):
+def run_config(config, *, model, store, out, batch_size, forward_n, precision="float32"):
     """Run one configuration in this process; return its measures."""
     import pyarrow.parquet as pq
 
     from deepshadows_lib import classify, training
     from deepshadows_lib.store import open_store
+    # an older library (--code) has no precision option: pass it only when asked for
+    opt = {} if precision == "float32" else {"precision": precision}
 
     if config == "single":
         # warm-up on one chunk: TensorFlow start-up, model load and tracing are not the
@@ -132,10 +138,10 @@ def run_config(config, *, model, store, out, batch_size, forward_n):
         t0 = time.perf_counter()
         warm = classify.predict_images(classify.model._cached_model(str(model)) if hasattr(
             classify, "model") else classify._cached_model(str(model)),
-            np.zeros((batch_size, 64, 64, 3), np.uint8), batch_size=batch_size)
+            np.zeros((batch_size, 64, 64, 3), np.uint8), batch_size=batch_size, **opt)
         startup = time.perf_counter() - t0
         res = _measure(lambda: (classify.classify_store(
-            model, store, out, batch_size=batch_size, progress=False, overwrite=True),
+            model, store, out, batch_size=batch_size, progress=False, overwrite=True, **opt),
             int(pq.ParquetFile(out).metadata.num_rows))[1])
         res["startup_s"] = startup
         res["warm_rows"] = len(warm)
@@ -145,7 +151,7 @@ def run_config(config, *, model, store, out, batch_size, forward_n):
         try:
             res = _measure(lambda: (classify.classify_store(
                 model, store, out, scheduler=client, tf_threads=max(1, _harness.cores() // 2),
-                batch_size=batch_size, progress=False, overwrite=True),
+                batch_size=batch_size, progress=False, overwrite=True, **opt),
                 int(pq.ParquetFile(out).metadata.num_rows))[1])
             res["worker_peak_rss_mb"] = sorted(client.run(_peak_mb).values())
             res["note"] = "cpu_s counts the client process only"
@@ -163,9 +169,16 @@ def run_config(config, *, model, store, out, batch_size, forward_n):
         return _measure(read_all)
     if config == "forward":
         keras_model = training.load_model(model, compile=False)
-        forward = training.inference_function(keras_model, fast=True)
+        forward = training.inference_function(keras_model, fast=True, **opt)
         block = np.asarray(images[:cs])
         forward(block[:batch_size]).numpy()
+        extra = {}
+        if opt:  # how far the opt-in arithmetic is from float32 (untrained network)
+            exact = training.inference_function(keras_model, fast=True)
+            extra["max_abs_dp_vs_float32"] = float(max(
+                np.abs(forward(block[b:b + batch_size]).numpy()
+                       - exact(block[b:b + batch_size]).numpy()).max()
+                for b in range(0, len(block), batch_size)))
 
         def forward_only():
             done = 0
@@ -174,7 +187,7 @@ def run_config(config, *, model, store, out, batch_size, forward_n):
                     forward(block[b:b + batch_size]).numpy()
                 done += len(block)
             return done
-        return _measure(forward_only)
+        return {**_measure(forward_only), **extra}
     raise ValueError(config)
 
 
@@ -183,7 +196,7 @@ def _child(args, config, code):
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", config,
            "--n", str(args.n), "--chunk-size", str(args.chunk_size),
            "--batch-size", str(args.batch_size), "--forward-n", str(args.forward_n),
-           "--workdir", str(args.workdir)]
+           "--workdir", str(args.workdir), "--precision", args.precision]
     if code:
         cmd += ["--code", str(code)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, env=env,
@@ -205,6 +218,8 @@ def main(argv=None):
     ap.add_argument("--n", type=int, default=1_000_000, help="cutouts in the store")
     ap.add_argument("--chunk-size", type=int, default=1024)
     ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--precision", default="float32", choices=("float32", "bfloat16"),
+                    help="the network's arithmetic (bfloat16: the opt-in)")
     ap.add_argument("--forward-n", type=int, default=50_000,
                     help="cutouts of the forward-only measure")
     ap.add_argument("--configs", default="single,forward,read",
@@ -234,7 +249,8 @@ def main(argv=None):
             sys.path.insert(0, str(Path(args.code).resolve()))
         res = run_config(args.child, model=model, store=store,
                          out=work / f"classify_{args.child}.parquet",
-                         batch_size=args.batch_size, forward_n=args.forward_n)
+                         batch_size=args.batch_size, forward_n=args.forward_n,
+                         precision=args.precision)
         print(json.dumps(res))
         return 0
 
@@ -267,6 +283,7 @@ def main(argv=None):
     result = {
         "benchmark": "classify", "label": args.label, "goal_cutouts_per_s": GOAL,
         "n": args.n, "chunk_size": args.chunk_size, "batch_size": args.batch_size,
+        "precision": args.precision,
         "store": "synthetic: a seeded pool of random uint8 cutouts, smoothed along rows, "
                  "rolled per chunk, written with StoreWriter (not simulated images)",
         "store_gb_uint8": args.n * 64 * 64 * 3 / 1e9,

@@ -178,3 +178,27 @@ def test_cli_predict_runs_as_a_command(tmp_path, ensemble_file, images):
     assert "classifying" in res.stderr  # the progress bar
     with open(tmp_path / "p.csv") as fh:
         assert len(list(csv.DictReader(fh))) == 2
+
+
+@pytest.mark.tf
+def test_bfloat16_predictor_is_close_to_the_float32_one(tmp_path, images):
+    # the paper's network (folded; the analytic members above do not fold), trained
+    # weights or not: the opt-in changes the arithmetic, not the answer beyond ~1e-3
+    import keras
+
+    from deepshadows_lib.models import build_deepshadows
+    keras.utils.set_random_seed(3)
+    model = build_deepshadows(1, compile=False)
+    path = training.save_model(model, tmp_path / "cnn.keras")
+    reference = model.predict(images.astype(np.float32) / 255.0, verbose=0)[:, 0]
+    exact = predict.Predictor.from_path(path)
+    low = predict.Predictor.from_path(path, precision="bfloat16")
+    assert (exact.precision, low.precision) == ("float32", "bfloat16")
+    p, _ = exact.predict(images)
+    q, _ = low.predict(images)
+    np.testing.assert_allclose(p, reference, atol=1e-5)
+    assert 0 < np.max(np.abs(q - reference)) < 2e-2
+    # asked for per call, the other arithmetic gives the other Predictor's numbers
+    np.testing.assert_array_equal(exact.predict(images, precision="bfloat16")[0], q)
+    with pytest.raises(ValueError, match="precision"):
+        predict.Predictor.from_path(path, precision="half")
