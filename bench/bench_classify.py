@@ -11,6 +11,10 @@ measured cleanly:
 * ``forward``  -- the folded inference function alone on in-memory batches of the same
   size (no store, no Parquet), on ``--forward-n`` cutouts: the ceiling;
 * ``read``     -- reading (and decompressing) every chunk of the store, nothing else;
+* ``layers``   -- optionally, where the forward pass spends its time: each stage (the
+  uint8 cast, each convolution with its bias and ReLU, each pooling, dense1) timed alone
+  as its own compiled function on a batch, in CPU microseconds per cutout and in
+  GFLOP per CPU-second (multiply-adds count two);
 * ``local2``   -- optionally, a Dask LocalCluster of 2 worker processes.
 
 **The store is synthetic and cheap, not simulated**: generating 10^6 simulated cutouts
@@ -52,7 +56,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import _harness  # noqa: E402  (bench/ holds the shared helpers)
 REPO = HERE.parent
-CONFIGS = ("single", "forward", "read", "local2")
+CONFIGS = ("single", "forward", "read", "local2", "layers")
 GOAL = 6000.0  # cutouts per second end to end on 2 cores (issue 18)
 
 
@@ -188,7 +192,48 @@ def run_config(config, *, model, store, out, batch_size, forward_n, precision="f
                 done += len(block)
             return done
         return {**_measure(forward_only), **extra}
+    if config == "layers":
+        return _layer_profile(training.load_model(model, compile=False),
+                              np.asarray(images[:batch_size]), forward_n)
     raise ValueError(config)
+
+
+def _layer_profile(keras_model, batch, n_cutouts):
+    """CPU time of each stage of the network alone, per cutout, on ``batch``."""
+    import tensorflow as tf
+
+    def stage(fn, x):
+        f = tf.function(fn)
+        f(x).numpy()
+        done, c0 = 0, time.process_time()
+        while done < n_cutouts:
+            out = f(x)
+            out.numpy()
+            done += len(batch)
+        return (time.process_time() - c0) / done * 1e6, out
+
+    rows = {}
+    us, h = stage(lambda x: tf.cast(x, tf.float32), batch)
+    rows["cast"] = {"cpu_us_per_cutout": us}
+    for k in (1, 2, 3):
+        kernel, bias = (tf.constant(v) for v in keras_model.get_layer(f"conv{k}").get_weights())
+        us, out = stage(lambda x, w=kernel, b=bias: tf.nn.relu(
+            tf.nn.bias_add(tf.nn.conv2d(x, w, 1, "SAME"), b)), h)
+        flops = 2 * np.prod(out.shape[1:]) * np.prod(kernel.shape[:3])
+        rows[f"conv{k}"] = {"cpu_us_per_cutout": us, "gflop_per_cpu_s": flops / us / 1e3}
+        us, h = stage(lambda x: tf.nn.max_pool2d(x, 2, 2, "VALID"), out)
+        rows[f"pool{k}"] = {"cpu_us_per_cutout": us}
+    w1, b1 = (tf.constant(v) for v in keras_model.get_layer("dense1").get_weights())
+    us, _ = stage(lambda x: tf.nn.relu(tf.matmul(x, w1) + b1), tf.reshape(h, (len(batch), -1)))
+    rows["dense1"] = {"cpu_us_per_cutout": us,
+                      "gflop_per_cpu_s": 2 * np.prod(w1.shape) / us / 1e3}
+    total = sum(r["cpu_us_per_cutout"] for r in rows.values())
+    for r in rows.values():
+        r["share"] = r["cpu_us_per_cutout"] / total
+    return {"stages": rows, "sum_cpu_us_per_cutout": total, "batch_size": len(batch),
+            "note": "each stage alone, float32, the unfolded layers' weights (the "
+                    "folded graph runs the same convolutions)",
+            "load_after": _harness.loadavg()}
 
 
 def _child(args, config, code):
@@ -208,6 +253,11 @@ def _child(args, config, code):
 
 
 def _say(config, r):
+    if "stages" in r:
+        print(f"{config}: " + ", ".join(f"{k} {v['cpu_us_per_cutout']:.0f} us"
+                                        for k, v in r["stages"].items())
+              + f" (CPU per cutout; sum {r['sum_cpu_us_per_cutout']:.0f})", file=sys.stderr)
+        return
     print(f"{config}: {r['cutouts_per_s']:.0f} cutouts/s wall, "
           f"{r['cutouts_per_cpu_s']:.0f} per CPU-second, peak {r['peak_rss_mb']:.0f} "
           f"MB, load {r['load_before']} -> {r['load_after']}", file=sys.stderr)
@@ -318,8 +368,8 @@ def main(argv=None):
 
 
 def _rounded(obj):
-    if isinstance(obj, float):
-        return round(obj, 3)
+    if isinstance(obj, float):  # three decimals, or four significant digits below 1
+        return round(obj, 3) if abs(obj) >= 1 else float(f"{obj:.4g}")
     if isinstance(obj, dict):
         return {k: _rounded(v) for k, v in obj.items()}
     if isinstance(obj, list):
