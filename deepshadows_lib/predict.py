@@ -189,7 +189,8 @@ def _fmt(v):
     return str(v)
 
 
-def predict_files(model, paths, out, *, batch_size=256, progress=True, overwrite=False):
+def predict_files(model, paths, out, *, batch_size=256, progress=True, overwrite=False,
+                  precision=None):
     """Classify image files and folders and write a CSV table of predictions.
 
     Files and folders (searched recursively for ``.jpg``, ``.jpeg``, ``.png``, ``.fits``,
@@ -215,6 +216,9 @@ def predict_files(model, paths, out, *, batch_size=256, progress=True, overwrite
         A progress bar over files.
     overwrite : bool, optional
         Replace an existing ``out``.
+    precision : {None, "float32", "bfloat16"}, optional
+        The network's arithmetic (see :class:`Predictor`); None: float32, or the
+        Predictor's own.
 
     Returns
     -------
@@ -238,7 +242,11 @@ def predict_files(model, paths, out, *, batch_size=256, progress=True, overwrite
     if total == 0:
         raise InputError("no image files (.jpg, .jpeg, .png, .fits) found in "
                          + ", ".join(str(p) for p in paths))
-    predictor = model if isinstance(model, Predictor) else Predictor.from_path(model)
+    if precision is not None and precision not in inference.PRECISIONS:
+        raise InputError(f"precision must be one of {', '.join(inference.PRECISIONS)}, "
+                         f"got {precision!r}")
+    predictor = (model if isinstance(model, Predictor)
+                 else Predictor.from_path(model, precision=precision or "float32"))
     summary = PredictSummary(n=0, n_ok=0, n_failed=0, n_lsbg=0, out=str(out), failures=[])
     size = predictor.input_shape[0]
     with atomic_path(out, suffix=".csv") as tmp, open(tmp, "w", newline="") as fh, \
@@ -251,7 +259,8 @@ def predict_files(model, paths, out, *, batch_size=256, progress=True, overwrite
         def flush():
             if not batch:
                 return
-            p, unc = predictor.predict(np.stack(batch), batch_size=batch_size)
+            p, unc = predictor.predict(np.stack(batch), batch_size=batch_size,
+                                       precision=precision)
             for m, pi, ui in zip(meta, p, unc):
                 writer.writerow([_fmt(m.get(c)) for c in OUTPUT_COLUMNS[:3]]
                                 + [_fmt(float(pi)), _fmt(float(ui)), "ok", "",

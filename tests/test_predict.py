@@ -202,3 +202,14 @@ def test_bfloat16_predictor_is_close_to_the_float32_one(tmp_path, images):
     np.testing.assert_array_equal(exact.predict(images, precision="bfloat16")[0], q)
     with pytest.raises(ValueError, match="precision"):
         predict.Predictor.from_path(path, precision="half")
+    # image files: the table holds the bfloat16 numbers when asked for
+    names = _write_images(tmp_path / "imgs", images[:6])
+    predict.predict_files(path, [tmp_path / "imgs"], tmp_path / "low.csv", progress=False,
+                          precision="bfloat16")
+    table = pd.read_csv(tmp_path / "low.csv").set_index("file")
+    got = table.loc[[str(tmp_path / "imgs" / n) for n in names], "p_lsbg"].to_numpy()
+    np.testing.assert_allclose(got, q[:6], atol=1e-7)
+    with pytest.raises(predict.InputError, match="precision"):
+        predict.predict_files(path, [tmp_path / "imgs"], tmp_path / "bad.csv",
+                              progress=False, precision="half")
+    assert not (tmp_path / "bad.csv").exists()
