@@ -11,6 +11,10 @@ measured cleanly:
 * ``forward``  -- the folded inference function alone on in-memory batches of the same
   size (no store, no Parquet), on ``--forward-n`` cutouts: the ceiling;
 * ``read``     -- reading (and decompressing) every chunk of the store, nothing else;
+* ``layers``   -- optionally, where the forward pass spends its time: each stage (the
+  uint8 cast, each convolution with its bias and ReLU, each pooling, dense1) timed alone
+  as its own compiled function on a batch, in CPU microseconds per cutout and in
+  GFLOP per CPU-second (multiply-adds count two);
 * ``local2``   -- optionally, a Dask LocalCluster of 2 worker processes.
 
 **The store is synthetic and cheap, not simulated**: generating 10^6 simulated cutouts
@@ -27,8 +31,12 @@ machine the wall time measures the neighbours too, so CPU time is the steadier m
 ``--code DIR`` runs the library found in ``DIR`` instead of the installed one (to measure
 an older version, e.g. ``git archive COMMIT deepshadows_lib | tar -x -C DIR``).
 
+``--precision bfloat16`` measures the opt-in bfloat16 arithmetic instead of float32 (its
+``forward`` run also records the largest probability difference from float32 on its block,
+on the untrained network).
+
     python bench/bench_classify.py [--n 1000000] [--configs single,forward,read]
-                                   [--out bench/classify_1e6.json]
+                                   [--precision float32] [--out bench/classify_1e6.json]
 """
 
 import argparse
@@ -48,7 +56,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import _harness  # noqa: E402  (bench/ holds the shared helpers)
 REPO = HERE.parent
-CONFIGS = ("single", "forward", "read", "local2")
+CONFIGS = ("single", "forward", "read", "local2", "layers")
 GOAL = 6000.0  # cutouts per second end to end on 2 cores (issue 18)
 
 
@@ -119,12 +127,14 @@ def _measure(fn):
             "peak_rss_mb": _peak_mb(), "load_before": load0, "load_after": _harness.loadavg()}
 
 
-def run_config(config, *, model, store, out, batch_size, forward_n):
+def run_config(config, *, model, store, out, batch_size, forward_n, precision="float32"):
     """Run one configuration in this process; return its measures."""
     import pyarrow.parquet as pq
 
     from deepshadows_lib import classify, training
     from deepshadows_lib.store import open_store
+    # an older library (--code) has no precision option: pass it only when asked for
+    opt = {} if precision == "float32" else {"precision": precision}
 
     if config == "single":
         # warm-up on one chunk: TensorFlow start-up, model load and tracing are not the
@@ -132,10 +142,10 @@ def run_config(config, *, model, store, out, batch_size, forward_n):
         t0 = time.perf_counter()
         warm = classify.predict_images(classify.model._cached_model(str(model)) if hasattr(
             classify, "model") else classify._cached_model(str(model)),
-            np.zeros((batch_size, 64, 64, 3), np.uint8), batch_size=batch_size)
+            np.zeros((batch_size, 64, 64, 3), np.uint8), batch_size=batch_size, **opt)
         startup = time.perf_counter() - t0
         res = _measure(lambda: (classify.classify_store(
-            model, store, out, batch_size=batch_size, progress=False, overwrite=True),
+            model, store, out, batch_size=batch_size, progress=False, overwrite=True, **opt),
             int(pq.ParquetFile(out).metadata.num_rows))[1])
         res["startup_s"] = startup
         res["warm_rows"] = len(warm)
@@ -145,7 +155,7 @@ def run_config(config, *, model, store, out, batch_size, forward_n):
         try:
             res = _measure(lambda: (classify.classify_store(
                 model, store, out, scheduler=client, tf_threads=max(1, _harness.cores() // 2),
-                batch_size=batch_size, progress=False, overwrite=True),
+                batch_size=batch_size, progress=False, overwrite=True, **opt),
                 int(pq.ParquetFile(out).metadata.num_rows))[1])
             res["worker_peak_rss_mb"] = sorted(client.run(_peak_mb).values())
             res["note"] = "cpu_s counts the client process only"
@@ -163,9 +173,16 @@ def run_config(config, *, model, store, out, batch_size, forward_n):
         return _measure(read_all)
     if config == "forward":
         keras_model = training.load_model(model, compile=False)
-        forward = training.inference_function(keras_model, fast=True)
+        forward = training.inference_function(keras_model, fast=True, **opt)
         block = np.asarray(images[:cs])
         forward(block[:batch_size]).numpy()
+        extra = {}
+        if opt:  # how far the opt-in arithmetic is from float32 (untrained network)
+            exact = training.inference_function(keras_model, fast=True)
+            extra["max_abs_dp_vs_float32"] = float(max(
+                np.abs(forward(block[b:b + batch_size]).numpy()
+                       - exact(block[b:b + batch_size]).numpy()).max()
+                for b in range(0, len(block), batch_size)))
 
         def forward_only():
             done = 0
@@ -174,8 +191,49 @@ def run_config(config, *, model, store, out, batch_size, forward_n):
                     forward(block[b:b + batch_size]).numpy()
                 done += len(block)
             return done
-        return _measure(forward_only)
+        return {**_measure(forward_only), **extra}
+    if config == "layers":
+        return _layer_profile(training.load_model(model, compile=False),
+                              np.asarray(images[:batch_size]), forward_n)
     raise ValueError(config)
+
+
+def _layer_profile(keras_model, batch, n_cutouts):
+    """CPU time of each stage of the network alone, per cutout, on ``batch``."""
+    import tensorflow as tf
+
+    def stage(fn, x):
+        f = tf.function(fn)
+        f(x).numpy()
+        done, c0 = 0, time.process_time()
+        while done < n_cutouts:
+            out = f(x)
+            out.numpy()
+            done += len(batch)
+        return (time.process_time() - c0) / done * 1e6, out
+
+    rows = {}
+    us, h = stage(lambda x: tf.cast(x, tf.float32), batch)
+    rows["cast"] = {"cpu_us_per_cutout": us}
+    for k in (1, 2, 3):
+        kernel, bias = (tf.constant(v) for v in keras_model.get_layer(f"conv{k}").get_weights())
+        us, out = stage(lambda x, w=kernel, b=bias: tf.nn.relu(
+            tf.nn.bias_add(tf.nn.conv2d(x, w, 1, "SAME"), b)), h)
+        flops = 2 * np.prod(out.shape[1:]) * np.prod(kernel.shape[:3])
+        rows[f"conv{k}"] = {"cpu_us_per_cutout": us, "gflop_per_cpu_s": flops / us / 1e3}
+        us, h = stage(lambda x: tf.nn.max_pool2d(x, 2, 2, "VALID"), out)
+        rows[f"pool{k}"] = {"cpu_us_per_cutout": us}
+    w1, b1 = (tf.constant(v) for v in keras_model.get_layer("dense1").get_weights())
+    us, _ = stage(lambda x: tf.nn.relu(tf.matmul(x, w1) + b1), tf.reshape(h, (len(batch), -1)))
+    rows["dense1"] = {"cpu_us_per_cutout": us,
+                      "gflop_per_cpu_s": 2 * np.prod(w1.shape) / us / 1e3}
+    total = sum(r["cpu_us_per_cutout"] for r in rows.values())
+    for r in rows.values():
+        r["share"] = r["cpu_us_per_cutout"] / total
+    return {"stages": rows, "sum_cpu_us_per_cutout": total, "batch_size": len(batch),
+            "note": "each stage alone, float32, the unfolded layers' weights (the "
+                    "folded graph runs the same convolutions)",
+            "load_after": _harness.loadavg()}
 
 
 def _child(args, config, code):
@@ -183,7 +241,7 @@ def _child(args, config, code):
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", config,
            "--n", str(args.n), "--chunk-size", str(args.chunk_size),
            "--batch-size", str(args.batch_size), "--forward-n", str(args.forward_n),
-           "--workdir", str(args.workdir)]
+           "--workdir", str(args.workdir), "--precision", args.precision]
     if code:
         cmd += ["--code", str(code)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, env=env,
@@ -195,6 +253,11 @@ def _child(args, config, code):
 
 
 def _say(config, r):
+    if "stages" in r:
+        print(f"{config}: " + ", ".join(f"{k} {v['cpu_us_per_cutout']:.0f} us"
+                                        for k, v in r["stages"].items())
+              + f" (CPU per cutout; sum {r['sum_cpu_us_per_cutout']:.0f})", file=sys.stderr)
+        return
     print(f"{config}: {r['cutouts_per_s']:.0f} cutouts/s wall, "
           f"{r['cutouts_per_cpu_s']:.0f} per CPU-second, peak {r['peak_rss_mb']:.0f} "
           f"MB, load {r['load_before']} -> {r['load_after']}", file=sys.stderr)
@@ -205,6 +268,8 @@ def main(argv=None):
     ap.add_argument("--n", type=int, default=1_000_000, help="cutouts in the store")
     ap.add_argument("--chunk-size", type=int, default=1024)
     ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--precision", default="float32", choices=("float32", "bfloat16"),
+                    help="the network's arithmetic (bfloat16: the opt-in)")
     ap.add_argument("--forward-n", type=int, default=50_000,
                     help="cutouts of the forward-only measure")
     ap.add_argument("--configs", default="single,forward,read",
@@ -234,7 +299,8 @@ def main(argv=None):
             sys.path.insert(0, str(Path(args.code).resolve()))
         res = run_config(args.child, model=model, store=store,
                          out=work / f"classify_{args.child}.parquet",
-                         batch_size=args.batch_size, forward_n=args.forward_n)
+                         batch_size=args.batch_size, forward_n=args.forward_n,
+                         precision=args.precision)
         print(json.dumps(res))
         return 0
 
@@ -267,6 +333,7 @@ def main(argv=None):
     result = {
         "benchmark": "classify", "label": args.label, "goal_cutouts_per_s": GOAL,
         "n": args.n, "chunk_size": args.chunk_size, "batch_size": args.batch_size,
+        "precision": args.precision,
         "store": "synthetic: a seeded pool of random uint8 cutouts, smoothed along rows, "
                  "rolled per chunk, written with StoreWriter (not simulated images)",
         "store_gb_uint8": args.n * 64 * 64 * 3 / 1e9,
@@ -301,8 +368,8 @@ def main(argv=None):
 
 
 def _rounded(obj):
-    if isinstance(obj, float):
-        return round(obj, 3)
+    if isinstance(obj, float):  # three decimals, or four significant digits below 1
+        return round(obj, 3) if abs(obj) >= 1 else float(f"{obj:.4g}")
     if isinstance(obj, dict):
         return {k: _rounded(v) for k, v in obj.items()}
     if isinstance(obj, list):

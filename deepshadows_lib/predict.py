@@ -54,9 +54,14 @@ class Predictor:
         Average over the eight rotations and flips.
     info : dict, optional
         The sidecar (kept for the record).
+    precision : {"float32", "bfloat16"}, optional
+        The network's arithmetic (:func:`deepshadows_lib.nn.inference.inference_function`):
+        float32 by default; ``"bfloat16"`` is a faster opt-in whose probabilities differ
+        by up to a few 1e-3.
     """
 
-    def __init__(self, model, *, temperature=1.0, bias=0.0, tta=False, info=None):
+    def __init__(self, model, *, temperature=1.0, bias=0.0, tta=False, info=None,
+                 precision="float32"):
         self.model = model
         self.temperature = float(temperature)
         self.bias = float(bias)
@@ -64,36 +69,49 @@ class Predictor:
         self.info = dict(info or {})
         self.input_shape = tuple(model.input_shape[1:])
         self.n_members = int(model.output_shape[-1])
-        self._forward = _ensemble_function(model, self.n_members, self.input_shape)
+        self.precision = inference._check_precision(precision)
+        self._forwards = {}  # precision -> compiled function, built on first use
 
     @classmethod
-    def from_path(cls, path):
+    def from_path(cls, path, *, precision="float32"):
         """Load a model file (verified against its sidecar) and its calibration."""
         return cls.from_sidecar(saving.load_model(path, compile=False),
-                                read_sidecar(path) or {})
+                                read_sidecar(path) or {}, precision=precision)
 
     @classmethod
-    def from_sidecar(cls, model, info):
+    def from_sidecar(cls, model, info, *, precision="float32"):
         """A loaded model with the calibration and views its sidecar ``info`` records."""
         info = dict(info or {})
         return cls(model, temperature=info.get("temperature") or 1.0,
                    bias=info.get("bias") or 0.0, tta=bool(info.get("tta", False)),
-                   info=info)
+                   info=info, precision=precision)
+
+    def _function(self, precision=None):
+        precision = inference._check_precision(precision or self.precision)
+        forward = self._forwards.get(precision)
+        if forward is None:
+            forward = self._forwards[precision] = _ensemble_function(
+                self.model, self.n_members, self.input_shape, precision=precision)
+        return forward
 
     @property
     def n_views(self):
         return N_VIEWS if self.tta else 1
 
-    def member_probabilities(self, images):
-        """Raw probabilities of each view and member: (N, views, members) float64."""
+    def member_probabilities(self, images, *, precision=None):
+        """Raw probabilities of each view and member: (N, views, members) float64.
+
+        ``precision``: None for the Predictor's own, or ``"float32"``/``"bfloat16"``.
+        """
         x = np.asarray(images)
+        forward = self._function(precision)
         out = np.empty((len(x), self.n_views, self.n_members), dtype=np.float64)
         for v in range(self.n_views):
             xv = np.ascontiguousarray(dihedral_view(x, v)) if v else x
-            out[:, v, :] = np.asarray(self._forward(xv)).reshape(len(x), self.n_members)
+            out[:, v, :] = np.asarray(forward(xv)).reshape(len(x), self.n_members)
         return out
 
-    def predict(self, images, *, batch_size=256):
+    def predict(self, images, *, batch_size=256, precision=None):
         """Calibrated probability and uncertainty of uint8 cutouts.
 
         Parameters
@@ -102,6 +120,8 @@ class Predictor:
             (N, 64, 64, 3) uint8.
         batch_size : int, optional
             Cutouts per forward pass.
+        precision : {None, "float32", "bfloat16"}, optional
+            The network's arithmetic; None: the Predictor's own (:attr:`precision`).
 
         Returns
         -------
@@ -116,7 +136,8 @@ class Predictor:
                              f"uint8, got {x.shape} {x.dtype}")
         p, unc = np.empty(len(x)), np.empty(len(x))
         for start in range(0, len(x), int(batch_size)):
-            raw = self.member_probabilities(x[start:start + int(batch_size)])
+            raw = self.member_probabilities(x[start:start + int(batch_size)],
+                                            precision=precision)
             sl = slice(start, start + len(raw))
             p[sl], unc[sl] = self.combine(raw)
         return p, unc
@@ -133,24 +154,29 @@ class Predictor:
         return apply_temperature(mean, t, bias=b), scaled.std(axis=1, ddof=1)
 
 
-def _ensemble_function(model, n_members, input_shape):
+def _ensemble_function(model, n_members, input_shape, *, precision="float32"):
     """One compiled ``uint8 batch -> (B, members)`` function of ``model``.
 
     An ensemble of DeepShadows networks (nested models ``member0``...) runs each member's
     folded inference graph (:func:`deepshadows_lib.nn.inference.inference_function`: batch
     normalisation folded, 1/255 in conv1) inside one traced function; any other model
-    runs as itself.
+    runs as itself (float32 only: ``precision="bfloat16"`` needs folded networks).
     """
     members = [layer for layer in model.layers
                if hasattr(layer, "layers") and layer.name.startswith("member")]
     if not members or len(members) != n_members:
-        return inference.inference_function(model, input_shape=input_shape)
+        return inference.inference_function(model, input_shape=input_shape,
+                                            precision=precision)
     tf = runtime.tf()
 
     def plain(member):
+        if precision != "float32":
+            raise ValueError(f"precision={precision!r} needs folded DeepShadows members; "
+                             f"{member.name} does not fold")
         return lambda x: member(tf.cast(x, tf.float32) / 255.0, training=False)
 
-    parts = [inference._folded_deepshadows(m) or plain(m) for m in members]
+    parts = [inference._folded_deepshadows(m, precision=precision) or plain(m)
+             for m in members]
 
     def forward(x):
         return tf.concat([tf.reshape(f(x), (-1, 1)) for f in parts], axis=1)
@@ -175,7 +201,8 @@ def _fmt(v):
     return str(v)
 
 
-def predict_files(model, paths, out, *, batch_size=256, progress=True, overwrite=False):
+def predict_files(model, paths, out, *, batch_size=256, progress=True, overwrite=False,
+                  precision=None):
     """Classify image files and folders and write a CSV table of predictions.
 
     Files and folders (searched recursively for ``.jpg``, ``.jpeg``, ``.png``, ``.fits``,
@@ -201,6 +228,9 @@ def predict_files(model, paths, out, *, batch_size=256, progress=True, overwrite
         A progress bar over files.
     overwrite : bool, optional
         Replace an existing ``out``.
+    precision : {None, "float32", "bfloat16"}, optional
+        The network's arithmetic (see :class:`Predictor`); None: float32, or the
+        Predictor's own.
 
     Returns
     -------
@@ -224,7 +254,11 @@ def predict_files(model, paths, out, *, batch_size=256, progress=True, overwrite
     if total == 0:
         raise InputError("no image files (.jpg, .jpeg, .png, .fits) found in "
                          + ", ".join(str(p) for p in paths))
-    predictor = model if isinstance(model, Predictor) else Predictor.from_path(model)
+    if precision is not None and precision not in inference.PRECISIONS:
+        raise InputError(f"precision must be one of {', '.join(inference.PRECISIONS)}, "
+                         f"got {precision!r}")
+    predictor = (model if isinstance(model, Predictor)
+                 else Predictor.from_path(model, precision=precision or "float32"))
     summary = PredictSummary(n=0, n_ok=0, n_failed=0, n_lsbg=0, out=str(out), failures=[])
     size = predictor.input_shape[0]
     with atomic_path(out, suffix=".csv") as tmp, open(tmp, "w", newline="") as fh, \
@@ -237,7 +271,8 @@ def predict_files(model, paths, out, *, batch_size=256, progress=True, overwrite
         def flush():
             if not batch:
                 return
-            p, unc = predictor.predict(np.stack(batch), batch_size=batch_size)
+            p, unc = predictor.predict(np.stack(batch), batch_size=batch_size,
+                                       precision=precision)
             for m, pi, ui in zip(meta, p, unc):
                 writer.writerow([_fmt(m.get(c)) for c in OUTPUT_COLUMNS[:3]]
                                 + [_fmt(float(pi)), _fmt(float(ui)), "ok", "",

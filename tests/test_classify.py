@@ -590,4 +590,25 @@ def test_probabilities_equal_keras_predict_through_the_folded_path(tmp_path, sma
         np.testing.assert_allclose(pred[cols].to_numpy(), expected, atol=1e-5, err_msg=name)
         if name == "three":  # the folded graph, asked for by classify itself
             assert calls == [True]
+        # the opt-in bfloat16 arithmetic: close to Keras, not equal to it
+        low = classify.classify_store(model_path, sub, tmp_path / f"{name}_bf16.parquet",
+                                      batch_size=50, progress=False, precision="bfloat16")
+        diff = np.abs(pd.read_parquet(low)[cols].to_numpy() - expected)
+        assert 0 < diff.max() < 2e-2, name
     classify_model._MODEL_CACHE.clear()
+
+
+def test_precision_is_checked_and_part_of_the_job(tmp_path, models, small_store):
+    from deepshadows_lib.classify.parts import _job_signature
+    from deepshadows_lib.classify.source import _open_images
+    path, _, _ = small_store
+    with pytest.raises(InputError, match="precision"):
+        classify.classify_store(models[1], path, tmp_path / "p.parquet", progress=False,
+                                precision="float16")
+    assert not (tmp_path / "p.parquet").exists()
+    store = _open_images(path)
+    exact = _job_signature(models[1], store, 256, ["p_lsbg"])
+    low = _job_signature(models[1], store, 256, ["p_lsbg"], precision="bfloat16")
+    # parts of a float32 run are never resumed by a bfloat16 one, and the float32
+    # record is the one written before the option existed
+    assert "precision" not in exact and low == {**exact, "precision": "bfloat16"}

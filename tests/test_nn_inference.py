@@ -35,8 +35,8 @@ def _spy_folding(monkeypatch):
     calls = []
     original = inference._folded_deepshadows
 
-    def spy(model):
-        out = original(model)
+    def spy(model, **kwargs):
+        out = original(model, **kwargs)
         calls.append(out is not None)
         return out
 
@@ -119,3 +119,42 @@ def test_folding_skips_other_models():
     x = np.full((2, 8, 8, 3), 255, np.uint8)
     np.testing.assert_allclose(f(x).numpy(), other(np.ones((2, 8, 8, 3), np.float32)).numpy(),
                                rtol=1e-6)
+
+
+def test_folding_is_exact_with_large_batch_norm_shifts(images):
+    # large shifts (0 does not map to 0): the zero padding of conv2 and conv3 must see
+    # the shifted values, so moving the shift to the wrong side of a layer shows
+    model = _with_batch_norm_stats(nn.build_deepshadows(compile=False), seed=11)
+    for k in (1, 2):
+        bn = model.get_layer(f"bn{k}")
+        gamma, beta, mean, var = bn.get_weights()
+        bn.set_weights([gamma, beta + np.float32(3.0), mean, var])
+    reference = model.predict(images.astype(np.float32) / 255.0, verbose=0)[:, 0]
+    fast = nn.inference_function(model)
+    assert fast.folded is True
+    assert np.ptp(reference) > 1e-4
+    np.testing.assert_allclose(fast(images).numpy()[:, 0], reference, atol=1e-5)
+
+
+@pytest.mark.parametrize("n_classes", [1, 3])
+def test_bfloat16_is_an_opt_in_close_to_keras(images, n_classes):
+    model = _with_batch_norm_stats(nn.build_deepshadows(n_classes, compile=False), seed=4)
+    reference = model.predict(images.astype(np.float32) / 255.0, verbose=0)
+    exact = nn.inference_function(model)
+    low = nn.inference_function(model, precision="bfloat16")
+    assert (exact.precision, low.precision, low.folded) == ("float32", "bfloat16", True)
+    p_exact, p_low = exact(images).numpy(), low(images).numpy()
+    assert np.max(np.abs(p_exact - reference)) <= 1e-5  # the default is float32
+    # bfloat16 keeps 8 significant bits: a different answer, but a close one
+    assert np.max(np.abs(p_low - reference)) > 1e-6
+    assert np.max(np.abs(p_low - reference)) < 2e-2
+    p = nn.predict(model, images, precision="bfloat16")
+    np.testing.assert_array_equal(p, p_low[:, 0] if n_classes == 1 else p_low)
+
+
+def test_bfloat16_needs_the_folded_graph(images):
+    model = nn.build_deepshadows(head="gap", compile=False)
+    with pytest.raises(ValueError, match="folded"):
+        nn.inference_function(model, precision="bfloat16")
+    with pytest.raises(ValueError, match="precision"):
+        nn.inference_function(model, precision="float16")

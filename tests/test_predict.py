@@ -193,3 +193,46 @@ def test_a_sidecar_bias_is_applied_after_the_temperature(tmp_path, images):
                                atol=2e-6)
     np.testing.assert_allclose(unc, expit(logit(ref.reshape(20, -1)) / 1.5 - 0.7).std(
         axis=1, ddof=1), atol=2e-6)
+
+
+@pytest.mark.tf
+def test_bfloat16_predictor_is_close_to_the_float32_one(tmp_path, images):
+    # the paper's network (folded; the analytic members above do not fold), trained
+    # weights or not: the opt-in changes the arithmetic, not the answer beyond ~1e-3
+    import keras
+
+    from deepshadows_lib.models import build_deepshadows
+    keras.utils.set_random_seed(3)
+    model = build_deepshadows(1, compile=False)
+    path = training.save_model(model, tmp_path / "cnn.keras")
+    reference = model.predict(images.astype(np.float32) / 255.0, verbose=0)[:, 0]
+    exact = predict.Predictor.from_path(path)
+    low = predict.Predictor.from_path(path, precision="bfloat16")
+    assert (exact.precision, low.precision) == ("float32", "bfloat16")
+    p, _ = exact.predict(images)
+    q, _ = low.predict(images)
+    np.testing.assert_allclose(p, reference, atol=1e-5)
+    assert 0 < np.max(np.abs(q - reference)) < 2e-2
+    # asked for per call, the other arithmetic gives the other Predictor's numbers
+    np.testing.assert_array_equal(exact.predict(images, precision="bfloat16")[0], q)
+    with pytest.raises(ValueError, match="precision"):
+        predict.Predictor.from_path(path, precision="half")
+    # image files: the table holds the bfloat16 numbers when asked for
+    names = _write_images(tmp_path / "imgs", images[:6])
+    predict.predict_files(path, [tmp_path / "imgs"], tmp_path / "low.csv", progress=False,
+                          precision="bfloat16")
+    table = pd.read_csv(tmp_path / "low.csv").set_index("file")
+    got = table.loc[[str(tmp_path / "imgs" / n) for n in names], "p_lsbg"].to_numpy()
+    np.testing.assert_allclose(got, q[:6], atol=1e-7)
+    with pytest.raises(predict.InputError, match="precision"):
+        predict.predict_files(path, [tmp_path / "imgs"], tmp_path / "bad.csv",
+                              progress=False, precision="half")
+    assert not (tmp_path / "bad.csv").exists()
+    # and from the command line
+    assert main(["predict", "--model", str(path), "--out", str(tmp_path / "cli.csv"),
+                 "--quiet", "--precision", "bfloat16", str(tmp_path / "imgs")]) == 0
+    cli = pd.read_csv(tmp_path / "cli.csv").set_index("file")
+    np.testing.assert_allclose(cli.loc[table.index, "p_lsbg"], table["p_lsbg"], atol=1e-7)
+    with pytest.raises(SystemExit):
+        main(["predict", "--model", str(path), "--out", str(tmp_path / "x.csv"),
+              "--precision", "half", str(tmp_path / "imgs")])

@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 
 from .._io import remove_stale_temporaries
+from ..nn.inference import PRECISIONS
 from ..errors import InputError, PartialFailure
 from ..store import Store
 from .output import _join_parts, output_columns
@@ -21,7 +22,7 @@ last_run = None
 
 
 def classify_store(model, store, out, *, scheduler=None, workers=None, batch_size=256,
-                   tf_threads=None, progress=True, overwrite=False):
+                   tf_threads=None, progress=True, overwrite=False, precision="float32"):
     """Classify every cutout of a store and write a Parquet table of predictions.
 
     Parameters
@@ -55,6 +56,12 @@ def classify_store(model, store, out, *, scheduler=None, workers=None, batch_siz
         Show a progress bar (one step per chunk).
     overwrite : bool, optional
         Replace an existing ``out``, and discard partial results of a different run.
+    precision : {"float32", "bfloat16"}, optional
+        The network's arithmetic (:func:`deepshadows_lib.nn.inference.inference_function`).
+        ``"float32"`` (default): Keras' predictions to float32 rounding.  ``"bfloat16"``:
+        an opt-in, faster on CPUs with bfloat16 instructions, whose probabilities differ
+        from float32's by up to a few 1e-3 (bench/bench_classify.py records the measured
+        difference); part of the job's identity, like ``batch_size``.
 
     Returns
     -------
@@ -91,6 +98,8 @@ def classify_store(model, store, out, *, scheduler=None, workers=None, batch_siz
         raise InputError("model file not found", path=model_path)
     if int(batch_size) <= 0:
         raise InputError(f"batch size must be positive, got {batch_size}")
+    if precision not in PRECISIONS:
+        raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     store = _open_images(store.path if isinstance(store, Store) else store)
     out = Path(out)
     if out.exists() and not overwrite:
@@ -105,19 +114,19 @@ def classify_store(model, store, out, *, scheduler=None, workers=None, batch_siz
             n_out = _warm_workers(client, model_path, tf_threads)
         return _classify(model_path, store, out, client=client, n_out=n_out,
                          batch_size=batch_size, tf_threads=tf_threads, progress=progress,
-                         overwrite=overwrite)
+                         overwrite=overwrite, precision=precision)
 
 
 def _classify(model_path, store, out, *, client, n_out, batch_size, tf_threads, progress,
-              overwrite):
+              overwrite, precision="float32"):
     global last_run
     columns = output_columns(n_out)
     n, cs = store.n, store.chunk_size
     n_chunks = -(-n // cs)
     parts = parts_dir(out)
     remove_stale_temporaries(out)  # a killed join's half-written output
-    _prepare_parts(parts, _job_signature(model_path, store, batch_size, columns),
-                   overwrite=overwrite)
+    _prepare_parts(parts, _job_signature(model_path, store, batch_size, columns,
+                                         precision=precision), overwrite=overwrite)
     done = _done_chunks(parts, n_chunks)
     pending = [k for k in range(n_chunks) if k not in done]
 
@@ -128,11 +137,11 @@ def _classify(model_path, store, out, *, client, n_out, batch_size, tf_threads, 
             failures = _Failures()
         elif client is None:
             failures = _run_single(store, parts, pending, columns, model_path=model_path,
-                                   batch_size=batch_size, bar=bar)
+                                   batch_size=batch_size, bar=bar, precision=precision)
         else:
             failures = _run_dask(client, store, parts, pending, columns,
                                  model_path=model_path, batch_size=batch_size,
-                                 tf_threads=tf_threads, bar=bar)
+                                 tf_threads=tf_threads, bar=bar, precision=precision)
     finally:
         bar.close()
 

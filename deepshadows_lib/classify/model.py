@@ -22,7 +22,7 @@ IMAGE_SHAPE = schema.CUTOUT_SHAPE
 
 # Per-process cache of loaded models: a Dask worker loads each model once.
 _MODEL_CACHE = {}
-_FORWARD = weakref.WeakKeyDictionary()  # model -> its compiled inference function
+_FORWARD = weakref.WeakKeyDictionary()  # model -> {precision: its compiled inference function}
 _TF_THREADS_SET = [False]
 
 
@@ -102,7 +102,7 @@ def _probe_model(model_path, tf_threads=None):
     return _check_model(model, model_path)
 
 
-def predict_images(model, images, *, batch_size=256):
+def predict_images(model, images, *, batch_size=256, precision="float32"):
     """Class probabilities of uint8 cutouts, computed in fixed batches.
 
     The network runs its folded inference graph
@@ -120,6 +120,10 @@ def predict_images(model, images, *, batch_size=256):
         (n, 64, 64, 3) uint8.
     batch_size : int, optional
         Images per forward pass.
+    precision : {"float32", "bfloat16"}, optional
+        The network's arithmetic (:func:`deepshadows_lib.nn.inference.inference_function`):
+        float32 by default; ``"bfloat16"`` is a faster opt-in whose probabilities differ
+        by up to a few 1e-3.
 
     Returns
     -------
@@ -131,10 +135,10 @@ def predict_images(model, images, *, batch_size=256):
     if isinstance(model, Predictor):
         if len(images) == 0:
             return np.empty((0, 2), np.float32)
-        p, unc = model.predict(images, batch_size=batch_size)
+        p, unc = model.predict(images, batch_size=batch_size, precision=precision)
         return np.stack([p, unc], axis=1).astype(np.float32)
     n_out = int(model.output_shape[-1])
-    forward = _inference_function(model)
+    forward = _inference_function(model, precision=precision)
     out = np.empty((len(images), n_out), dtype=np.float32)
     for start in range(0, len(images), batch_size):
         x = images[start:start + batch_size]
@@ -142,28 +146,29 @@ def predict_images(model, images, *, batch_size=256):
     return out
 
 
-def _inference_function(model):
+def _inference_function(model, *, precision="float32"):
     """The compiled ``uint8 batch -> probabilities`` function of ``model``, built once.
 
     The one place where classification asks for the network's inference graph: the
     folded one of :func:`deepshadows_lib.nn.inference.inference_function` (``fast=True``),
     the same numbers as :func:`deepshadows_lib.nn.inference.predict`.
     """
-    forward = _FORWARD.get(model)
+    forwards = _FORWARD.setdefault(model, {})
+    forward = forwards.get(precision)
     if forward is None:
-        forward = _FORWARD[model] = inference.inference_function(
-            model, fast=True, input_shape=IMAGE_SHAPE)
+        forward = forwards[precision] = inference.inference_function(
+            model, fast=True, input_shape=IMAGE_SHAPE, precision=precision)
     return forward
 
 
-def _predict_block(block, *, model_path, batch_size, tf_threads=None):
+def _predict_block(block, *, model_path, batch_size, tf_threads=None, precision="float32"):
     """Probabilities of one store chunk; the function every path (and worker) runs."""
     model = _cached_model(model_path, tf_threads=tf_threads)
-    return predict_images(model, block, batch_size=batch_size)
+    return predict_images(model, block, batch_size=batch_size, precision=precision)
 
 
-def _dask_block(block, model_path, batch_size, tf_threads):
+def _dask_block(block, model_path, batch_size, tf_threads, precision="float32"):
     # map_blocks hands over (chunk, 64, 64, 3) blocks; a module-level function pickles
     # by reference, so workers use their own copy of the model cache.
     return _predict_block(block, model_path=model_path, batch_size=batch_size,
-                          tf_threads=tf_threads)
+                          tf_threads=tf_threads, precision=precision)

@@ -52,8 +52,11 @@ def _write_part(parts, k, start, probs, columns):
         pq.write_table(pa.table(data), tmp)
 
 
-def _job_signature(model_path, store, batch_size, columns):
+def _job_signature(model_path, store, batch_size, columns, *, precision="float32"):
     attrs = store.attrs
+    # the default precision is left out, so that parts of runs made before the option
+    # existed stay resumable
+    extra = {} if precision == "float32" else {"precision": precision}
     return {
         "model": str(Path(model_path).resolve()),
         "model_sha256": sha256_file(model_path),
@@ -63,6 +66,7 @@ def _job_signature(model_path, store, batch_size, columns):
         "chunk_size": store.chunk_size,
         "batch_size": int(batch_size),
         "columns": list(columns),
+        **extra,
     }
 
 

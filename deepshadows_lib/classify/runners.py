@@ -43,7 +43,8 @@ class _Failures:
             raise exc
 
 
-def _run_single(store, parts, pending, columns, *, model_path, batch_size, bar):
+def _run_single(store, parts, pending, columns, *, model_path, batch_size, bar,
+                precision="float32"):
     """Classify chunks ``pending`` in this process, reading the next chunks meanwhile.
 
     A helper thread reads (and decompresses) up to :data:`_READ_AHEAD` chunks ahead while
@@ -72,7 +73,7 @@ def _run_single(store, parts, pending, columns, *, model_path, batch_size, bar):
             read_next()
             try:
                 probs = _predict_block(block.result(), model_path=model_path,
-                                       batch_size=batch_size)
+                                       batch_size=batch_size, precision=precision)
             except Exception as exc:  # one bad chunk must not lose the others' work
                 failures.add(k, exc)
                 continue
@@ -115,7 +116,7 @@ def _warm_workers(client, model_path, tf_threads):
 
 
 def _run_dask(client, store, parts, pending, columns, *, model_path, batch_size,
-              tf_threads, bar):
+              tf_threads, bar, precision="float32"):
     import dask.array as da  # dask and distributed are slow to import; only clusters need them
     from distributed import as_completed
 
@@ -124,7 +125,7 @@ def _run_dask(client, store, parts, pending, columns, *, model_path, batch_size,
     if len(arr.chunks[0]) > 1 and arr.chunks[0][0] != cs:
         raise RuntimeError(f"dask chunks {arr.chunks[0][0]} differ from the zarr chunks {cs}")
     probs = arr.map_blocks(_dask_block, str(model_path), int(batch_size), tf_threads,
-                           drop_axis=[2, 3], chunks=(arr.chunks[0], (len(columns),)),
+                           precision, drop_axis=[2, 3], chunks=(arr.chunks[0], (len(columns),)),
                            dtype=np.float32, meta=np.empty((0, len(columns)), np.float32))
     # Submit a bounded window of chunks and top it up as results arrive, so the
     # scheduler and this client never hold more than a few chunks' worth of tasks

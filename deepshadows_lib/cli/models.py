@@ -116,6 +116,10 @@ def _add_classify(sub):
     p.add_argument("--tf-threads", type=_positive_int, default=None,
                    help="TensorFlow threads per Dask worker (default: cores / workers "
                         "locally, 1 on a remote cluster)")
+    p.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
+                   help="the network's arithmetic: float32 (default, exact to round-off) "
+                        "or bfloat16 (faster on CPUs with AVX-512 BF16; probabilities "
+                        "differ by up to a few 1e-3, see bench/results.json)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing output and discard partial results of a "
                         "different run")
@@ -126,7 +130,8 @@ def _run_classify(args):
     out = classify.classify_store(args.model, args.cutouts, args.out,
                                   scheduler=args.scheduler, workers=args.workers,
                                   batch_size=args.batch_size, tf_threads=args.tf_threads,
-                                  progress=not args.quiet, overwrite=args.overwrite)
+                                  progress=not args.quiet, overwrite=args.overwrite,
+                                  precision=args.precision)
     summary = classify.summarize_predictions(out)
     run = classify.last_run or {}
     resumed = (f"; resumed: {run['chunks_skipped']} of {run['chunks_total']} chunks were "
@@ -156,6 +161,10 @@ def _add_predict(sub):
     p.add_argument("--out", required=True, help="predictions table to write (.csv)")
     p.add_argument("--batch-size", type=_positive_int, default=256,
                    help="images per batch (default: 256)")
+    p.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
+                   help="the network's arithmetic: float32 (default, exact to round-off) "
+                        "or bfloat16 (faster on CPUs with AVX-512 BF16; probabilities "
+                        "differ by up to a few 1e-3, see bench/results.json)")
     p.add_argument("--registry", default=None,
                    help="JSON registry of published models (default: the package's, or "
                         "$DEEPSHADOWS_REGISTRY)")
@@ -168,7 +177,7 @@ def _run_predict(args):
                                    progress=not args.quiet)
     summary = predict.predict_files(model, args.images, args.out,
                                     batch_size=args.batch_size, progress=not args.quiet,
-                                    overwrite=args.overwrite)
+                                    overwrite=args.overwrite, precision=args.precision)
     print(f"wrote {args.out}: {summary}")
     if summary["n_failed"]:
         first = "; ".join(f"{f}: {r}" for f, r in summary["failures"][:3])

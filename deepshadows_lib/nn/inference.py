@@ -21,11 +21,11 @@ from .cnn import LAYER_NAMES
 from .data import READ_BLOCK, _is_lazy, read_images
 from .runtime import tf as _tf
 
-__all__ = ["predict", "inference_function"]
+__all__ = ["predict", "inference_function", "PRECISIONS"]
 
 
 def predict(model, images, *, indices=None, batch_size=256, progress=False, fast=True,
-            jit_compile="auto"):
+            jit_compile="auto", precision="float32"):
     """Class probabilities of a model for uint8 cutouts.
 
     A lazy store is read one block at a time, so memory stays bounded whatever its size.
@@ -42,8 +42,9 @@ def predict(model, images, *, indices=None, batch_size=256, progress=False, fast
         Images per forward pass.
     progress : bool, optional
         A progress bar.
-    fast, jit_compile : optional
-        Passed to :func:`inference_function` (batch normalisation folded; XLA on a GPU).
+    fast, jit_compile, precision : optional
+        Passed to :func:`inference_function` (batch normalisation folded; XLA on a GPU;
+        the opt-in bfloat16 arithmetic).
 
     Returns
     -------
@@ -56,7 +57,7 @@ def predict(model, images, *, indices=None, batch_size=256, progress=False, fast
     n_out = int(model.output_shape[-1])
 
     forward = inference_function(model, fast=fast, jit_compile=jit_compile,
-                                 input_shape=tuple(images.shape[1:]))
+                                 input_shape=tuple(images.shape[1:]), precision=precision)
 
     out = np.empty((rows.size, n_out), dtype=np.float64)
     block = max(int(batch_size), READ_BLOCK // int(batch_size) * int(batch_size))
@@ -75,7 +76,21 @@ def predict(model, images, *, indices=None, batch_size=256, progress=False, fast
     return out[:, 0] if n_out == 1 else out
 
 
-def _folded_deepshadows(model):
+#: the arithmetic :func:`inference_function` can run: ``"float32"`` (the default, equal
+#: to Keras' ``predict`` to float32 rounding) or ``"bfloat16"`` (opt-in: conv2, conv3 and
+#: dense1 multiply in bfloat16, faster on CPUs with AVX-512 BF16 or AMX, but differing
+#: from float32 by up to a few 1e-3 in the probability; bench/bench_classify.py measures
+#: both)
+PRECISIONS = ("float32", "bfloat16")
+
+
+def _check_precision(precision):
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    return precision
+
+
+def _folded_deepshadows(model, *, precision="float32"):
     """The inference arithmetic of a DeepShadows model with batch norm folded, or None.
 
     At inference a batch normalisation is a per-channel affine map ``a * x + c``.  In
@@ -85,9 +100,16 @@ def _folded_deepshadows(model):
     folded into dense1's weights (exact algebra, float32 rounding), the 1/255 scaling
     into conv1's, and dropout is the identity.  Returns None for any other model, or
     when a scale is not positive, and the caller then uses the Keras model itself.
+    (Folding the first two into conv2's and conv3's weights as well, with a
+    per-position bias for the zero padding, was measured no faster on a CPU.)
+
+    ``precision="bfloat16"`` runs conv2, conv3 and dense1 (nine tenths of the
+    multiplications) on bfloat16 inputs, with everything else in float32: the opt-in of
+    :func:`inference_function`.
     """
     import keras
     tf = _tf()
+    _check_precision(precision)
 
     names = LAYER_NAMES[1:]
     try:
@@ -134,27 +156,36 @@ def _folded_deepshadows(model):
     # channels-last flatten: the channel index runs fastest
     w1, b1 = w1 * np.tile(a3, reps)[:, None], b1 + np.tile(c3, reps) @ w1
     w2, b2 = out.get_weights()
+    low = tf.bfloat16 if precision == "bfloat16" else tf.float32
     f32 = lambda v: tf.constant(np.asarray(v, np.float32))  # noqa: E731
-    convs = [(f32(w), f32(b), f32(a), f32(c), pad) for w, b, a, c, pad in blocks]
-    w1, b1, w2, b2 = f32(w1), f32(b1), f32(w2), f32(b2)
+    # weights of the layers that run in ``low`` precision are rounded to it once, here
+    typed = lambda v, k: tf.cast(f32(v), low) if k else f32(v)  # noqa: E731
+    convs = [(typed(w, k), f32(b), f32(a), f32(c), pad)
+             for k, (w, b, a, c, pad) in enumerate(blocks)]
+    w1, b1, w2, b2 = typed(w1, True), f32(b1), f32(w2), f32(b2)
     softmax = out.get_config()["activation"] == "softmax"
+
+    def like(x, w):  # the input of a product, in its weights' precision
+        return x if w.dtype == x.dtype else tf.cast(x, w.dtype)
 
     def forward(x):
         h = tf.cast(x, tf.float32)
         for k, (w, b, a, c, pad) in enumerate(convs):
-            h = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(h, w, 1, pad), b))
+            h = tf.cast(tf.nn.conv2d(like(h, w), w, 1, pad), tf.float32)
+            h = tf.nn.relu(tf.nn.bias_add(h, b))
             h = tf.nn.max_pool2d(h, 2, 2, "VALID")
             if k < 2:
                 h = h * a + c
         h = tf.reshape(h, (tf.shape(h)[0], -1))
-        h = tf.nn.relu(tf.matmul(h, w1) + b1)
+        h = tf.nn.relu(tf.cast(tf.matmul(like(h, w1), w1), tf.float32) + b1)
         z = tf.matmul(h, w2) + b2
         return tf.nn.softmax(z) if softmax else tf.sigmoid(z)
 
     return forward
 
 
-def inference_function(model, *, fast=True, jit_compile="auto", input_shape=CUTOUT_SHAPE):
+def inference_function(model, *, fast=True, jit_compile="auto", input_shape=CUTOUT_SHAPE,
+                       precision="float32"):
     """A compiled function from a uint8 batch to the model's probabilities.
 
     The cutouts are cast and scaled inside the graph, so the caller never makes a float
@@ -174,6 +205,18 @@ def inference_function(model, *, fast=True, jit_compile="auto", input_shape=CUTO
         slower than oneDNN's.
     input_shape : tuple of int, optional
         Shape of one cutout.
+    precision : {"float32", "bfloat16"}, optional
+        ``"float32"`` (default): equal to Keras' ``predict`` to float32 rounding.
+        ``"bfloat16"``, an opt-in for speed on CPUs with bfloat16 instructions: conv2,
+        conv3 and dense1 multiply bfloat16-rounded inputs and weights (conv1, the
+        biases, pooling and the output layer stay float32); the probabilities then
+        differ from float32's by up to a few 1e-3 (bench/ records the measured
+        difference).  Needs the folded graph (``fast`` and a DeepShadows network).
+
+    Raises
+    ------
+    ValueError
+        An unknown ``precision``, or ``"bfloat16"`` for a model that does not fold.
 
     Returns
     -------
@@ -184,12 +227,17 @@ def inference_function(model, *, fast=True, jit_compile="auto", input_shape=CUTO
     tf = _tf()
     if jit_compile == "auto":
         jit_compile = bool(tf.config.list_physical_devices("GPU"))
-    forward = _folded_deepshadows(model) if fast else None
+    _check_precision(precision)
+    forward = _folded_deepshadows(model, precision=precision) if fast else None
     folded = forward is not None
+    if forward is None and precision != "float32":
+        raise ValueError(f"precision={precision!r} needs the folded graph of a DeepShadows "
+                         "network (fast=True)")
     if forward is None:
         def forward(x):
             return model(tf.cast(x, tf.float32) / 255.0, training=False)
     function = tf.function(forward, jit_compile=bool(jit_compile), reduce_retracing=True,
                            input_signature=[tf.TensorSpec((None, *input_shape), tf.uint8)])
     function.folded = folded
+    function.precision = precision
     return function
