@@ -110,7 +110,8 @@ def main_table(res):
                         f"{', '.join(f'{v:.3f}' for v in acc['mixed_bfloat16'])} "
                         f"(difference of means {acc['mean_difference']:+.3f}) | "
                         f"{_date(lv)} | - |")
-    for name in ("simulate", "bootstrap", "classify_1e6", "download", "smoke_profile"):
+    for name in ("simulate", "bootstrap", "classify_1e6", "classify_bf16", "download",
+                 "smoke_profile"):
         e = b.get(name)
         if not e:
             continue
@@ -142,6 +143,8 @@ def _what(name):
     return {"simulate": "`bench/bench_simulate.py` (synthetic survey)",
             "bootstrap": "`bench/bench_bootstrap.py` (vectorised bootstrap vs a loop)",
             "classify_1e6": "`bench/bench_classify.py` (10^6 cutouts from a store)",
+            "classify_bf16": "`bench/bench_classify.py --precision bfloat16` (the opt-in, "
+                             "batch 1024)",
             "download": "`bench/bench_download.py` (viewer client, 200 ms latency)",
             "smoke_profile": "smoke profile, every notebook"}[name]
 
@@ -189,7 +192,15 @@ def _download(e):
     return "; ".join(parts) + f" (goal {100 * r['goal_fraction']:.0f}%)"
 
 
-_SUMMARIES = {"simulate": _simulate, "classify_1e6": _classify, "download": _download}
+def _classify_bf16(e):
+    fwd = e["result"]["runs"]["forward"]
+    diff = fwd.get("max_abs_dp_vs_float32")
+    return _classify(e) + (f"; largest difference from float32 {diff:.1e}" if diff is not None
+                           else "")
+
+
+_SUMMARIES = {"simulate": _simulate, "classify_1e6": _classify,
+              "classify_bf16": _classify_bf16, "download": _download}
 
 
 def profile_table(res):

@@ -13,9 +13,11 @@ of interleaved runs within one benchmark.  The entries:
     (also written to ``bench/levers_training.json``).
 ``simulate``, ``bootstrap``
     :mod:`bench_simulate`, :mod:`bench_bootstrap`.
-``classify_1e6``, ``download``
-    ``bench/bench_classify.py`` and ``bench/bench_download.py`` run here; they write
-    ``bench/classify_1e6.json`` and ``bench/download.json``, folded in.
+``classify_1e6``, ``classify_bf16``, ``download``
+    ``bench/bench_classify.py`` (float32 default on 10^6 cutouts; the bfloat16 opt-in on
+    2 x 10^5) and ``bench/bench_download.py`` run here; they write
+    ``bench/classify_1e6.json``, ``bench/classify_bf16.json`` and ``bench/download.json``,
+    folded in.
 ``smoke_profile``
     The smoke profile end to end (``deepshadows figures --profile smoke``) into a
     temporary directory, wall time per notebook.
@@ -71,6 +73,12 @@ BENCHES = {
     # written by their own scripts (helper H2): run, then their JSON files are folded in
     "classify_1e6": ([PY, "bench/bench_classify.py"], 3600, "bench/classify_1e6.json", None),
     "download": ([PY, "bench/bench_download.py"], 1800, "bench/download.json", None),
+    # the opt-in bfloat16 inference (deepshadows classify --precision bfloat16)
+    "classify_bf16": ([PY, "bench/bench_classify.py", "--n", "200000", "--configs",
+                       "single,forward", "--precision", "bfloat16", "--batch-size", "1024",
+                       "--out", "bench/classify_bf16.json", "--label",
+                       "bfloat16 opt-in, batch 1024"], 1800, "bench/classify_bf16.json",
+                      None),
 }
 
 
