@@ -130,17 +130,20 @@ class RateLimiter:
         while (now := time.monotonic()) < pace:  # sleep to the slot, holding no lock
             time.sleep(pace - now)
         with self._lock:  # the grants, one at a time, in time order
-            slot = now
-            if self._recent:  # catching up, at most twice the rate
-                slot = max(slot, self._recent[-1][0] + 0.5 * self.interval)
-            if len(self._recent) == self._recent.maxlen:
-                window = self._recent[0][1] + 1.0 + self.margin
-                if window > slot:
-                    slot = window
-                    with self._book:  # the one-second window moves the grid on with it
-                        self._next = max(self._next, window + self.interval)
-            while (now := time.monotonic()) < slot:  # sleep may end a hair early
-                time.sleep(slot - now)
+            while True:  # bounded: each pass sleeps until the latest constraint
+                slot = now = time.monotonic()  # (the lock may have taken a while)
+                if self._recent:  # catching up, at most twice the rate
+                    slot = max(slot, self._recent[-1][0] + 0.5 * self.interval)
+                if len(self._recent) == self._recent.maxlen:
+                    # read again after each sleep: the request may have been sent since
+                    window = self._recent[0][1] + 1.0 + self.margin
+                    if window > slot:
+                        slot = window
+                        with self._book:  # the one-second window moves the grid on
+                            self._next = max(self._next, window + self.interval)
+                if now >= slot:
+                    break
+                time.sleep(slot - now)  # may end a hair early: checked again
             self._local.entry = entry = [now, now]
             self._recent.append(entry)
             self.granted += 1
@@ -158,9 +161,10 @@ class RateLimiter:
         entry = getattr(self._local, "entry", None)
         if entry is not None:
             self._local.entry = None
-            now = time.monotonic()
-            with self._lock:
-                entry[1] = max(entry[1], now)
+            # No lock: this thread is the entry's only writer, and the grant in progress
+            # reads the window's entry again after each of its sleeps.  (Taking the grant
+            # lock could block for as long as the next grant waits for its slot.)
+            entry[1] = max(entry[1], time.monotonic())
 
 
 def _reporting_pools(limiter):
