@@ -71,15 +71,19 @@ def cutout_url(ra, dec, *, layer="des-dr1", base_url=DEFAULT_BASE_URL, zoom=15):
 class RateLimiter:
     """At most ``rate`` requests in any one-second window, across all threads.
 
-    Grants follow a grid ``1 / rate`` seconds apart; the caller whose turn it is sleeps
-    until its slot while holding the lock, so grants are given one at a time, in order.
-    A caller that wakes late (a loaded machine oversleeps) does not push back the later
-    slots, which keeps the average at ``rate``; but the times actually granted are kept,
+    Each caller books a slot on a grid ``1 / rate`` seconds apart when it arrives, sleeps
+    until that slot holding no lock, then takes its grant under the lock, one at a time.
+    So a caller that wakes late (a loaded machine oversleeps, or waits for the GIL)
+    delays no other caller and does not push back the later slots, which keeps the
+    average at ``rate``: the grid restarts from the present only when no caller is
+    waiting, and moves on when the one-second window below holds it back.  The times
+    actually granted are kept,
     and a grant comes neither sooner than half a slot after the one before (no bursts
     while catching up) nor sooner than one second after the ``floor(rate)``-th one before
-    it plus ``margin``.  So, however the threads are scheduled, no one-second window
-    holds more than ``rate`` grants, and none of the requests as the server receives
-    them unless their transit times differ by more than ``margin``.
+    it plus ``margin``, counted from the time that request was sent (:meth:`sent`) where
+    it is known.  So, however the threads are scheduled, no one-second window holds more
+    than ``rate`` grants, and none of the requests as the server receives them unless
+    their times from send to receipt differ by more than ``margin``.
 
     Parameters
     ----------
@@ -99,9 +103,12 @@ class RateLimiter:
         self.margin = float(margin)
         self.interval = 1.0 / rate if rate else 0.0
         per_second = max(1, math.floor(rate + 1e-9)) if rate else 1
-        self._recent = collections.deque(maxlen=per_second)  # the latest grant times
+        # the latest grants, as [grant time, time the request was sent (or granted)]
+        self._recent = collections.deque(maxlen=per_second)
+        self._local = threading.local()  # the grant of this thread not yet sent
         self._next = time.monotonic()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # held while granting
+        self._book = threading.Lock()  # held only to book a slot on the grid
         self.granted = 0
 
     def wait(self):
@@ -114,18 +121,64 @@ class RateLimiter:
         """
         if not self.interval:
             return None
-        with self._lock:
-            slot = max(time.monotonic(), self._next)
-            if self._recent:
-                slot = max(slot, self._recent[-1] + 0.5 * self.interval)
-            if len(self._recent) == self._recent.maxlen:
-                slot = max(slot, self._recent[0] + 1.0 + self.margin)
-            while (now := time.monotonic()) < slot:  # sleep may end a hair early
-                time.sleep(slot - now)
-            self._recent.append(now)
-            self._next = slot + self.interval
+        with self._book:
+            # Book a slot on the grid at arrival.  A caller that wakes late (a loaded
+            # machine oversleeps, or waits for the GIL) then delays no one: the others
+            # keep their slots, and the grid moves on only by the bookings.
+            pace = max(time.monotonic(), self._next)
+            self._next = pace + self.interval
+        while (now := time.monotonic()) < pace:  # sleep to the slot, holding no lock
+            time.sleep(pace - now)
+        with self._lock:  # the grants, one at a time, in time order
+            while True:  # bounded: each pass sleeps until the latest constraint
+                slot = now = time.monotonic()  # (the lock may have taken a while)
+                if self._recent:  # catching up, at most twice the rate
+                    slot = max(slot, self._recent[-1][0] + 0.5 * self.interval)
+                if len(self._recent) == self._recent.maxlen:
+                    # read again after each sleep: the request may have been sent since
+                    window = self._recent[0][1] + 1.0 + self.margin
+                    if window > slot:
+                        slot = window
+                        with self._book:  # the one-second window moves the grid on
+                            self._next = max(self._next, window + self.interval)
+                if now >= slot:
+                    break
+                time.sleep(slot - now)  # may end a hair early: checked again
+            self._local.entry = entry = [now, now]
+            self._recent.append(entry)
             self.granted += 1
         return now
+
+    def sent(self):
+        """Record that the request of this thread's latest grant has just been sent.
+
+        The one-second window then counts from the time it was sent rather than granted,
+        so a request that the machine held back between the two (a loaded machine, the
+        GIL) cannot bring the next window's requests too close to it at the server.
+        Called by the client's connections after writing a request; does nothing without
+        a limit or a pending grant.
+        """
+        entry = getattr(self._local, "entry", None)
+        if entry is not None:
+            self._local.entry = None
+            # No lock: this thread is the entry's only writer, and the grant in progress
+            # reads the window's entry again after each of its sleeps.  (Taking the grant
+            # lock could block for as long as the next grant waits for its slot.)
+            entry[1] = max(entry[1], time.monotonic())
+
+
+def _reporting_pools(limiter):
+    """urllib3 pool classes whose connections call ``limiter.sent()`` after each request."""
+    classes = {}
+    for scheme, pool_cls in urllib3.poolmanager.pool_classes_by_scheme.items():
+        def request(self, *args, _base=pool_cls.ConnectionCls, **kwargs):
+            _base.request(self, *args, **kwargs)
+            limiter.sent()
+        conn_cls = type(f"Reporting{pool_cls.ConnectionCls.__name__}",
+                        (pool_cls.ConnectionCls,), {"request": request})
+        classes[scheme] = type(f"Reporting{pool_cls.__name__}", (pool_cls,),
+                               {"ConnectionCls": conn_cls})
+    return classes
 
 
 class PoliteRetry(Retry):
@@ -186,6 +239,8 @@ class Client:
         self.http = urllib3.PoolManager(
             num_pools=4, maxsize=workers, block=True,
             headers={"User-Agent": f"deepshadows/{__version__} (arXiv:2011.12437)"})
+        # the rate limit's window counts from the time each request is actually sent
+        self.http.pool_classes_by_scheme = _reporting_pools(self.limiter)
 
     def close(self):
         self.http.clear()
