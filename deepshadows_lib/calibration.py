@@ -20,6 +20,12 @@ these functions say how far that reading is from the truth and correct it.
   objects LSBGs at 0.5 (as every short training of the synthetic survey does, by the
   same amount on the validation and the test set) is corrected, so the decisions at 0.5
   and the accuracy change; the ranking and the AUC still do not.
+* :func:`fit_isotonic` / :func:`apply_isotonic` -- isotonic regression (Zadrozny & Elkan
+  2002, :class:`sklearn.isotonic.IsotonicRegression`): the non-decreasing step function
+  of the probability that fits the validation labels best, kept as its knots and
+  applied by linear interpolation between them.  It corrects any monotone distortion,
+  not only a scale and a shift, at the price of ties (the AUC may fall slightly); with
+  thousands of validation objects it reaches the noise floor of the ECE.
 """
 
 import numpy as np
@@ -31,7 +37,8 @@ from .errors import InputError
 
 __all__ = ["N_BINS", "logit", "expected_calibration_error", "brier_score",
            "negative_log_likelihood", "reliability_curve", "fit_temperature",
-           "fit_platt", "apply_temperature", "calibration_metrics"]
+           "fit_platt", "fit_isotonic", "apply_temperature", "apply_isotonic",
+           "calibration_metrics"]
 
 #: Bins of the expected calibration error and the reliability diagram.
 N_BINS = 15
@@ -220,6 +227,55 @@ def fit_platt(y_true, p, *, bounds=(0.05, 20.0)):
                    options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 1000})
     a, b = (float(v) for v in res.x)
     return 1.0 / a, b
+
+
+def fit_isotonic(y_true, p):
+    """Isotonic calibration: the knots of the best non-decreasing map of ``p`` to ``y``.
+
+    Fit it on the validation set, never on the test set.
+
+    Parameters
+    ----------
+    y_true : array_like of {0, 1}
+        Both classes must be present.
+    p : array_like of float
+        Uncalibrated probabilities of class 1.
+
+    Returns
+    -------
+    dict
+        ``{"x": [...], "y": [...]}``: the knots of
+        :class:`sklearn.isotonic.IsotonicRegression` (``X_thresholds_``,
+        ``y_thresholds_``), plain lists so that a model's sidecar can hold them;
+        :func:`apply_isotonic` interpolates between them and clips outside.
+    """
+    from sklearn.isotonic import IsotonicRegression
+
+    y, q = _check(y_true, p)
+    if y.min() == y.max():
+        raise InputError("isotonic calibration needs both classes among the labels")
+    iso = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True,
+                             out_of_bounds="clip").fit(q, y)
+    return {"x": [float(v) for v in iso.X_thresholds_],
+            "y": [float(v) for v in iso.y_thresholds_]}
+
+
+def apply_isotonic(p, knots):
+    """Probabilities mapped through :func:`fit_isotonic`'s knots (float64, same shape).
+
+    The same numbers as the fitted :class:`sklearn.isotonic.IsotonicRegression`'s
+    ``predict``: linear interpolation between the knots, constant beyond the ends.
+    """
+    try:
+        x = np.asarray(knots["x"], dtype=np.float64)
+        y = np.asarray(knots["y"], dtype=np.float64)
+    except (KeyError, TypeError, ValueError):
+        raise InputError("isotonic knots must be a mapping with lists 'x' and 'y'") from None
+    if x.ndim != 1 or len(x) == 0 or x.shape != y.shape or np.any(np.diff(x) < 0) \
+            or np.any(np.diff(y) < 0):
+        raise InputError("isotonic knots must be two equally long non-decreasing lists")
+    q = np.asarray(p, dtype=np.float64)
+    return np.interp(q, x, y)
 
 
 def calibration_metrics(y_true, p, *, n_bins=N_BINS, threshold=0.5):

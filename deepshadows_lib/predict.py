@@ -7,8 +7,8 @@
 * with test-time augmentation (``tta`` in the sidecar) each cutout is classified in its
   eight rotations and flips (:mod:`deepshadows_lib.augment`);
 * the probability reported is the mean over members and views, scaled by the
-  temperature (and, with Platt scaling, shifted by the bias) fitted on the validation
-  set (``p_lsbg``), and its uncertainty is the standard deviation of the
+  temperature (and, with Platt scaling, shifted by the bias; or mapped through isotonic
+  knots) fitted on the validation set (``p_lsbg``), and its uncertainty is the standard deviation of the
   calibrated probabilities of the members and views
   (``uncertainty``; NaN for a single network without test-time augmentation, which has
   nothing to spread over).
@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from ._io import atomic_path
 from .augment import N_VIEWS, dihedral_view
-from .calibration import apply_temperature
+from .calibration import apply_isotonic, apply_temperature
 from .errors import InputError
 from .nn import inference, runtime, saving
 from .imagefiles import ImageReadError, count_images, iter_images, read_image
@@ -50,6 +50,9 @@ class Predictor:
         Divides the logit of the averaged probability (1: uncalibrated).
     bias : float, optional
         Added to the scaled logit (Platt scaling; 0: temperature scaling only).
+    isotonic : dict, optional
+        Knots of an isotonic calibration (:func:`~deepshadows_lib.calibration.fit_isotonic`),
+        applied after the temperature and bias (None: none).
     tta : bool, optional
         Average over the eight rotations and flips.
     info : dict, optional
@@ -60,11 +63,14 @@ class Predictor:
         by up to a few 1e-3.
     """
 
-    def __init__(self, model, *, temperature=1.0, bias=0.0, tta=False, info=None,
-                 precision="float32"):
+    def __init__(self, model, *, temperature=1.0, bias=0.0, isotonic=None, tta=False,
+                 info=None, precision="float32"):
         self.model = model
         self.temperature = float(temperature)
         self.bias = float(bias)
+        if isotonic is not None:
+            apply_isotonic(0.5, isotonic)  # a malformed sidecar fails here, not mid-run
+        self.isotonic = isotonic
         self.tta = bool(tta)
         self.info = dict(info or {})
         self.input_shape = tuple(model.input_shape[1:])
@@ -83,8 +89,8 @@ class Predictor:
         """A loaded model with the calibration and views its sidecar ``info`` records."""
         info = dict(info or {})
         return cls(model, temperature=info.get("temperature") or 1.0,
-                   bias=info.get("bias") or 0.0, tta=bool(info.get("tta", False)),
-                   info=info, precision=precision)
+                   bias=info.get("bias") or 0.0, isotonic=info.get("isotonic"),
+                   tta=bool(info.get("tta", False)), info=info, precision=precision)
 
     def _function(self, precision=None):
         precision = inference._check_precision(precision or self.precision)
@@ -146,12 +152,17 @@ class Predictor:
         """``(p, uncertainty)`` from :meth:`member_probabilities`' (N, views, members)."""
         raw = np.asarray(raw, dtype=np.float64)
         n = raw.shape[1] * raw.shape[2]
-        t, b = self.temperature, self.bias
         if n == 1:
-            return apply_temperature(raw[:, 0, 0], t, bias=b), np.full(len(raw), np.nan)
+            return self.calibrate(raw[:, 0, 0]), np.full(len(raw), np.nan)
         mean = raw.reshape(len(raw), -1).mean(axis=1)
-        scaled = apply_temperature(raw, t, bias=b).reshape(len(raw), -1)
-        return apply_temperature(mean, t, bias=b), scaled.std(axis=1, ddof=1)
+        scaled = self.calibrate(raw).reshape(len(raw), -1)
+        return self.calibrate(mean), scaled.std(axis=1, ddof=1)
+
+    def calibrate(self, p):
+        """Probabilities through this Predictor's calibration: temperature and bias,
+        then the isotonic knots when it has them."""
+        q = apply_temperature(p, self.temperature, bias=self.bias)
+        return apply_isotonic(q, self.isotonic) if self.isotonic is not None else q
 
 
 def _ensemble_function(model, n_members, input_shape, *, precision="float32"):

@@ -67,12 +67,15 @@ class Profile:
         Head of the ``plus`` networks: ``"flatten"`` (the paper's) or ``"gap"`` (global
         average pooling); the ablation of notebook 06 measures the other one.
     plus_calibration : str
-        How ``plus`` calibrates on the validation set: ``"temperature"`` (the issue's
-        temperature scaling) or ``"platt"`` (a temperature and a bias,
-        :func:`deepshadows_lib.calibration.fit_platt`).  Every short training of the
-        synthetic survey calls ~59% of a balanced test set LSBGs at 0.5, on the
-        validation set as on the test set; only the bias moves that operating point
-        (notebook 06's ablation shows both, and the paper CNN calibrated the same way).
+        How ``plus`` calibrates on the validation set (:data:`deepshadows_lib.plus.
+        CALIBRATIONS`): ``"temperature"`` (the issue's temperature scaling), ``"platt"``
+        (a temperature and a bias, :func:`deepshadows_lib.calibration.fit_platt`) or
+        ``"isotonic"`` (any monotone map, :func:`deepshadows_lib.calibration.
+        fit_isotonic`).  Every short training of the synthetic survey calls ~59% of a
+        balanced test set LSBGs at 0.5, on the validation set as on the test set; a
+        temperature cannot move that operating point, a bias or an isotonic map can.
+        Notebook 06's ablation shows temperature scaling beside the chosen calibration,
+        and the paper CNN calibrated the same way.
     n_plus_seeds : int
         Seeds of the ``plus`` seed-spread study: the run's seed, then the first others of
         ``seeds``.  Each further seed trains ``n_ensemble`` more networks, as long as
@@ -123,7 +126,7 @@ class Profile:
     chunk_size: int = 1024
     n_ensemble: int = 5
     plus_head: str = "flatten"
-    plus_calibration: str = "platt"
+    plus_calibration: str = "isotonic"
     n_plus_seeds: int = 1
     train_steps: int = None
     bn_reestimate: bool = False

@@ -23,8 +23,8 @@
 # the eight rotations and flips of each cutout as augmentation (no interpolation),
 # predictions averaged over those eight views (test-time augmentation), an ensemble of K
 # independently seeded networks, and a calibration fitted on the validation set
-# (temperature scaling, or Platt scaling: a temperature and a bias; the profile's
-# `plus_calibration`).
+# (the profile's `plus_calibration`: temperature scaling; Platt scaling, a temperature and
+# a bias; or an isotonic map).
 # An ablation measures each addition on the same test set with bootstrap intervals, the
 # calibration of both models is measured before and after scaling, every object gets an
 # uncertainty (spread over members and views), and plus is moved to HSC and looked at
@@ -99,17 +99,16 @@ head_variant = plus.train_plus(des.images, des.labels, train_idx=train_rows,
                                bn_reestimate=cfg.profile.bn_reestimate,
                                ema_momentum=cfg.profile.ema_momentum,
                                calibration=cfg.profile.plus_calibration)
-print(f"fitted on validation: temperature {plus_model.temperature:.3f}, "
-      f"bias {plus_model.bias:+.3f}")
+print(plus_model.calibration_summary())
 
 # %% [markdown]
 # ## Ablation: each addition on the same test set
 #
 # Rows add one step at a time to the one above; 95% bootstrap intervals of the test set.
 # Temperature scaling moves no decision at 0.5 and no ranking: it changes only the
-# calibration columns. Platt scaling's bias moves the decisions at 0.5 (not the ranking,
-# so not the AUC); the paper's CNN is calibrated the same way on the same validation
-# set, so that the calibration's share of a gain is not credited to the other
+# calibration columns. A bias (Platt scaling) or an isotonic map moves the decisions at
+# 0.5 (an isotonic map's ties can lower the AUC a little); the paper's CNN is calibrated
+# the same way on the same validation set, so that the calibration's share of a gain is not credited to the other
 # additions. The last row swaps the head (global average pooling instead of
 # Flatten -> Dense 1024, or back) on one network with test-time augmentation; it is kept
 # only if it helps.
@@ -138,8 +137,7 @@ fig_roc
 # ## Calibration before and after scaling
 #
 # Expected calibration error (15 equal-width bins), Brier score and negative
-# log-likelihood on the test set; temperatures and biases are fitted on the validation
-# set.
+# log-likelihood on the test set; every calibration is fitted on the validation set.
 
 # %% tags=["beyond_calibration"]
 table_calibration = report.table(plus.calibration_table(ablation), "beyond_calibration",

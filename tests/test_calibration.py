@@ -113,3 +113,25 @@ def test_apply_temperature_with_a_bias_is_sigmoid_of_the_shifted_logit():
                                expit(np.log(p / (1 - p)) / 2.0 - 0.5))
     with pytest.raises(InputError, match="bias"):
         calibration.apply_temperature(p, 1.0, bias=np.nan)
+
+
+def test_isotonic_calibration_equals_scikit_learns_and_reaches_the_ece_floor():
+    from sklearn.isotonic import IsotonicRegression
+    y, p_over, _ = _overconfident(factor=2.5, seed=6)
+    p = expit(calibration.logit(p_over) ** 3 / 8 + 0.8)  # a non-logistic distortion
+    fit, test = slice(0, 10000), slice(10000, None)
+    knots = calibration.fit_isotonic(y[fit], p[fit])
+    ref = IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip").fit(p[fit], y[fit])
+    q = calibration.apply_isotonic(p[test], knots)
+    np.testing.assert_allclose(q, ref.predict(p[test]), atol=1e-12)
+    assert calibration.expected_calibration_error(y[test], q) < 0.03
+    t, b = calibration.fit_platt(y[fit], p[fit])
+    assert calibration.expected_calibration_error(y[test], q) < \
+        calibration.expected_calibration_error(y[test], calibration.apply_temperature(
+            p[test], t, bias=b))
+    with pytest.raises(InputError, match="knots"):
+        calibration.apply_isotonic(q, {"x": [0.1, 0.2], "y": [0.5]})
+    with pytest.raises(InputError, match="knots"):
+        calibration.apply_isotonic(q, [1, 2])
+    with pytest.raises(InputError, match="both classes"):
+        calibration.fit_isotonic(np.zeros(4), np.linspace(0, 1, 4))

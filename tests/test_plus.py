@@ -162,7 +162,7 @@ def test_an_unknown_calibration_is_refused_before_any_training(data):
     images, labels, split = data
     with pytest.raises(InputError, match="calibration must be one of"):
         plus.train_plus(images, labels, train_idx=split["train"], val_idx=split["validation"],
-                        epochs=1, n_members=1, calibration="isotonic", progress=False)
+                        epochs=1, n_members=1, calibration="beta", progress=False)
 
 
 @pytest.mark.slow
@@ -189,37 +189,64 @@ def test_platt_calibrated_plus_fits_temperature_and_bias_on_validation(data, tmp
 
 
 @pytest.mark.slow
-def test_ablation_of_a_platt_calibrated_plus_calibrates_the_paper_cnn_the_same_way(trained,
-                                                                                    data, paper):
+@pytest.mark.parametrize("method", ["platt", "isotonic"])
+def test_ablation_calibrates_the_paper_cnn_the_way_plus_is(trained, data, paper, method):
     import dataclasses
 
     from deepshadows_lib import tables
-    from deepshadows_lib.calibration import apply_temperature, fit_platt, fit_temperature
+    from deepshadows_lib.calibration import fit_temperature
     images, labels, split = data
     mean = trained.raw_validation.reshape(12, -1).mean(axis=1)
-    t, b = fit_platt(labels[40:52], mean)
-    platt = dataclasses.replace(trained, calibration="platt", temperature=t, bias=b)
-    res = plus.ablation(platt, images, labels, test_idx=split["test"],
+    fitted = plus.fit_calibration(method, labels[40:52], mean)
+    calibrated = dataclasses.replace(trained, calibration=method, **fitted)
+    res = plus.ablation(calibrated, images, labels, test_idx=split["test"],
                         val_idx=split["validation"], paper_model=paper, n_bootstrap=50)
+    label = plus.CALIBRATIONS[method]
     t_ = res["table"]
     assert list(t_.index) == ["paper CNN", "paper CNN + temperature scaling",
-                              "paper CNN + Platt scaling", "+ augmentation",
+                              f"paper CNN + {label}", "+ augmentation",
                               "+ test-time augmentation", "+ ensemble (2)",
-                              "+ temperature scaling", "+ Platt scaling (plus)"]
-    assert plus.plus_row(res) == "+ Platt scaling (plus)"
-    y, p_plus = res["scores"]["+ Platt scaling (plus)"]
-    np.testing.assert_allclose(p_plus, apply_temperature(res["raw"].reshape(12, -1).mean(1),
-                                                         t, bias=b))
+                              "+ temperature scaling", f"+ {label} (plus)"]
+    row = f"+ {label} (plus)"
+    assert plus.plus_row(res) == row
+    y, p_plus = res["scores"][row]
+    ref = predict.Predictor(trained.model, **fitted).calibrate(
+        res["raw"].reshape(12, -1).mean(1))
+    np.testing.assert_allclose(p_plus, ref)
     # the temperature-only row is fitted on the same validation probabilities
     assert res["calibrations"]["+ temperature scaling"] == (fit_temperature(labels[40:52],
                                                                             mean), 0.0)
     cal = plus.calibration_table(res)
-    assert cal.loc["+ Platt scaling (plus)", "bias"] == pytest.approx(b)
-    assert cal.loc["paper CNN", "bias"] == 0.0
+    assert cal.loc[row, "bias"] == pytest.approx(fitted["bias"])
+    assert cal.loc[row, "calibration"] == method and cal.loc["paper CNN", "bias"] == 0.0
     assert tables.plus_scores(res)["DeepShadows plus"][1] is p_plus
-    assert tables.plus_test_metrics(res)["accuracy"] == t_.loc["+ Platt scaling (plus)",
-                                                               "accuracy"]
+    assert tables.plus_test_metrics(res)["accuracy"] == t_.loc[row, "accuracy"]
     panels = plus.reliability_panels(res)
     assert set(panels) == {"Paper CNN", "DeepShadows plus"}
     targets = plus.targets(res)
-    assert any(i.startswith("(for reference)") for i in targets.index)
+    assert f"(for reference) gain over the paper CNN with the same {label}" in targets.index
+
+
+@pytest.mark.slow
+def test_isotonic_plus_applies_the_knots_fitted_on_validation_and_saves_them(trained, data,
+                                                                            tmp_path):
+    import dataclasses
+
+    from deepshadows_lib.calibration import fit_isotonic
+    from sklearn.isotonic import IsotonicRegression
+    images, labels, split = data
+    mean = trained.raw_validation.reshape(12, -1).mean(axis=1)
+    knots = fit_isotonic(labels[40:52], mean)
+    iso = dataclasses.replace(trained, calibration="isotonic", temperature=1.0, bias=0.0,
+                              isotonic=knots)
+    x = images[split["test"]]
+    p, unc = iso.predictor().predict(x)
+    raw = iso.predictor(calibrated=False).member_probabilities(x)
+    ref = IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip").fit(mean, labels[40:52])
+    np.testing.assert_allclose(p, ref.predict(raw.reshape(12, -1).mean(axis=1)), atol=1e-12)
+    assert iso.calibration_summary().startswith("isotonic calibration fitted on validation")
+    assert f"{len(knots['x'])} isotonic knots" in iso.calibration_summary()
+    path = plus.save_plus(iso, tmp_path / "plus.keras", provenance={"profile": "smoke"})
+    side = provenance.read_sidecar(path)
+    assert side["calibration"] == "isotonic" and side["isotonic"] == knots
+    np.testing.assert_allclose(predict.Predictor.from_path(path).predict(x)[0], p, atol=1e-6)

@@ -236,3 +236,21 @@ def test_bfloat16_predictor_is_close_to_the_float32_one(tmp_path, images):
     with pytest.raises(SystemExit):
         main(["predict", "--model", str(path), "--out", str(tmp_path / "x.csv"),
               "--precision", "half", str(tmp_path / "imgs")])
+
+
+def test_sidecar_isotonic_knots_map_every_member_and_view(tmp_path, images):
+    knots = {"x": [0.0, 0.4, 0.6, 1.0], "y": [0.0, 0.1, 0.9, 1.0]}
+    path = tmp_path / "iso.keras"
+    model = plus.combine_members([_member(k) for k in range(2)])
+    training.save_model(model, path, provenance={"recipe": "plus", "isotonic": knots,
+                                                 "tta": True, "n_members": 2})
+    pred = predict.Predictor.from_path(path)
+    p, unc = pred.predict(images)
+    ref = _reference(images, 2, range(8)).reshape(20, -1)
+    np.testing.assert_allclose(p, np.interp(ref.mean(axis=1), knots["x"], knots["y"]),
+                               atol=1e-5)
+    np.testing.assert_allclose(unc, np.interp(ref, knots["x"], knots["y"]).std(axis=1,
+                                                                                ddof=1),
+                               atol=1e-5)
+    with pytest.raises(predict.InputError, match="knots"):
+        predict.Predictor(model, isotonic={"x": [0.5, 0.1], "y": [0, 1]})

@@ -10,10 +10,12 @@ adds, one at a time so that the ablation can measure each:
 2. **test-time augmentation** -- the prediction is the mean over the eight views;
 3. **an ensemble** of K networks with independent seeds (``Profile.n_ensemble``, 5 in
    the default profile), their probabilities averaged;
-4. **calibration** fitted on the validation set: temperature scaling
-   (:func:`deepshadows_lib.calibration.fit_temperature`), or Platt scaling -- a
-   temperature and a bias (:func:`deepshadows_lib.calibration.fit_platt`,
-   ``Profile.plus_calibration``), which also moves the decisions at 0.5;
+4. **calibration** fitted on the validation set (``Profile.plus_calibration``,
+   :func:`fit_calibration`): temperature scaling
+   (:func:`deepshadows_lib.calibration.fit_temperature`), Platt scaling -- a temperature
+   and a bias (:func:`deepshadows_lib.calibration.fit_platt`) -- or an isotonic map
+   (:func:`deepshadows_lib.calibration.fit_isotonic`); the last two also move the
+   decisions at 0.5;
 5. optionally **a lighter head** (``Profile.plus_head = "gap"``: global average pooling
    instead of Flatten -> Dense 1024), kept only if the ablation says it helps.
 
@@ -33,11 +35,12 @@ from . import analysis, ensemble
 from .analysis import (ablation, ablation_table, calibration_table, gradcam_examples,
                        head_decision, plus_row, reliability_panels, seed_spread, spread_seeds,
                        targets, uncertainty_table)
-from .ensemble import (CALIBRATIONS, PlusModel, combine_members, hsc_transfer, member_seed,
-                       save_plus, train_member, train_plus)
+from .ensemble import (CALIBRATIONS, PlusModel, combine_members, fit_calibration,
+                       hsc_transfer, member_seed, save_plus, train_member, train_plus)
 
 __all__ = ["member_seed", "train_member", "train_plus", "combine_members", "PlusModel",
            "save_plus", "ablation", "ablation_table", "seed_spread", "calibration_table",
            "uncertainty_table", "spread_seeds", "head_decision", "hsc_transfer",
            "gradcam_examples", "targets", "reliability_panels", "plus_row", "CALIBRATIONS",
+           "fit_calibration",
            "analysis", "ensemble"]

@@ -8,12 +8,11 @@ import numpy as np
 import pandas as pd
 
 from .. import evaluate, gradcam, paper
-from ..calibration import (apply_temperature, calibration_metrics,
-                           expected_calibration_error, fit_platt, fit_temperature,
-                           reliability_curve)
+from ..calibration import (calibration_metrics, expected_calibration_error,
+                           fit_temperature, reliability_curve)
 from ..nn import read_images
 from ..predict import Predictor
-from .ensemble import train_plus
+from .ensemble import CALIBRATIONS, fit_calibration, train_plus
 
 __all__ = ["ablation", "plus_row", "ablation_table", "seed_spread", "calibration_table",
            "uncertainty_table", "spread_seeds", "head_decision", "gradcam_examples",
@@ -41,8 +40,7 @@ def plus_row(result):
 
 def _paper_row(result):
     # the paper CNN calibrated the way plus is, so that the two are compared like for like
-    return ("paper CNN + Platt scaling" if plus_row(result).startswith("+ Platt")
-            else "paper CNN + temperature scaling")
+    return result.get("paper_row", "paper CNN + temperature scaling")
 
 
 def ablation(plus, images, labels, *, test_idx, val_idx, paper_model=None, gap=None,
@@ -52,15 +50,17 @@ def ablation(plus, images, labels, *, test_idx, val_idx, paper_model=None, gap=N
     Rows, each adding one step to the previous one:
 
     * ``paper CNN`` (``paper_model``, if given): no augmentation, one view, one network;
-      then the same calibrated on the validation set as ``plus`` is (``paper CNN +
-      temperature scaling``, and ``paper CNN + Platt scaling`` when ``plus`` uses Platt
-      scaling), so that calibration's share of any gain is not credited to ``plus``;
+      then the same calibrated on the validation set: ``paper CNN + temperature
+      scaling`` and, when ``plus`` is calibrated another way, ``paper CNN + Platt
+      scaling`` or ``paper CNN + isotonic calibration`` as well, so that calibration's
+      share of any gain is not credited to ``plus``;
     * ``+ augmentation``: member 0 of the ensemble, one view;
     * ``+ test-time augmentation``: member 0, mean of the eight views;
     * ``+ ensemble (K)``: all members, eight views;
     * ``+ temperature scaling``: the same, calibrated (the full ``plus``, named ``+
-      temperature scaling (plus)``); with ``plus.calibration == "platt"`` a further row
-      ``+ Platt scaling (plus)`` (temperature and bias) is the full ``plus``;
+      temperature scaling (plus)``); with ``plus.calibration`` ``"platt"`` or
+      ``"isotonic"`` a further row ``+ Platt scaling (plus)`` or ``+ isotonic
+      calibration (plus)`` is the full ``plus``;
     * ``GAP head (...)``: with ``gap`` (a :class:`PlusModel` with ``head="gap"``), the
       same recipe with the lighter head, K and the calibration of its own.
 
@@ -84,41 +84,50 @@ def ablation(plus, images, labels, *, test_idx, val_idx, paper_model=None, gap=N
         intervals, ECE, Brier, NLL, mean uncertainty), ``scores`` (``{name: (y, p)}``
         for ROC curves), ``boots`` (bootstrap results), ``raw`` (the (n, 8, K) test
         probabilities of ``plus``), ``uncertainty`` and ``p_plus`` (per test object),
-        ``plus_row`` (the name of the full ``plus`` row, :func:`plus_row`),
-        ``calibrations`` (``{row: (temperature, bias)}`` of every calibrated row) and,
-        when ``paper_model`` is given, ``paper_temperature``.
+        ``plus_row`` (the name of the full ``plus`` row, :func:`plus_row`), ``paper_row``
+        (the paper CNN calibrated as ``plus``), ``calibrations`` (``{row: (temperature,
+        bias)}`` of every calibrated row), ``methods`` (``{row: calibration}``) and, when
+        ``paper_model`` is given, ``paper_temperature``.
     """
     y_all = np.asarray(labels)
     test_idx = np.asarray(test_idx, dtype=np.int64)
     val_idx = np.asarray(val_idx, dtype=np.int64)
     y = y_all[test_idx]
     x = read_images(images, test_idx)
-    platt = getattr(plus, "calibration", "temperature") == "platt"
+    method = getattr(plus, "calibration", "temperature")
+    label = CALIBRATIONS[method]
     rows, scores, boots = [], {}, {}
-    out = {"calibrations": {}}
+    out = {"calibrations": {}, "methods": {}}
 
-    def add(name, p, unc=None, calibration=None):
+    def add(name, p, unc=None, calibration=None, how=None):
         row, boot = _row(name, y, p, n_bootstrap=n_bootstrap, seed=seed, unc=unc)
         rows.append(row)
         scores[name] = (y, p)
         boots[name] = boot
         if calibration is not None:
             out["calibrations"][name] = tuple(float(v) for v in calibration)
+            out["methods"][name] = how
+
+    def calibrated(p_test, fitted, name, how):
+        pred = Predictor(paper_model, temperature=fitted["temperature"], bias=fitted["bias"],
+                         isotonic=fitted["isotonic"])
+        add(name, pred.calibrate(p_test), calibration=(fitted["temperature"],
+                                                       fitted["bias"]), how=how)
 
     if paper_model is not None:
         paper_cnn = Predictor(paper_model, tta=False)
         p_paper = paper_cnn.predict(x)[0]
         add("paper CNN", p_paper)
         p_val = paper_cnn.predict(read_images(images, val_idx))[0]
-        t = fit_temperature(y_all[val_idx], p_val)
-        out["paper_temperature"] = t
-        add("paper CNN + temperature scaling", apply_temperature(p_paper, t),
-            calibration=(t, 0.0))
-        if platt:
-            tp, bp = fit_platt(y_all[val_idx], p_val)
-            add("paper CNN + Platt scaling", apply_temperature(p_paper, tp, bias=bp),
-                calibration=(tp, bp))
-    full = plus.predictor(tta=True, temperature=1.0, bias=0.0)
+        fitted = fit_calibration("temperature", y_all[val_idx], p_val)
+        out["paper_temperature"] = fitted["temperature"]
+        calibrated(p_paper, fitted, "paper CNN + temperature scaling", "temperature")
+        out["paper_row"] = "paper CNN + temperature scaling"
+        if method != "temperature":
+            out["paper_row"] = f"paper CNN + {label}"
+            calibrated(p_paper, fit_calibration(method, y_all[val_idx], p_val),
+                       out["paper_row"], method)
+    full = plus.predictor(tta=True, calibrated=False)
     raw = full.member_probabilities(x)  # (n, 8, K)
     out["raw"] = raw
     add("+ augmentation", raw[:, 0, 0])
@@ -126,20 +135,19 @@ def ablation(plus, images, labels, *, test_idx, val_idx, paper_model=None, gap=N
     k = raw.shape[2]
     p_ens, unc_ens = full.combine(raw)
     add(f"+ ensemble ({k})", p_ens, unc_ens)
-    if platt:
+    if method != "temperature":
         val_raw = plus.raw_validation
         if val_raw is None:
             val_raw = full.member_probabilities(read_images(images, val_idx))
         full.temperature = fit_temperature(y_all[val_idx],
                                            val_raw.reshape(len(val_raw), -1).mean(axis=1))
         p_t, unc_t = full.combine(raw)
-        add("+ temperature scaling", p_t, unc_t, calibration=(full.temperature, 0.0))
-        name = "+ Platt scaling (plus)"
-    else:
-        name = "+ temperature scaling (plus)"
-    full.temperature, full.bias = plus.temperature, plus.bias
+        add("+ temperature scaling", p_t, unc_t, calibration=(full.temperature, 0.0),
+            how="temperature")
+    name = f"+ {label} (plus)"
+    full = plus.predictor(tta=True)
     p_plus, unc_plus = full.combine(raw)
-    add(name, p_plus, unc_plus, calibration=(plus.temperature, plus.bias))
+    add(name, p_plus, unc_plus, calibration=(plus.temperature, plus.bias), how=method)
     out["plus_row"] = name
     out["uncertainty"] = unc_plus
     out["plus_temperature"] = plus.temperature
@@ -169,16 +177,20 @@ def ablation_table(result):
 
 def calibration_table(result):
     """ECE, Brier score and NLL of the paper CNN and ``plus``, before and after
-    calibration, with the temperature and bias of each row (1 and 0: none)."""
+    calibration, with each row's calibration and its temperature and bias (1 and 0:
+    none; an isotonic map has neither)."""
     t = result["table"]
     names = [n for n in t.index if n.startswith("paper CNN")]
-    names += [n for n in t.index if n.startswith(("+ ensemble", "+ temperature", "+ Platt"))]
+    names += [n for n in t.index if n.startswith("+ ensemble") or n == plus_row(result)
+              or n == "+ temperature scaling"]
     out = t.loc[names, ["accuracy", "ece", "brier", "nll"]].copy()
     cal = result.get("calibrations", {})
     if not cal:  # an ablation made before the calibrations were recorded
-        cal = {"paper CNN + temperature scaling": (result.get("paper_temperature"), 0.0)}
-        cal.update({n: (result.get("plus_temperature"), 0.0) for n in names
-                    if n.startswith("+ temperature")})
+        cal = {"paper CNN + temperature scaling": (result.get("paper_temperature"), 0.0),
+               plus_row(result): (result.get("plus_temperature"), 0.0)}
+    methods = result.get("methods", {})
+    out["calibration"] = [methods.get(n, "temperature" if n in cal else "none")
+                          for n in names]
     out["temperature"] = [cal.get(n, (1.0, 0.0))[0] for n in names]
     out["bias"] = [cal.get(n, (1.0, 0.0))[1] for n in names]
     return out
@@ -302,9 +314,9 @@ def targets(result, seeds_table=None):
 
     ``plus`` beats the paper's CNN by >= 3 points of accuracy with non-overlapping 95%
     bootstrap intervals; AUC >= 0.98; ECE <= 0.02 after calibration; accuracy spread
-    over 3 seeds <= 0.01.  When ``plus`` uses Platt scaling, its gain over the paper's
-    CNN calibrated the same way is shown too (not a target: it says how much of the gain
-    is the calibration's).
+    over 3 seeds <= 0.01.  When ``plus`` is calibrated otherwise than by a temperature,
+    its gain over the paper's CNN calibrated the same way is shown too (not a target: it
+    says how much of the gain is the calibration's).
     """
     t = result["table"]
     full = t.loc[plus_row(result)]
@@ -321,10 +333,10 @@ def targets(result, seeds_table=None):
                                  f"[{base['accuracy_low']:.3f}, {base['accuracy_high']:.3f}]",
                      "met": apart})
         same = _paper_row(result)
-        if same == "paper CNN + Platt scaling" and same in t.index:
+        if same != "paper CNN + temperature scaling" and same in t.index:
             gain_same = full["accuracy"] - t.loc[same, "accuracy"]
             rows.append({"target": "(for reference) gain over the paper CNN with the same "
-                                   "Platt scaling",
+                                   + same.split(" + ", 1)[1],
                          "measured": f"{gain_same:+.3f}", "met": None})
     rows.append({"target": "AUC >= 0.98", "measured": f"{full['auc']:.4f}",
                  "met": bool(full["auc"] >= 0.98)})

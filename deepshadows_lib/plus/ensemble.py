@@ -13,16 +13,42 @@ from sklearn.model_selection import train_test_split
 from .. import nn, paper
 from ..augment import augment_dataset
 from ..bn_stats import reestimate_batch_norm
-from ..calibration import fit_platt, fit_temperature
+from ..calibration import fit_isotonic, fit_platt, fit_temperature
 from ..errors import InputError
 from ..predict import Predictor
 from ..studies import evaluate_scores, map_trainings
 
-#: How ``plus`` calibrates its averaged probability on the validation set.
-CALIBRATIONS = ("temperature", "platt")
+#: How ``plus`` calibrates its averaged probability on the validation set, and the name
+#: of each way in tables.
+CALIBRATIONS = {"temperature": "temperature scaling", "platt": "Platt scaling",
+                "isotonic": "isotonic calibration"}
 
-__all__ = ["CALIBRATIONS", "member_seed", "train_member", "train_plus", "combine_members",
-           "PlusModel", "save_plus", "hsc_transfer"]
+__all__ = ["CALIBRATIONS", "fit_calibration", "member_seed", "train_member", "train_plus",
+           "combine_members", "PlusModel", "save_plus", "hsc_transfer"]
+
+
+def _check_calibration(method):
+    if method not in CALIBRATIONS:
+        raise InputError(f"calibration must be one of {', '.join(CALIBRATIONS)}, "
+                         f"got {method!r}")
+
+
+def fit_calibration(method, y_true, p):
+    """Fit one of :data:`CALIBRATIONS` to validation labels and probabilities.
+
+    Returns
+    -------
+    dict
+        ``temperature``, ``bias`` and ``isotonic`` (knots or None): the keyword arguments
+        of :class:`~deepshadows_lib.predict.Predictor` that apply it.
+    """
+    _check_calibration(method)
+    if method == "isotonic":
+        return {"temperature": 1.0, "bias": 0.0, "isotonic": fit_isotonic(y_true, p)}
+    if method == "platt":
+        t, b = fit_platt(y_true, p)
+        return {"temperature": t, "bias": b, "isotonic": None}
+    return {"temperature": fit_temperature(y_true, p), "bias": 0.0, "isotonic": None}
 
 
 def member_seed(seed, k):
@@ -124,8 +150,10 @@ class PlusModel:
         (n_val, 8, K) per-view, per-member probabilities of the validation set.
     bias : float
         Added to the scaled logit (Platt scaling; 0 with temperature scaling).
-    calibration : {"temperature", "platt"}
-        How :attr:`temperature` and :attr:`bias` were fitted.
+    calibration : {"temperature", "platt", "isotonic"}
+        How the calibration was fitted (:data:`CALIBRATIONS`).
+    isotonic : dict or None
+        Knots of the isotonic calibration (:func:`~deepshadows_lib.calibration.fit_isotonic`).
     """
 
     members: list
@@ -136,14 +164,26 @@ class PlusModel:
     raw_validation: np.ndarray = None
     bias: float = 0.0
     calibration: str = "temperature"
+    isotonic: dict = None
 
-    def predictor(self, *, tta=True, members=None, temperature=None, bias=None):
+    def predictor(self, *, tta=True, members=None, temperature=None, bias=None,
+                  calibrated=True):
         """A :class:`~deepshadows_lib.predict.Predictor` of (some of) the members,
-        calibrated as the ensemble (or with the ``temperature`` and ``bias`` given)."""
+        calibrated as the ensemble (or with the ``temperature`` and ``bias`` given;
+        ``calibrated=False``: raw probabilities)."""
         chosen = self.members if members is None else [self.members[k] for k in members]
+        if not calibrated:
+            return Predictor(combine_members(chosen), tta=tta)
         t = self.temperature if temperature is None else temperature
         b = self.bias if bias is None else bias
-        return Predictor(combine_members(chosen), temperature=t, bias=b, tta=tta)
+        return Predictor(combine_members(chosen), temperature=t, bias=b,
+                         isotonic=self.isotonic, tta=tta)
+
+    def calibration_summary(self):
+        """One line: how the ensemble is calibrated and with what fitted values."""
+        knots = f", {len(self.isotonic['x'])} isotonic knots" if self.isotonic else ""
+        return (f"{self.calibration} calibration fitted on validation: temperature "
+                f"{self.temperature:.3f}, bias {self.bias:+.3f}{knots}")
 
     @property
     def model(self):
@@ -170,17 +210,17 @@ def train_plus(images, labels, *, train_idx, val_idx, epochs, batch_size=paper.B
     ensemble equals the one trained member by member.
 
     ``calibration`` is fitted to the mean probability of the members and views on the
-    validation set: ``"temperature"`` (:func:`~deepshadows_lib.calibration.fit_temperature`)
-    or ``"platt"`` (:func:`~deepshadows_lib.calibration.fit_platt`: a temperature and a
-    bias, which also moves the decisions at 0.5).
+    validation set (:func:`fit_calibration`): ``"temperature"``
+    (:func:`~deepshadows_lib.calibration.fit_temperature`), ``"platt"``
+    (:func:`~deepshadows_lib.calibration.fit_platt`: a temperature and a bias, which also
+    moves the decisions at 0.5) or ``"isotonic"``
+    (:func:`~deepshadows_lib.calibration.fit_isotonic`: any monotone map).
 
     Returns
     -------
     PlusModel
     """
-    if calibration not in CALIBRATIONS:
-        raise InputError(f"calibration must be one of {', '.join(CALIBRATIONS)}, "
-                         f"got {calibration!r}")
+    _check_calibration(calibration)  # before hours of training, not after
     seeds = [member_seed(seed, k) for k in range(int(n_members))]
     tasks = [dict(labels=labels, train_idx=train_idx, val_idx=val_idx, epochs=epochs,
                   batch_size=batch_size, learning_rate=learning_rate, seed=s, head=head,
@@ -208,18 +248,16 @@ def train_plus(images, labels, *, train_idx, val_idx, epochs, batch_size=paper.B
     plus.raw_validation = raw
     if len(val_idx):
         y_val = np.asarray(labels)[val_idx]
-        mean = raw.reshape(len(raw), -1).mean(axis=1)
-        if calibration == "platt":
-            plus.temperature, plus.bias = fit_platt(y_val, mean)
-        else:
-            plus.temperature = fit_temperature(y_val, mean)
+        fitted = fit_calibration(calibration, y_val, raw.reshape(len(raw), -1).mean(axis=1))
+        plus.temperature, plus.bias = fitted["temperature"], fitted["bias"]
+        plus.isotonic = fitted["isotonic"]
     return plus
 
 
 def save_plus(plus, path, *, provenance=None):
     """Save the ensemble as one ``.keras`` file with its sidecar (recipe ``plus``)."""
     info = {"recipe": "plus", "temperature": plus.temperature, "bias": plus.bias,
-            "calibration": plus.calibration, "tta": True,
+            "calibration": plus.calibration, "isotonic": plus.isotonic, "tta": True,
             "n_members": len(plus.members), "head": plus.head, "member_seeds": plus.seeds}
     info.update(provenance or {})
     return nn.save_model(plus.model, path, provenance=info)
@@ -266,7 +304,7 @@ def hsc_transfer(plus, hsc_images, hsc_labels, *, n_finetune=paper.N_HSC_FINETUN
         tuned.append(m)
     after = PlusModel(members=tuned, histories=[], temperature=plus.temperature,
                       head=plus.head, seeds=plus.seeds, bias=plus.bias,
-                      calibration=plus.calibration)
+                      calibration=plus.calibration, isotonic=plus.isotonic)
     p_after, _ = after.predictor().predict(x[test_idx])
     return {"before": evaluate_scores(labels[test_idx], p_all[test_idx]),
             "after": evaluate_scores(labels[test_idx], p_after),
