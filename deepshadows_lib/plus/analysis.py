@@ -71,7 +71,7 @@ def ablation(plus, images, labels, *, test_idx, val_idx, paper_model=None, gap=N
         All cutouts and labels of the problem.
     test_idx, val_idx : array_like of int
         The test rows (assessed) and the validation rows (the paper CNN's calibration,
-        and ``plus``'s temperature alone when it uses Platt scaling).
+        and ``plus``'s temperature alone when it is calibrated otherwise).
     paper_model : keras.Model, optional
     gap : PlusModel, optional
     n_bootstrap, seed : int, optional
@@ -231,7 +231,7 @@ def seed_spread(images, labels, *, split, seeds, epochs, batch_size=paper.BATCH_
         See :func:`train_member`.
     workers, scheduler : optional
         Train each ensemble's members side by side (see :func:`train_plus`).
-    calibration : {"temperature", "platt"}, optional
+    calibration : {"temperature", "platt", "isotonic"}, optional
         See :func:`train_plus`.
 
     Returns
