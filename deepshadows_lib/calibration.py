@@ -47,7 +47,8 @@ N_BINS = 15
 _EPS = 1e-7
 
 
-def _check(y_true, p):
+def _check(y_true, p, *, fitting=None):
+    # fitting: the name of a calibration that needs both classes to be fitted
     y = np.asarray(y_true).ravel()
     q = np.asarray(p, dtype=np.float64).ravel()
     if len(y) != len(q):
@@ -58,6 +59,8 @@ def _check(y_true, p):
         raise InputError("labels must be 0 or 1")
     if not np.all(np.isfinite(q)) or q.min() < 0 or q.max() > 1:
         raise InputError("probabilities must be finite and in [0, 1]")
+    if fitting is not None and y.min() == y.max():
+        raise InputError(f"{fitting} needs both classes among the labels")
     return y.astype(np.float64), q
 
 
@@ -208,9 +211,7 @@ def fit_platt(y_true, p, *, bounds=(0.05, 20.0)):
     -------
     temperature, bias : float
     """
-    y, q = _check(y_true, p)
-    if y.min() == y.max():
-        raise InputError("Platt scaling needs both classes among the labels")
+    y, q = _check(y_true, p, fitting="Platt scaling")
     z = logit(q)
     sign = 2.0 * y - 1.0
 
@@ -251,9 +252,7 @@ def fit_isotonic(y_true, p):
     """
     from sklearn.isotonic import IsotonicRegression
 
-    y, q = _check(y_true, p)
-    if y.min() == y.max():
-        raise InputError("isotonic calibration needs both classes among the labels")
+    y, q = _check(y_true, p, fitting="isotonic calibration")
     iso = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True,
                              out_of_bounds="clip").fit(q, y)
     return {"x": [float(v) for v in iso.X_thresholds_],
