@@ -8,7 +8,10 @@ Each scenario is a (workers, rate limit) pair:
 * ``defaults`` -- the documented defaults of ``deepshadows download``: 16 workers, 40
   requests per second;
 * ``maximum``  -- the most the benchmark asks of the client: ``--max-workers`` (100)
-  workers and a limit of ``--max-rate`` (500) requests per second.
+  workers and a limit of ``--max-rate`` (500) requests per second, over ``--max-n``
+  (10,000) objects: a 20-second run, since what matters for a survey's worth of cutouts
+  (minutes at that rate) is the sustained rate, and in a 4-second run of 2,000 objects
+  the one latency of the last answers alone is 5% of the time.
 
 Goals, per scenario: a throughput (objects fetched per second, from the first request the
 server receives to the end of the run, store and status table written) of at least 90% of
@@ -17,21 +20,24 @@ more requests than the rate limit in any one-second window, counted on the **ser
 receive times** (``time.monotonic()`` in the server process, read back from its ``/_log``).
 Each scenario also reports ``finite_run_bound_per_s``, ``n / (n / ideal + latency)``: the
 most a run of ``n`` objects can reach even with a client that costs nothing, since its last
-requests still take one latency (for 2,000 objects at 500/s, 95% of the ideal); a longer
-run (``--max-n``) shows how close the client comes once that tail is small.
+requests still take one latency (for 2,000 objects at 500/s, 95% of the ideal; for 10,000,
+99%).
 
 Every position is fetched once beforehand, unthrottled, so the server's JPEG cache is warm
 and both scenarios see the same service.  With ``--serial-n`` > 0 the paper's serial
 pattern (``urlretrieve`` one URL at a time, then ``Image.open``, ``resize((64, 64))``) is
 timed too, extrapolated to the defaults' ``n``, and its images compared with the store's.
 
-Prints JSON (and writes it to ``--out`` if given).
+Each scenario runs ``--repeats`` (3) times, the scenarios alternating; the run of median
+throughput is reported with every run's throughput, and the rate goal must hold in every
+run.  Prints JSON (and writes it to ``--out`` if given).
 
-    python bench/bench_download.py [--n 600] [--max-n 2000] [--out bench/download.json]
+    python bench/bench_download.py [--n 600] [--max-n 10000] [--out bench/download.json]
 """
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -137,9 +143,25 @@ def scenario(name, cat, base_url, tmp, *, workers, rate, latency):
     }
 
 
-def run(*, n=600, max_n=2000, latency=0.2, workers=16, rate=40.0, max_workers=100,
-        max_rate=500.0, serial_n=0, seed=0):
-    """Run the scenarios; return the numbers as a dict."""
+def _median_run(name, runs):
+    """The run of median throughput, with every run's throughput and the worst second.
+
+    The rate goal must hold in every run; the throughput goal is judged on the median.
+    """
+    order = sorted(runs, key=lambda r: r["throughput_per_s"])
+    med = dict(order[(len(order) - 1) // 2], scenario=name)
+    med["runs"] = len(runs)
+    med["throughput_per_s_runs"] = [r["throughput_per_s"] for r in runs]
+    med["fraction_of_ideal_runs"] = [r["fraction_of_ideal"] for r in runs]
+    med["max_requests_in_any_1s_window"] = max(r["max_requests_in_any_1s_window"]
+                                               for r in runs)
+    med["meets_rate_goal"] = all(r["meets_rate_goal"] for r in runs)
+    return med
+
+
+def run(*, n=600, max_n=10000, latency=0.2, workers=16, rate=40.0, max_workers=100,
+        max_rate=500.0, serial_n=0, seed=0, repeats=3):
+    """Run the scenarios ``repeats`` times each, alternating; return the numbers as a dict."""
     from deepshadows_lib import cutouts
     cats = {"defaults": _catalog(n, seed), "maximum": _catalog(max_n, seed + 1)}
     proc, base_url = _start_server(latency, max_seconds=1800)
@@ -153,14 +175,17 @@ def run(*, n=600, max_n=2000, latency=0.2, workers=16, rate=40.0, max_workers=10
             for name, cat in cats.items():
                 cutouts.download(cat, Path(tmp) / f"warm_{name}", base_url=base_url,
                                  workers=max_workers, rate=None, progress=False)
-            out["scenarios"]["defaults"] = scenario("defaults", cats["defaults"], base_url,
-                                                    tmp, workers=workers, rate=rate,
-                                                    latency=latency)
-            out["scenarios"]["maximum"] = scenario("maximum", cats["maximum"], base_url, tmp,
-                                                   workers=max_workers, rate=max_rate,
-                                                   latency=latency)
+            settings = {"defaults": (workers, rate), "maximum": (max_workers, max_rate)}
+            runs = {name: [] for name in settings}
+            for i in range(repeats):          # the scenarios alternate
+                for name, (w, r) in settings.items():
+                    runs[name].append(scenario(f"{name}_{i}", cats[name], base_url, tmp,
+                                               workers=w, rate=r, latency=latency))
+            for name, rs in runs.items():
+                out["scenarios"][name] = _median_run(name, rs)
             if serial_n:
                 serial_n = min(serial_n, n)
+                shutil.copytree(Path(tmp) / "defaults_0", Path(tmp) / "defaults")
                 t0 = time.perf_counter()
                 serial = serial_pattern(cats["defaults"][["ra", "dec"]].to_numpy()[:serial_n],
                                         base_url, tmp)
@@ -183,19 +208,21 @@ def run(*, n=600, max_n=2000, latency=0.2, workers=16, rate=40.0, max_workers=10
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=600, help="objects of the defaults scenario")
-    p.add_argument("--max-n", type=int, default=2000, help="objects of the maximum scenario")
+    p.add_argument("--max-n", type=int, default=10000, help="objects of the maximum scenario")
     p.add_argument("--latency", type=float, default=0.2, help="seconds added per request")
     p.add_argument("--workers", type=int, default=16)
     p.add_argument("--rate", type=float, default=40.0)
     p.add_argument("--max-workers", type=int, default=100)
     p.add_argument("--max-rate", type=float, default=500.0)
+    p.add_argument("--repeats", type=int, default=3,
+                   help="runs of each scenario (alternating); the median is reported")
     p.add_argument("--serial-n", type=int, default=0,
                    help="also time the paper's serial pattern on this many objects")
     p.add_argument("--out", default=None, help="also write the JSON here")
     args = p.parse_args(argv)
     result = run(n=args.n, max_n=args.max_n, latency=args.latency, workers=args.workers,
                  rate=args.rate, max_workers=args.max_workers, max_rate=args.max_rate,
-                 serial_n=args.serial_n)
+                 serial_n=args.serial_n, repeats=args.repeats)
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:

@@ -185,7 +185,9 @@ def _download(e):
     r = e["result"]
     parts = []
     for name, sc in r["scenarios"].items():
-        parts.append(f"{name} ({sc['workers']} workers, {sc['rate_limit']:g}/s): "
+        runs = f", median of {sc['runs']} runs" if sc.get("runs", 1) > 1 else ""
+        parts.append(f"{name} ({sc['workers']} workers, {sc['rate_limit']:g}/s, "
+                     f"{sc['n']:,} cutouts{runs}): "
                      f"{sc['throughput_per_s']:.1f}/s = {100 * sc['fraction_of_ideal']:.0f}% of "
                      f"ideal, at most {sc['max_requests_in_any_1s_window']} requests in any "
                      f"second")

@@ -53,7 +53,9 @@ def _sky(pixels):
     return np.random.default_rng(12345).normal(0, 6, (2 * pixels, 2 * pixels, 3))
 
 
-@functools.lru_cache(maxsize=4096)
+# enough for the benchmark's longest run (bench_download.py --max-n 10000, ~50 kB each):
+# a smaller cache would make it time this server's JPEG encoder instead of the client
+@functools.lru_cache(maxsize=16384)
 def cutout_jpeg(ra, dec, layer="des-dr1", pixels=256):
     """A deterministic JPEG for (ra, dec, layer): sky noise, a faint galaxy-like blob and a
     bright neighbour, all drawn from a generator seeded by the position."""

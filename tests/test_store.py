@@ -92,6 +92,37 @@ def test_writer_resumes_and_equals_one_shot(tmp_path):
     assert s.attrs["content_sha256"] == st.store_info(tmp_path / "ref")["content_sha256"]
 
 
+@pytest.mark.parametrize("order", [[0, 1], [1, 0]])
+def test_writer_shrinks_to_the_images_it_got(tmp_path, order):
+    # an appending writer (a download) learns its final size only at the end; chunks
+    # written in order are hashed on the way, out of order the images are read back
+    images, cat = _data(23, seed=5)
+    w = st.StoreWriter(tmp_path / "w", n=30, chunk_size=10, attrs={"job": "x"})
+    for k in order:
+        w.write_chunk(k, images[10 * k:10 * k + 10], cat.iloc[10 * k:10 * k + 10])
+    with pytest.raises(ValueError, match="cannot shrink"):
+        w.shrink(31)
+    w.shrink(23)
+    assert w.pending == [2] and w.chunk_slice(2) == slice(20, 23)
+    w.write_chunk(2, images[20:], cat.iloc[20:])
+    s = w.finalize()
+    st.write_store(tmp_path / "ref", images, cat, chunk_size=10, attrs={"job": "x"})
+    np.testing.assert_array_equal(np.asarray(s.images[:]), images)
+    pd.testing.assert_frame_equal(s.catalog, cat)
+    assert s.attrs["n"] == 23 and s.attrs["n_chunks"] == 3
+    assert s.attrs["content_sha256"] == st.store_info(tmp_path / "ref")["content_sha256"]
+
+
+def test_writer_refuses_to_shrink_below_a_written_chunk(tmp_path):
+    images, cat = _data(25, seed=6)
+    w = st.StoreWriter(tmp_path / "w", n=25, chunk_size=10)
+    w.write_chunk(2, images[20:], cat.iloc[20:])
+    with pytest.raises(ValueError, match="chunk 2 is already written"):
+        w.shrink(24)
+    w.shrink(25)        # no change
+    assert w.n == 25
+
+
 def test_writer_refuses_a_different_job(tmp_path):
     st.StoreWriter(tmp_path / "w", n=5, chunk_size=2, attrs={"job": "a"})
     with pytest.raises(FileExistsError):

@@ -4,8 +4,10 @@ Layout of an output directory ``OUT``::
 
     OUT/
       store.json  images/  catalog.parquet   the cutout store (see deepshadows_lib.store),
-                                             written when every object is ok or failed;
+                                             in place once every object is ok or failed;
                                              it holds the ok objects, in catalog order
+      .build/                                the next store, assembled chunk by chunk
+                                             while the answers come in (.assemble)
       status.parquet                         one row per catalog row: row, ra, dec,
                                              status (ok, failed, pending), reason
       download.json                          the job (layer, positions hash, resizing)
@@ -23,7 +25,6 @@ stay failed.
 import concurrent.futures as cf
 import hashlib
 import json
-import os
 import queue
 import re
 import shutil
@@ -39,7 +40,8 @@ from tqdm.auto import tqdm
 from .. import catalogs, schema
 from .._io import atomic_write_json, remove_stale_temporaries
 from ..errors import InputError
-from ..store import DEFAULT_CHUNK, StoreWriter, iter_chunks, open_store, store_info
+from ..store import DEFAULT_CHUNK, iter_chunks, open_store, store_info
+from .assemble import StoreAssembler, swap_in
 from .client import (DEFAULT_BASE_URL, LAYERS, WRONG_ENDPOINT_ANSWERS, Client, WrongEndpoint,
                      cutout_url)
 from .decode import BLANK_STD, CUTOUT_PIXELS, RESIZE_FILTER, SIZE, CutoutError
@@ -140,35 +142,6 @@ def _restage_from_store(out, codes, ok, staging):
             if u not in ok:
                 staging.add_ok(u, block[k])
     ok.update(staging.scan()[0])
-
-
-def _build_store(out, catalog, codes, table, ok, staging, *, attrs, chunk_size):
-    """Write the store of the ok rows from staging, then swap it into ``out``.
-
-    The new store is built complete in ``out/.build``; ``out/store.json`` disappears
-    before the old images are replaced and comes back last, so a kill at any point
-    leaves either a complete store or an incomplete one that the next run rebuilds.
-    """
-    ok_rows = np.flatnonzero(table["status"].to_numpy() == "ok")
-    build = out / _BUILD
-    shutil.rmtree(build, ignore_errors=True)
-    writer = StoreWriter(build, n=len(ok_rows), chunk_size=chunk_size, attrs=attrs)
-    store_cat = catalog.iloc[ok_rows].reset_index(drop=True)
-    for k in writer.pending:
-        sl = writer.chunk_slice(k)
-        rows = ok_rows[sl]
-        images = np.stack([staging.read(ok[int(codes[r])]) for r in rows]) if len(rows) \
-            else np.zeros((0, SIZE, SIZE, 3), np.uint8)
-        writer.write_chunk(k, images, store_cat.iloc[sl])
-    writer.finalize()
-    (out / "store.json").unlink(missing_ok=True)
-    for name in ("images", "catalog.parquet"):
-        target = out / name
-        if target.is_dir():
-            shutil.rmtree(target)
-        os.replace(build / name, target)
-    os.replace(build / "store.json", out / "store.json")
-    shutil.rmtree(build, ignore_errors=True)
 
 
 def download(catalog, out, *, layer="des-dr1", base_url=DEFAULT_BASE_URL, workers=16,
@@ -277,25 +250,38 @@ def download(catalog, out, *, layer="des-dr1", base_url=DEFAULT_BASE_URL, worker
         _restage_from_store(out, codes, ok, staging)
     reused = len(positions) - len(todo)
 
-    if todo:
-        _fetch_all(out, staging, todo, positions, cat, codes, ok, failed, layer=layer,
-                   base_url=base_url, zoom=zoom, workers=int(workers), rate=rate,
-                   timeout=timeout, retries=int(retries), backoff=backoff,
-                   blank_std=blank_std, progress=progress, status_every=status_every,
-                   reused=reused)
+    # the store is assembled while the answers come in (.assemble), in a directory of
+    # its own that replaces the old store only once complete
+    assembler = None
+    if build:
+        attrs = {"source": "legacysurvey-viewer", "layer": layer, "survey": LAYERS[layer],
+                 "base_url": base_url, "simulated": False, "n_catalog": int(len(cat)),
+                 "job": job["positions_sha256"],
+                 **{k: job[k] for k in ("zoom", "cutout_pixels", "resize", "resize_filter",
+                                        "pillow", "blank_std")}}
+        assembler = StoreAssembler(out / _BUILD, _store_catalog(cat, layer), codes, todo, ok,
+                                   staging, attrs=attrs, chunk_size=int(chunk_size))
+    try:
+        if todo:
+            _fetch_all(out, staging, todo, positions, cat, codes, ok, failed, layer=layer,
+                       base_url=base_url, zoom=zoom, workers=int(workers), rate=rate,
+                       timeout=timeout, retries=int(retries), backoff=backoff,
+                       blank_std=blank_std, progress=progress, status_every=status_every,
+                       reused=reused, assembler=assembler)
+    except BaseException:
+        if assembler is not None:
+            assembler.discard()
+        raise
     if build:
         done_ok = set(ok)
     table = status_table(cat, codes, done_ok, failed)
     if build:
         n_failed = int((table["status"] == "failed").sum())
-        attrs = {"source": "legacysurvey-viewer", "layer": layer, "survey": LAYERS[layer],
-                 "base_url": base_url, "simulated": False, "n_catalog": int(len(cat)),
-                 "n_failed": n_failed, "job": job["positions_sha256"],
-                 **{k: job[k] for k in ("zoom", "cutout_pixels", "resize", "resize_filter",
-                                        "pillow", "blank_std")}}
         write_status(out, table)
-        _build_store(out, _store_catalog(cat, layer), codes, table, ok, staging,
-                     attrs=attrs, chunk_size=int(chunk_size))
+        rows = assembler.finish(n_failed=n_failed)
+        if not np.array_equal(rows, np.flatnonzero(table["status"].to_numpy() == "ok")):
+            raise RuntimeError("the assembled store and the status table disagree")
+        swap_in(out, out / _BUILD)
     staging.remove()
     counts = table["status"].value_counts()
     summary = DownloadSummary(
@@ -308,8 +294,12 @@ def download(catalog, out, *, layer="des-dr1", base_url=DEFAULT_BASE_URL, worker
 
 def _fetch_all(out, staging, todo, positions, cat, codes, ok, failed, *, layer, base_url,
                zoom, workers, rate, timeout, retries, backoff, blank_std, progress,
-               status_every, reused):
-    """Fetch positions ``todo`` with a bounded pool; update ``ok`` and ``failed``."""
+               status_every, reused, assembler=None):
+    """Fetch positions ``todo`` with a bounded pool; update ``ok`` and ``failed``.
+
+    ``assembler`` (a :class:`.assemble.StoreAssembler`), if given, learns of every
+    answer and writes the store's chunks as they fill.
+    """
     client = Client(workers=workers, rate=rate, timeout=timeout, retries=retries,
                      backoff=backoff, blank_std=blank_std,
                      wrong_after=min(WRONG_ENDPOINT_ANSWERS, len(todo)))
@@ -362,8 +352,13 @@ def _fetch_all(out, staging, todo, positions, cat, codes, ok, failed, *, layer, 
                     failed.pop(u, None)
                 else:
                     failed[u] = reason
+                if assembler is not None:
+                    assembler.resolve(u)
                 bar.update(1)
             refill()
+            if assembler is not None:
+                # after the refill: the pool stays busy while a chunk is written
+                assembler.advance()
             if done:
                 bar.set_postfix(ok=len(ok), failed=len(failed), refresh=False)
             if time.monotonic() - last_status >= status_every:
