@@ -25,7 +25,12 @@ Writes ``bench/levers_training.json`` (and prints it).  Parts:
     a learnable set (a faint central glow), to see whether bfloat16 stays within the
     seed-to-seed noise of float32.
 
+A lever whose contender fails or runs past its time limit is recorded as ``incomplete``
+(with the reason) and the run goes on to the next part.  ``--parts`` runs some parts
+only; with ``--out`` naming an existing file, the other parts are kept from it.
+
     python bench/levers_training.py [--pairs 3] [--n 2048] [--epochs 3] [--out FILE]
+                                    [--parts profile,levers,threads,bf16_accuracy]
 """
 
 import argparse
@@ -46,6 +51,7 @@ from deepshadows_lib import paper  # noqa: E402
 
 SCRIPT = "levers_training.py"
 LEVERS = ("nondeterministic", "bf16", "step", "step_xla")
+PARTS = ("profile", "levers", "threads", "bf16_accuracy")
 
 
 # --------------------------------------------------------------------------- contenders
@@ -230,16 +236,40 @@ def threads(args, rounds):
     return out
 
 
-def run(*, pairs=3, n=2048, epochs=3, quick=False, log=print, save=None):
-    """Every part; ``save(res)`` is called after each, so a killed run keeps the parts
-    it measured."""
+def run(*, pairs=3, n=2048, epochs=3, quick=False, log=print, save=None, parts=PARTS,
+        previous=None):
+    """The ``parts``; ``save(res)`` is called after each, so a killed run keeps the parts
+    it measured.  ``previous`` (an earlier result) supplies the parts not run."""
     save = save or (lambda res: None)
     args = ["--n", n, "--epochs", epochs]
-    res = {**_harness.stamp(), "n_train": n, "epochs": epochs, "timed_epochs": epochs - 1,
-           "pairs": pairs, "cpu_flags": _harness.cpu_flags()}
-    log("profile ...")
-    res["profile"] = _harness.run_contender(SCRIPT, "profile", ["--seed", 0])
+    res = dict(previous or {})
+    res.update({**_harness.stamp(), "n_train": n, "epochs": epochs,
+                "timed_epochs": epochs - 1, "pairs": pairs, "cpu_flags": _harness.cpu_flags()})
+    if previous:
+        # when each part was measured, through any number of partial runs
+        when = {p: previous.get("date") for p in PARTS if p in previous}
+        when.update(previous.get("parts_kept", {}))
+        when.update(previous.get("parts_run", {}))
+        res["parts_run"] = {p: res["date"] for p in parts}
+        res["parts_kept"] = {p: when[p] for p in PARTS if p not in parts and p in when}
+    if "profile" in parts:
+        log("profile ...")
+        res["profile"] = _harness.run_contender(SCRIPT, "profile", ["--seed", 0])
+        save(res)
+    if "levers" in parts:
+        _levers(res, args, pairs, n, log, save)
+    if "threads" in parts and _harness.cores() >= 2:
+        log("threads: two single-threaded trainings against one two-threaded")
+        res["threads"] = threads(args, rounds=max(1, pairs))
+        save(res)
+    if "bf16_accuracy" in parts:
+        _bf16_accuracy(res, quick, log)
+    res["loadavg_end"] = _harness.loadavg()
     save(res)
+    return res
+
+
+def _levers(res, args, pairs, n, log, save):
     res["levers"] = {}
     for lever in LEVERS:
         lever_args, lever_pairs = args, pairs
@@ -248,18 +278,25 @@ def run(*, pairs=3, n=2048, epochs=3, quick=False, log=print, save=None):
             # pair says so without holding the benchmark up for half an hour
             lever_args, lever_pairs = ["--n", min(n, 512), "--epochs", 2], 1
         log(f"lever {lever}: {lever_pairs} pairs against the library")
-        r = _harness.interleaved_pairs(SCRIPT, "library", lever, pairs=lever_pairs,
-                                       args=lever_args, key="images_per_s", log=log)
+        try:
+            r = _harness.interleaved_pairs(SCRIPT, "library", lever, pairs=lever_pairs,
+                                           args=lever_args, key="images_per_s", log=log)
+        except (RuntimeError, subprocess.TimeoutExpired) as exc:
+            reason = str(exc).splitlines()[0]
+            log(f"  {lever} incomplete: {reason}")
+            res["levers"][lever] = {"incomplete": reason, "n_train": lever_args[1],
+                                    "epochs": lever_args[3]}
+            save(res)
+            continue
         r["ratio_per_cpu_s"] = _harness.summary(
             [b["images_per_cpu_s"] / a["images_per_cpu_s"]
              for a, b in zip(r["runs"]["library"], r["runs"][lever])])
         r["n_train"], r["epochs"] = lever_args[1], lever_args[3]
         res["levers"][lever] = r
         save(res)
-    if _harness.cores() >= 2:
-        log("threads: two single-threaded trainings against one two-threaded")
-        res["threads"] = threads(args, rounds=max(1, min(pairs, 2)))
-        save(res)
+
+
+def _bf16_accuracy(res, quick, log):
     log("bfloat16 accuracy")
     acc_args = ["--n", 256 if quick else 2048, "--epochs", 2 if quick else 3]
     f32 = _harness.run_contender(SCRIPT, "accuracy_f32", acc_args)
@@ -269,9 +306,6 @@ def run(*, pairs=3, n=2048, epochs=3, quick=False, log=print, save=None):
         "mean_difference": float(np.mean(bf16["accuracy"]) - np.mean(f32["accuracy"])),
         "float32_seed_spread": float(np.ptp(f32["accuracy"])),
         "n_train": acc_args[1], "n_test": 1024, "epochs": acc_args[3]}
-    res["loadavg_end"] = _harness.loadavg()
-    save(res)
-    return res
 
 
 def main(argv=None):
@@ -283,6 +317,8 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="tiny sizes (a check that it runs)")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--parts", default=",".join(PARTS),
+                    help=f"comma-separated, among {', '.join(PARTS)} (default: all)")
     a = ap.parse_args(argv)
     if a.contender:
         contender(a)
@@ -294,8 +330,16 @@ def main(argv=None):
             from deepshadows_lib._io import atomic_write_json
             atomic_write_json(Path(a.out), res)
 
+    parts = tuple(p for p in a.parts.split(",") if p)
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        ap.error(f"unknown part(s) {', '.join(unknown)}; choose among {', '.join(PARTS)}")
+    previous = None
+    if a.out and Path(a.out).is_file() and set(parts) != set(PARTS):
+        previous = json.loads(Path(a.out).read_text())
     res = run(pairs=a.pairs, n=a.n, epochs=a.epochs, quick=a.quick, save=save,
-              log=lambda s: print(s, file=sys.stderr, flush=True))
+              log=lambda s: print(s, file=sys.stderr, flush=True), parts=parts,
+              previous=previous)
     _harness.emit(res)
     return 0
 

@@ -39,6 +39,12 @@ def _load(entry):
     return f"{before:.1f} -> {after:.1f}" if after is not None else f"{before:.1f}"
 
 
+def _part(result, part):
+    """``{"date": ...}`` of when ``part`` of a benchmark run in parts was measured."""
+    when = {**result.get("parts_kept", {}), **result.get("parts_run", {})}
+    return {"date": when.get(part, result.get("date"))}
+
+
 def _date(entry):
     return (entry.get("date") or "-")[:16].replace("T", " ")
 
@@ -85,6 +91,10 @@ def main_table(res):
     lv = (b.get("levers_training") or {}).get("result")
     if lv:
         for name, r in lv.get("levers", {}).items():
+            if "incomplete" in r:
+                rows.append(f"| `levers_training` | lever `{name}` / library (incomplete) | "
+                            f"{r['incomplete']} | {_date(_part(lv, 'levers'))} | - |")
+                continue
             rows.append(f"| `levers_training` | lever `{name}` / library, images/s | "
                         f"{_range(r['ratio'])}; per CPU-second {_range(r['ratio_per_cpu_s'])}"
                         f" | {_date(r)} | {r['loadavg_before'][0]:.1f} -> "
@@ -100,7 +110,7 @@ def main_table(res):
             rows.append(f"| `levers_training` | two 1-thread trainings side by side / one "
                         f"2-thread training, total images/s | "
                         f"{_range(th['ratio_two_single_over_one_double'], suffix='x')} | "
-                        f"{_date(lv)} | {th['loadavg_before'][0]:.1f} -> "
+                        f"{_date(_part(lv, 'threads'))} | {th['loadavg_before'][0]:.1f} -> "
                         f"{th['loadavg_after'][0]:.1f} |")
         acc = lv.get("bf16_accuracy")
         if acc:
@@ -108,8 +118,9 @@ def main_table(res):
                         f"({len(acc['float32'])} seeds, {acc['epochs']} epochs) | "
                         f"{', '.join(f'{v:.3f}' for v in acc['float32'])} vs "
                         f"{', '.join(f'{v:.3f}' for v in acc['mixed_bfloat16'])} "
-                        f"(difference of means {acc['mean_difference']:+.3f}) | "
-                        f"{_date(lv)} | - |")
+                        f"(difference of means {acc['mean_difference']:+.3f}; float32 seed "
+                        f"spread {acc['float32_seed_spread']:.3f}) | "
+                        f"{_date(_part(lv, 'bf16_accuracy'))} | - |")
     for name in ("simulate", "bootstrap", "classify_1e6", "classify_bf16", "download",
                  "smoke_profile"):
         e = b.get(name)
