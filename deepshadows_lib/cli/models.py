@@ -53,11 +53,16 @@ def _run_train(args):
                              n_classes=1 if args.classes == 2 else 3,
                              progress=not args.quiet, restart=args.restart)
     test = m["splits"]["test"]
-    acc = f"{test['accuracy']:.3f}" if test.get("accuracy") is not None else "n/a"
-    auc = f"{test['auc']:.3f}" if test.get("auc") is not None else "n/a"
     print(f"wrote {args.out}: model.keras, history.json, metrics.json, predictions.parquet "
-          f"({m['split']} split, {m['epochs']} epochs; test accuracy {acc}, AUC {auc})")
+          f"({m['split']} split, {m['epochs']} epochs; test accuracy "
+          f"{_metric(test, 'accuracy')}, AUC {_metric(test, 'auc')})")
     return EXIT_OK
+
+
+def _metric(metrics, name):
+    """A metric to 3 decimals, or "n/a" where it is undefined (one class only)."""
+    value = metrics.get(name)
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def _add_evaluate(sub):
@@ -83,10 +88,8 @@ def _run_evaluate(args):
     m = jobs.evaluate_store(args.model, args.cutouts, args.out,
                                 batch_size=args.batch_size, n_bootstrap=args.n_bootstrap,
                                 seed=args.seed, progress=not args.quiet)
-    acc = f"{m['accuracy']:.3f}" if m.get("accuracy") is not None else "n/a"
-    auc = f"{m['auc']:.3f}" if m.get("auc") is not None else "n/a"
     print(f"wrote {args.out}: metrics.json, predictions.parquet ({m['n']} objects; "
-          f"accuracy {acc}, AUC {auc})")
+          f"accuracy {_metric(m, 'accuracy')}, AUC {_metric(m, 'auc')})")
     return EXIT_OK
 
 
