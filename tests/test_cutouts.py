@@ -55,22 +55,26 @@ def test_catalog_columns_labels_and_attrs_are_carried(tmp_path, viewer):
                                                                     "hsc2"))
 
 
-def test_rerun_fetches_nothing_then_retries_transient_failures(tmp_path):
+@pytest.mark.parametrize("chunk_size", [8, 2])  # 2: the store is assembled in 3 chunks
+def test_rerun_fetches_nothing_then_retries_transient_failures(tmp_path, chunk_size):
     cat = make_catalog(6, seed=6)
     faults = {(cat.ra[1], cat.dec[1]): ["500", "500", "ok"],  # fails run 1, ok in run 2
               (cat.ra[4], cat.dec[4]): ["blank"]}
     out = tmp_path / "out"
+    fast = {**FAST, "chunk_size": chunk_size}
     with FakeViewer(faults=faults) as v:
-        s1 = cutouts.download(cat, out, base_url=v.base_url, **{**FAST, "retries": 1})
+        s1 = cutouts.download(cat, out, base_url=v.base_url, **{**fast, "retries": 1})
         assert (s1.ok, s1.failed) == (4, {"http_500": 1, "blank": 1})
         assert not (out / "staging" / "ok").exists()  # all in the store now
+        assert not (out / ".build").exists()
         n1 = len(v.requests)
-        s2 = cutouts.download(cat, out, base_url=v.base_url, retry_failed=False, **FAST)
+        s2 = cutouts.download(cat, out, base_url=v.base_url, retry_failed=False, **fast)
         assert len(v.requests) == n1 and s2.fetched == 0 and s2.n_failed == 2
-        s3 = cutouts.download(cat, out, base_url=v.base_url, **FAST)
+        s3 = cutouts.download(cat, out, base_url=v.base_url, **fast)
         again = {(r[1], r[2]) for r in v.requests[n1:]}
     assert again == {(round(cat.ra[1], 7), round(cat.dec[1], 7))}  # not the blank one
     assert (s3.ok, s3.failed, s3.fetched) == (5, {"blank": 1}, 1)
+    assert cutouts.open_store(out, lazy=True).attrs["n_failed"] == 1
     images, catalog = cutouts.open_store(out)
     want = [i for i in range(6) if i != 4]
     np.testing.assert_array_equal(catalog["ra"], cat["ra"][want])
