@@ -23,7 +23,8 @@ of interleaved runs within one benchmark.  The entries:
     temporary directory, wall time per notebook.
 ``paper_figures``
     Wall time per notebook of the profiles executed under ``build/PROFILE/`` (the
-    notebooks' own ``metadata.deepshadows.seconds``; dated by the files).
+    notebooks' own ``metadata.deepshadows.seconds``; dated by the files).  A run with
+    ``--only``, or with no executed notebooks, keeps the record that ``--out`` holds.
 ``paper_gpu``
     ``bench/paper_gpu.json`` of ``make paper-gpu`` (the paper profile on a GPU), when
     it exists: it needs a GPU, so it is folded in with its own date, not re-measured.
@@ -273,7 +274,12 @@ def main(argv=None):
         else:
             results["benchmarks"][name] = entry
         _write(out, results)  # after every benchmark: a killed run keeps what it measured
-    results["paper_figures"] = notebook_times()
+    # the notebooks' times come from build/ (make paper-figures), not from a benchmark:
+    # a run of some benchmarks (--only), or one with no executed notebooks, keeps the
+    # record that --out holds
+    times = notebook_times()
+    if times and not a.only or "paper_figures" not in results:
+        results["paper_figures"] = times
     gpu_file = BENCH / "paper_gpu.json"
     if gpu_file.exists():
         results["benchmarks"]["paper_gpu"] = {"source": "bench/paper_gpu.json",

@@ -1,0 +1,38 @@
+"""Tests of bench/run_all.py's bookkeeping (``make bench``), with the benchmarks stubbed."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "bench"))
+import run_all  # noqa: E402
+
+
+@pytest.fixture
+def stubbed(monkeypatch):
+    monkeypatch.setattr(run_all, "run_bench", lambda name, quick=False: {"result": {"x": 1}})
+    monkeypatch.setattr(run_all, "notebook_times", lambda: {"default": {"total_s": 99.0}})
+
+
+def test_only_keeps_the_notebook_times_that_out_holds(tmp_path, stubbed):
+    out = tmp_path / "results.json"
+    kept = {"default": {"total_s": 3649.3, "note": "one make paper-figures"}}
+    out.write_text(json.dumps({"benchmarks": {"simulate": {"result": {"y": 2}}},
+                               "paper_figures": kept}))
+    assert run_all.main(["--out", str(out), "--only", "download"]) == 0
+    res = json.loads(out.read_text())
+    assert res["paper_figures"] == kept
+    assert res["benchmarks"]["download"] == {"result": {"x": 1}}
+    assert res["benchmarks"]["simulate"] == {"result": {"y": 2}}
+
+
+def test_a_full_run_records_the_notebook_times_of_build(tmp_path, stubbed, monkeypatch):
+    monkeypatch.setattr(run_all, "BENCHES", {"download": run_all.BENCHES["download"]})
+    monkeypatch.setattr(run_all, "run_smoke", lambda: {"wall_s": 1.0})
+    out = tmp_path / "results.json"
+    out.write_text(json.dumps({"paper_figures": {"default": {"total_s": 1.0}}}))
+    assert run_all.main(["--out", str(out)]) == 0
+    assert json.loads(out.read_text())["paper_figures"] == {"default": {"total_s": 99.0}}
