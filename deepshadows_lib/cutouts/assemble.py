@@ -18,7 +18,6 @@ import shutil
 import numpy as np
 
 from ..store import StoreWriter
-from .decode import SIZE
 
 __all__ = ["StoreAssembler", "swap_in"]
 
@@ -62,10 +61,6 @@ class StoreAssembler:
         self._written = 0           # ok rows written
         self.advance()
 
-    @property
-    def path(self):
-        return self.writer.path
-
     def resolve(self, u):
         """Position ``u`` has its answer for this run (ok or failed)."""
         self.awaited.discard(int(u))
@@ -85,8 +80,7 @@ class StoreAssembler:
 
     def _write(self, rows):
         k = self._written // self.chunk_size
-        images = (np.stack([self.staging.read(self.ok[self.codes[r]]) for r in rows])
-                  if rows else np.zeros((0, SIZE, SIZE, 3), np.uint8))
+        images = np.stack([self.staging.read(self.ok[self.codes[r]]) for r in rows])
         self.writer.write_chunk(k, images, self.catalog.iloc[rows])
         self._written += len(rows)
 
