@@ -27,6 +27,7 @@ from . import evaluate
 from .errors import InputError
 from .nn.data import read_images
 from .nn.inference import predict
+from .nn.runtime import tf as _tf
 from .nn.saving import copy_model
 
 # Keras is imported inside the functions: importing it starts TensorFlow (seconds),
@@ -43,11 +44,30 @@ def batch_norm_layers(model):
             if isinstance(layer, keras.layers.BatchNormalization)]
 
 
-def _scaled(x):
-    x = np.asarray(x)
-    if np.issubdtype(x.dtype, np.integer):
-        return x.astype(np.float32) / np.float32(255.0)  # as the training input
-    return x.astype(np.float32)
+def _batch_moments_function(model, bn):
+    """A compiled function from a batch of images to ``(count, mean, m2)`` of the input
+    of the batch-norm layer ``bn``, per channel, in float64.
+
+    The prefix of the network and the reduction run in one TensorFlow graph: the
+    activations never become a numpy float64 copy (most of the time of a re-estimation
+    went there), and the float64 sums run on every core.
+    uint8 cutouts are scaled by 1/255 in float32, as the training input is.
+    """
+    import keras
+    tf = _tf()
+
+    prefix = keras.Model(model.inputs[0], bn.input)
+
+    @tf.function(reduce_retracing=True)
+    def moments(x):
+        x = tf.cast(x, tf.float32) / 255.0 if x.dtype == tf.uint8 else tf.cast(x, tf.float32)
+        h = prefix(x, training=False)
+        h = tf.cast(tf.reshape(h, (-1, tf.shape(h)[-1])), tf.float64)
+        mean = tf.reduce_mean(h, axis=0)
+        return tf.shape(h, out_type=tf.int64)[0], mean, tf.reduce_sum(tf.square(h - mean),
+                                                                          axis=0)
+
+    return moments
 
 
 def batch_norm_statistics(model, images, *, layer, indices=None, batch_size=256):
@@ -75,10 +95,8 @@ def batch_norm_statistics(model, images, *, layer, indices=None, batch_size=256)
     mean, variance : numpy.ndarray
         float64, one value per channel.
     """
-    import keras
-
     bn = model.get_layer(layer) if isinstance(layer, str) else layer
-    prefix = keras.Model(model.inputs[0], bn.input)
+    batch_moments = _batch_moments_function(model, bn)
     x_all = (read_images(images, indices) if np.asarray(images[:0]).dtype == np.uint8
              else np.asarray(images if indices is None else np.asarray(images)[indices]))
     n = int(x_all.shape[0])
@@ -86,11 +104,9 @@ def batch_norm_statistics(model, images, *, layer, indices=None, batch_size=256)
         raise InputError("batch-norm statistics need at least one image")
     count, mean, m2 = 0, None, None
     for start in range(0, n, int(batch_size)):
-        h = np.asarray(prefix(_scaled(x_all[start:start + int(batch_size)]),
-                              training=False), dtype=np.float64)
-        h = h.reshape(-1, h.shape[-1])
-        b_n, b_mean = h.shape[0], h.mean(axis=0)
-        b_m2 = ((h - b_mean) ** 2).sum(axis=0)
+        b_n, b_mean, b_m2 = (np.asarray(v) for v in
+                             batch_moments(x_all[start:start + int(batch_size)]))
+        b_n = int(b_n)
         if mean is None:
             count, mean, m2 = b_n, b_mean, b_m2
             continue

@@ -41,3 +41,11 @@ def test_random_forest_pipeline_is_the_papers():
 
 def test_baseline_pipelines_names():
     assert set(baselines.baseline_pipelines()) == {"SVM", "Random forest"}
+
+
+def test_a_larger_kernel_cache_leaves_the_fitted_svm_unchanged():
+    X, y = _blobs(n=600, seed=2, shift=0.8)
+    big = baselines.svm_pipeline(seed=1).fit(X, y)
+    small = baselines.svm_pipeline(seed=1, cache_size=1).fit(X, y)
+    assert big.named_steps["svm"].cache_size == baselines.SVM_CACHE_MB > 200
+    np.testing.assert_array_equal(big.decision_function(X), small.decision_function(X))

@@ -117,3 +117,17 @@ def test_effect_table_marks_the_statistics_used():
                                             "b": np.array([0.9, 0.1])}, used="b")
     assert list(t["used in figures"]) == ["no", "yes"]
     assert list(t["predicted LSBG"]) == [1.0, 0.5]
+
+
+def test_float_images_already_scaled_give_the_statistics_of_uint8_ones():
+    model = _small_model()
+    images = np.random.default_rng(5).integers(0, 256, (23, 4, 4, 2), dtype=np.uint8)
+    m_u8, v_u8 = bn_stats.batch_norm_statistics(model, images, layer="b1", batch_size=7)
+    m_f, v_f = bn_stats.batch_norm_statistics(model, images.astype(np.float32) / 255.0,
+                                              layer="b1", batch_size=7)
+    # the same scaling up to float32 rounding (a graph may multiply by 1/255)
+    np.testing.assert_allclose(m_f, m_u8, rtol=1e-6)
+    np.testing.assert_allclose(v_f, v_u8, rtol=1e-6)
+    m1, v1, _, _ = _by_hand(model, images)
+    np.testing.assert_allclose(m_u8, m1, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(v_u8, v1, rtol=1e-5)
