@@ -83,22 +83,15 @@ print(f"{len(train_rows)} training, {len(val_rows)} validation, {len(test_rows)}
 # the seeds differ. The calibration is fitted on the validation set.
 
 # %%
-plus_model = plus.train_plus(des.images, des.labels, train_idx=train_rows, val_idx=val_rows,
-                             epochs=epochs_plus, batch_size=cfg.profile.batch_size,
-                             learning_rate=cfg.profile.learning_rate, seed=cfg.seed,
-                             n_members=cfg.profile.n_ensemble, head=cfg.profile.plus_head,
-                             bn_reestimate=cfg.profile.bn_reestimate,
-                             ema_momentum=cfg.profile.ema_momentum,
-                             calibration=cfg.profile.plus_calibration,
-                             workers=cfg.profile.workers, scheduler=scheduler)
-head_variant = plus.train_plus(des.images, des.labels, train_idx=train_rows,
-                               val_idx=val_rows, epochs=epochs_plus,
-                               batch_size=cfg.profile.batch_size,
-                               learning_rate=cfg.profile.learning_rate, seed=cfg.seed,
-                               n_members=1, head=notebook.other_head(cfg.profile.plus_head),
-                               bn_reestimate=cfg.profile.bn_reestimate,
-                               ema_momentum=cfg.profile.ema_momentum,
-                               calibration=cfg.profile.plus_calibration)
+# the one-network head variant of the ablation trains beside the ensemble's members
+plus_model, head_variant = plus.train_ensembles(
+    des.images, des.labels, train_idx=train_rows, val_idx=val_rows, epochs=epochs_plus,
+    ensembles=[{"n_members": cfg.profile.n_ensemble, "head": cfg.profile.plus_head},
+               {"n_members": 1, "head": notebook.other_head(cfg.profile.plus_head)}],
+    batch_size=cfg.profile.batch_size, learning_rate=cfg.profile.learning_rate, seed=cfg.seed,
+    bn_reestimate=cfg.profile.bn_reestimate, ema_momentum=cfg.profile.ema_momentum,
+    calibration=cfg.profile.plus_calibration, workers=cfg.profile.workers,
+    scheduler=scheduler)
 print(plus_model.calibration_summary())
 
 # %% [markdown]
@@ -175,6 +168,7 @@ seeds_table = plus.seed_spread(
     epochs=epochs_plus, batch_size=cfg.profile.batch_size,
     learning_rate=cfg.profile.learning_rate, n_members=cfg.profile.n_ensemble,
     head=cfg.profile.plus_head, first=(cfg.seed, plus_model),
+    first_predictions=ablation["p_plus"],
     bn_reestimate=cfg.profile.bn_reestimate, ema_momentum=cfg.profile.ema_momentum,
     calibration=cfg.profile.plus_calibration, workers=cfg.profile.workers,
     scheduler=scheduler)

@@ -250,3 +250,54 @@ def test_isotonic_plus_applies_the_knots_fitted_on_validation_and_saves_them(tra
     side = provenance.read_sidecar(path)
     assert side["calibration"] == "isotonic" and side["isotonic"] == knots
     np.testing.assert_allclose(predict.Predictor.from_path(path).predict(x)[0], p, atol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.cluster
+def test_ensembles_trained_together_equal_each_trained_alone(data, trained):
+    images, labels, split = data
+    together = plus.train_ensembles(
+        images, labels, train_idx=split["train"], val_idx=split["validation"], epochs=1,
+        batch_size=16, seed=5, ensembles=[{"n_members": 2, "head": "flatten"},
+                                          {"n_members": 1, "head": "gap", "seed": 7}],
+        progress=False, workers=2)
+    gap = plus.train_plus(images, labels, train_idx=split["train"],
+                          val_idx=split["validation"], epochs=1, batch_size=16, seed=7,
+                          n_members=1, head="gap", progress=False)
+    assert [len(e.members) for e in together] == [2, 1]
+    for alone, joint in ((trained, together[0]), (gap, together[1])):
+        assert (joint.seeds, joint.head) == (alone.seeds, alone.head)
+        for a, b in zip(joint.members, alone.members):
+            for wa, wb in zip(a.get_weights(), b.get_weights()):
+                np.testing.assert_array_equal(wa, wb)
+        assert joint.temperature == alone.temperature
+        np.testing.assert_array_equal(joint.raw_validation, alone.raw_validation)
+
+
+def test_ensembles_need_members(data):
+    from deepshadows_lib.errors import InputError
+    images, labels, split = data
+    for bad in ({"n_members": 0}, {"head": "gap"}, {"n_members": 1, "heads": "gap"}):
+        with pytest.raises(InputError, match="n_members"):
+            plus.train_ensembles(images, labels, train_idx=split["train"],
+                                 val_idx=split["validation"], epochs=1, ensembles=[bad],
+                                 progress=False)
+
+
+@pytest.mark.slow
+def test_seed_spread_reuses_the_predictions_given_for_the_first_model(data, trained):
+    from deepshadows_lib.errors import InputError
+    images, labels, split = data
+    fresh = plus.seed_spread(images, labels, split=split, seeds=[5], epochs=1,
+                             first=(5, trained), progress=False)
+    p, _ = trained.predictor().predict(images[split["test"]])
+    reused = plus.seed_spread(images, labels, split=split, seeds=[5], epochs=1,
+                              first=(5, trained), first_predictions=p, progress=False)
+    assert reused.equals(fresh)
+    # the numbers really come from the predictions given
+    flipped = plus.seed_spread(images, labels, split=split, seeds=[5], epochs=1,
+                               first=(5, trained), first_predictions=1 - p, progress=False)
+    assert flipped.loc[5, "accuracy"] == pytest.approx(1 - fresh.loc[5, "accuracy"])
+    with pytest.raises(InputError, match="first_predictions"):
+        plus.seed_spread(images, labels, split=split, seeds=[5], epochs=1,
+                         first=(5, trained), first_predictions=p[:3], progress=False)

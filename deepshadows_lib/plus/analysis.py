@@ -10,6 +10,7 @@ import pandas as pd
 from .. import evaluate, gradcam, paper
 from ..calibration import (calibration_metrics, expected_calibration_error,
                            fit_temperature, reliability_curve)
+from ..errors import InputError
 from ..nn import read_images
 from ..predict import Predictor
 from .ensemble import CALIBRATIONS, fit_calibration, train_plus
@@ -219,14 +220,17 @@ def uncertainty_table(y, p, uncertainty, *, n_bins=4):
 
 def seed_spread(images, labels, *, split, seeds, epochs, batch_size=paper.BATCH_SIZE,
                 learning_rate=paper.LEARNING_RATE, n_members=5, head="flatten", first=None,
-                progress=True, bn_reestimate=False, workers=1, scheduler=None,
-                ema_momentum=None, calibration="temperature"):
+                first_predictions=None, progress=True, bn_reestimate=False, workers=1,
+                scheduler=None, ema_momentum=None, calibration="temperature"):
     """Test accuracy of ``plus`` trained with several seeds, and their spread.
 
     Parameters
     ----------
     first : tuple, optional
         ``(seed, PlusModel)`` already trained (reused, not retrained).
+    first_predictions : array_like, optional
+        Its calibrated test probabilities, already computed (e.g. ``p_plus`` of
+        :func:`ablation` on the same test rows): used instead of predicting again.
     bn_reestimate, ema_momentum : optional
         See :func:`train_member`.
     workers, scheduler : optional
@@ -254,7 +258,13 @@ def seed_spread(images, labels, *, split, seeds, epochs, batch_size=paper.BATCH_
                               bn_reestimate=bn_reestimate, workers=workers,
                               scheduler=scheduler, ema_momentum=ema_momentum,
                               calibration=calibration)
-        p, _ = plus.predictor().predict(x)
+        if first_predictions is not None and plus is (first or (None, None))[1]:
+            p = np.asarray(first_predictions, dtype=np.float64)
+            if p.shape != y.shape:
+                raise InputError(f"first_predictions has {p.size} values for {y.size} test "
+                                 "objects")
+        else:
+            p, _ = plus.predictor().predict(x)
         m = evaluate.binary_metrics(y, p)
         rows.append({"seed": int(s), "accuracy": m["accuracy"], "auc": m["auc"],
                      "ece": expected_calibration_error(y, p)})

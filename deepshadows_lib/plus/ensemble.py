@@ -24,7 +24,7 @@ CALIBRATIONS = {"temperature": "temperature scaling", "platt": "Platt scaling",
                 "isotonic": "isotonic calibration"}
 
 __all__ = ["CALIBRATIONS", "fit_calibration", "member_seed", "train_member", "train_plus",
-           "combine_members", "PlusModel", "save_plus", "hsc_transfer"]
+           "train_ensembles", "combine_members", "PlusModel", "save_plus", "hsc_transfer"]
 
 
 def _check_calibration(method):
@@ -219,27 +219,90 @@ def train_plus(images, labels, *, train_idx, val_idx, epochs, batch_size=paper.B
     Returns
     -------
     PlusModel
+
+    See Also
+    --------
+    train_ensembles : several ensembles (e.g. another head) whose members share the
+        workers.
+    """
+    return train_ensembles(images, labels, train_idx=train_idx, val_idx=val_idx,
+                           epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                           seed=seed, ensembles=[{"n_members": n_members, "head": head}],
+                           augment=augment, progress=progress, bn_reestimate=bn_reestimate,
+                           workers=workers, scheduler=scheduler, ema_momentum=ema_momentum,
+                           calibration=calibration)[0]
+
+
+def train_ensembles(images, labels, *, train_idx, val_idx, epochs, ensembles,
+                    batch_size=paper.BATCH_SIZE, learning_rate=paper.LEARNING_RATE, seed=0,
+                    augment=True, progress=True, bn_reestimate=False, workers=1,
+                    scheduler=None, ema_momentum=None, calibration="temperature"):
+    """Train several ``plus`` ensembles on the same data, their members side by side.
+
+    Each ensemble is what :func:`train_plus` trains with its ``n_members`` and ``head``
+    (and ``seed``, by default the common one), and comes out the same; but the members
+    of all of them go to the ``workers`` (or the Dask ``scheduler``) as one list, so
+    that an odd member left at the end of one ensemble shares the cores with a member of
+    the next instead of running alone (notebook 06 trains the five-network ensemble and
+    its one-network head variant this way).
+
+    Parameters
+    ----------
+    ensembles : list of dict
+        One per ensemble: ``n_members`` (int), ``head`` (``"flatten"`` or ``"gap"``)
+        and optionally ``seed``.
+    images, labels, train_idx, val_idx, epochs, batch_size, learning_rate, seed, augment,
+    progress, bn_reestimate, workers, scheduler, ema_momentum, calibration :
+        As in :func:`train_plus`.
+
+    Returns
+    -------
+    list of PlusModel
+        In the order of ``ensembles``.
     """
     _check_calibration(calibration)  # before hours of training, not after
-    seeds = [member_seed(seed, k) for k in range(int(n_members))]
-    tasks = [dict(labels=labels, train_idx=train_idx, val_idx=val_idx, epochs=epochs,
-                  batch_size=batch_size, learning_rate=learning_rate, seed=s, head=head,
-                  augment=augment, progress=progress and int(workers) <= 1 and not scheduler,
-                  desc=f"plus member {k + 1}/{n_members}", bn_reestimate=bn_reestimate,
-                  ema_momentum=ema_momentum)
-              for k, s in enumerate(seeds)]
-    if int(workers) <= 1 and scheduler is None:
+    specs = []
+    for e in ensembles:
+        unknown = set(e) - {"n_members", "head", "seed"}
+        if unknown or "n_members" not in e or int(e["n_members"]) < 1:
+            raise InputError("each ensemble needs n_members >= 1 (and optionally head, "
+                             f"seed), got {e!r}")
+        specs.append({"n_members": int(e["n_members"]), "head": e.get("head", "flatten"),
+                      "seed": int(e.get("seed", seed))})
+    local = int(workers) <= 1 and scheduler is None
+    tasks, owner = [], []
+    for j, spec in enumerate(specs):
+        for k in range(spec["n_members"]):
+            tasks.append(dict(labels=labels, train_idx=train_idx, val_idx=val_idx,
+                              epochs=epochs, batch_size=batch_size,
+                              learning_rate=learning_rate, seed=member_seed(spec["seed"], k),
+                              head=spec["head"], augment=augment,
+                              progress=progress and local,
+                              desc=f"plus member {k + 1}/{spec['n_members']}",
+                              bn_reestimate=bn_reestimate, ema_momentum=ema_momentum))
+            owner.append(j)
+    if local:
         trained = [train_member(images, **t) for t in tasks]
     else:
         trained = []
-        for r in map_trainings(_member_weights, images, tasks, workers=workers,
-                               scheduler=scheduler, progress=progress, desc="plus members"):
+        for t, r in zip(tasks, map_trainings(_member_weights, images, tasks, workers=workers,
+                                             scheduler=scheduler, progress=progress,
+                                             desc="plus members")):
             model = nn.build_deepshadows(1, learning_rate=learning_rate, compile=False,
-                                         head=head)
+                                         head=t["head"])
             model.set_weights(r["weights"])
             trained.append((model, r["history"]))
-    members = [m for m, _ in trained]
-    histories = [h for _, h in trained]
+    return [_calibrated_ensemble([m for (m, _), o in zip(trained, owner) if o == j],
+                                 [h for (_, h), o in zip(trained, owner) if o == j],
+                                 images, labels, val_idx=val_idx, head=spec["head"],
+                                 seeds=[t["seed"] for t, o in zip(tasks, owner) if o == j],
+                                 calibration=calibration)
+            for j, spec in enumerate(specs)]
+
+
+def _calibrated_ensemble(members, histories, images, labels, *, val_idx, head, seeds,
+                         calibration):
+    """A :class:`PlusModel` of trained members, its calibration fitted on validation."""
     plus = PlusModel(members=members, histories=histories, temperature=1.0, head=head,
                      seeds=seeds, calibration=calibration)
     val_idx = np.asarray(val_idx, dtype=np.int64)
