@@ -39,8 +39,8 @@ from .ensemble import (CALIBRATIONS, PlusModel, combine_members, fit_calibration
                        hsc_transfer, member_seed, save_plus, train_ensembles, train_member,
                        train_plus)
 
-__all__ = ["member_seed", "train_member", "train_plus", "train_ensembles", "combine_members", "PlusModel",
-           "save_plus", "ablation", "ablation_table", "seed_spread", "calibration_table",
+__all__ = ["member_seed", "train_member", "train_plus", "train_ensembles", "combine_members",
+           "PlusModel", "save_plus", "ablation", "ablation_table", "seed_spread", "calibration_table",
            "uncertainty_table", "spread_seeds", "head_decision", "hsc_transfer",
            "gradcam_examples", "targets", "reliability_panels", "plus_row", "CALIBRATIONS",
            "fit_calibration",

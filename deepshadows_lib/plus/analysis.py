@@ -245,11 +245,18 @@ def seed_spread(images, labels, *, split, seeds, epochs, batch_size=paper.BATCH_
     """
     test = np.asarray(split["test"], dtype=np.int64)
     y = np.asarray(labels)[test]
+    given = None
+    if first is not None and first_predictions is not None:
+        given = np.asarray(first_predictions, dtype=np.float64)
+        if given.shape != y.shape:  # before any training, not after
+            raise InputError(f"first_predictions has {given.size} values for {y.size} test "
+                             "objects")
     x = read_images(images, test)
     rows = []
     for s in seeds:
+        p = None
         if first is not None and int(s) == int(first[0]):
-            plus = first[1]
+            plus, p = first[1], given
         else:
             plus = train_plus(images, labels, train_idx=split["train"],
                               val_idx=split["validation"], epochs=epochs,
@@ -258,12 +265,7 @@ def seed_spread(images, labels, *, split, seeds, epochs, batch_size=paper.BATCH_
                               bn_reestimate=bn_reestimate, workers=workers,
                               scheduler=scheduler, ema_momentum=ema_momentum,
                               calibration=calibration)
-        if first_predictions is not None and plus is (first or (None, None))[1]:
-            p = np.asarray(first_predictions, dtype=np.float64)
-            if p.shape != y.shape:
-                raise InputError(f"first_predictions has {p.size} values for {y.size} test "
-                                 "objects")
-        else:
+        if p is None:
             p, _ = plus.predictor().predict(x)
         m = evaluate.binary_metrics(y, p)
         rows.append({"seed": int(s), "accuracy": m["accuracy"], "auc": m["auc"],
