@@ -292,12 +292,14 @@ def train_ensembles(images, labels, *, train_idx, val_idx, epochs, ensembles,
                                          head=t["head"])
             model.set_weights(r["weights"])
             trained.append((model, r["history"]))
-    return [_calibrated_ensemble([m for (m, _), o in zip(trained, owner) if o == j],
-                                 [h for (_, h), o in zip(trained, owner) if o == j],
-                                 images, labels, val_idx=val_idx, head=spec["head"],
-                                 seeds=[t["seed"] for t, o in zip(tasks, owner) if o == j],
-                                 calibration=calibration)
-            for j, spec in enumerate(specs)]
+    ensembles_out = []
+    for j, spec in enumerate(specs):
+        mine = [i for i, o in enumerate(owner) if o == j]
+        ensembles_out.append(_calibrated_ensemble(
+            [trained[i][0] for i in mine], [trained[i][1] for i in mine], images, labels,
+            val_idx=val_idx, head=spec["head"], seeds=[tasks[i]["seed"] for i in mine],
+            calibration=calibration))
+    return ensembles_out
 
 
 def _calibrated_ensemble(members, histories, images, labels, *, val_idx, head, seeds,
