@@ -16,7 +16,7 @@ __all__ = ["roc_entry", "roc_curves_with_bands", "ROC_NAMES", "test_scores", "pl
            "table2", "table3", "table4", "table5", "table6", "three_class_table",
            "three_class_bn_table", "transfer_bn_table", "plus_test_metrics",
            "hsc_transfer_panels", "seed_curves", "noise_curves",
-           "noise_ratios", "save_predictions", "load_predictions", "NOISE_LABELS",
+           "uncertainty_curves", "noise_ratios", "save_predictions", "load_predictions", "NOISE_LABELS",
            "THRESHOLD"]
 
 #: The paper's decision threshold: an object is an LSBG when its score is above it.
@@ -256,6 +256,42 @@ def noise_curves(results, *, directions=("both",)):
     others = {_noise_name(r): {"fpr": evaluate.FPR_GRID, "tpr": r["tpr"]}
               for r in results if r["direction"] in directions}
     return ("No noise", {"fpr": evaluate.FPR_GRID, "tpr": ref["tpr"]}, others)
+
+
+#: the panels of Fig. 8: title -> the label-noise directions it shows (None: the seeds)
+FIG8_PANELS = {"ROC curves - Different random seeds": None,
+               "ROC curves - Different label noise levels": ("both",),
+               "ROC curves - Biased label noise": ("1->0", "0->1")}
+
+
+def uncertainty_curves(seed_runs, noise_runs, *, reference_seed=None):
+    """Fig. 8: the panels of :func:`deepshadows_lib.plots.draw_roc_families`.
+
+    The random splits (:func:`seed_curves`), the labels flipped at random, and the
+    labels flipped in one direction (:func:`noise_curves`).  A noise panel whose
+    directions were not run (a profile without biased noise) is left out rather than
+    drawn with its reference curve alone.
+
+    Parameters
+    ----------
+    seed_runs, noise_runs : list of dict
+        Results of :func:`deepshadows_lib.studies.run_random_splits` and
+        :func:`~deepshadows_lib.studies.run_label_noise`.
+    reference_seed : int, optional
+        The seed of the reference split (the run's own).
+
+    Returns
+    -------
+    dict
+        ``{panel title: (reference name, reference curve, {name: curve})}``.
+    """
+    panels = {}
+    for title, directions in FIG8_PANELS.items():
+        if directions is None:
+            panels[title] = seed_curves(seed_runs, reference_seed=reference_seed)
+        elif any(r["direction"] in directions for r in noise_runs):
+            panels[title] = noise_curves(noise_runs, directions=directions)
+    return panels
 
 
 def noise_ratios(results):

@@ -121,13 +121,9 @@ bn_stats.study_table(seed_runs + noise_runs)
 # ## Fig. 8: ROC curves of the random splits and of the noise levels
 
 # %% tags=["fig8_roc_uncertainty"]
-fig8 = report.figure(plots.draw_roc_families({
-    "ROC curves - Different random seeds": tables.seed_curves(seed_runs,
-                                                             reference_seed=cfg.seed),
-    "ROC curves - Different label noise levels": tables.noise_curves(noise_runs),
-    "ROC curves - Biased label noise": tables.noise_curves(noise_runs,
-                                                          directions=("1->0", "0->1")),
-}, simulated=report.simulated), "fig8_roc_uncertainty",
+fig8 = report.figure(plots.draw_roc_families(
+    tables.uncertainty_curves(seed_runs, noise_runs, reference_seed=cfg.seed),
+    simulated=report.simulated), "fig8_roc_uncertainty",
     caption="Fig. 8: ROC curves for random splits and label noise")
 fig8
 

@@ -27,6 +27,15 @@ def test_profiles_grow():
     assert s.n_finetune < 2 * s.n_hsc_per_class
 
 
+def test_biased_noise_in_the_paper_and_smoke_profiles_only():
+    s, d, p = (profiles.get_profile(n) for n in ("smoke", "default", "paper"))
+    # the default run trains only what the paper's tables and figures report; CI still
+    # runs the one-direction study through the smoke profile
+    assert d.biased_noise_fractions == ()
+    assert s.biased_noise_fractions and p.biased_noise_fractions
+    assert d.noise_fractions and set(d.noise_fractions) <= set(p.noise_fractions)
+
+
 def test_deviations_from_the_paper_are_off_in_the_paper_profile():
     s, d, p = (profiles.get_profile(n) for n in ("smoke", "default", "paper"))
     assert p.ema_momentum is None and not p.bn_reestimate and p.train_steps is None

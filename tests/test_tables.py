@@ -71,6 +71,22 @@ def test_seed_and_noise_curves_shapes():
     assert name == "No noise" and list(others) == ["LSBG->artifact 10%"]
 
 
+def test_uncertainty_curves_leaves_out_the_panels_not_run():
+    seeds = [{"seed": s, "tpr": np.linspace(0, 1, 200)} for s in (1, 42)]
+    runs = _noise_runs()
+    panels = tables.uncertainty_curves(seeds, runs, reference_seed=42)
+    assert list(panels) == list(tables.FIG8_PANELS)
+    assert panels["ROC curves - Different random seeds"][0] == "Reference split (seed 42)"
+    assert list(panels["ROC curves - Different label noise levels"][2]) == ["Noise 5%",
+                                                                            "Noise 33%"]
+    assert list(panels["ROC curves - Biased label noise"][2]) == ["LSBG->artifact 10%"]
+    # a profile without biased noise: no panel with the no-noise curve alone
+    random_only = [r for r in runs if r["direction"] in ("none", "both")]
+    panels = tables.uncertainty_curves(seeds, random_only, reference_seed=42)
+    assert "ROC curves - Biased label noise" not in panels
+    assert len(panels) == 2
+
+
 def test_roc_curves_with_bands_names_and_order():
     y, p = _scores(seed=4)
     curves, boots = tables.roc_curves_with_bands(
