@@ -14,7 +14,8 @@ resizes every image the same way, whatever its size, and records the original si
 
 Coordinates come from the FITS header (``RA``/``DEC``, ``RA_OBJ``/``DEC_OBJ``, or the
 world coordinates of the image centre) or from the file name (``..._ra12.345_dec-1.23``,
-``ra=12.345,dec=-1.23``, or ``12.345_-1.23``), else they stay empty.
+``ra=12.345,dec=-1.23``, ``12.345_-1.23``, or an IAU designation with J2000
+sexagesimal coordinates such as ``SDSS J123456.78+012345.6``), else they stay empty.
 """
 
 import os
@@ -93,7 +94,15 @@ def count_images(paths):
 
 
 def coords_from_name(name):
-    """``(ra, dec)`` in degrees parsed from a file name, or None."""
+    """``(ra, dec)`` in degrees parsed from a file name, or None.
+
+    Decimal degrees (``ra12.345_dec-1.23``, ``ra=12.345,dec=-1.23``, ``12.345_-1.23``)
+    first; then an IAU designation with J2000 sexagesimal coordinates
+    (``J123456.78+012345.6``, ``2MASS J06495091-0737408``), read by astropy's parser of
+    such names (the one ``SkyCoord.from_name(..., parse=True)`` uses, without its
+    fall-back to a name server).  A designation's coordinates are truncated, not
+    rounded (IAU convention): good to the last digit written.
+    """
     stem = Path(name).name
     for pattern in _NAME_PATTERNS:
         m = pattern.search(stem)
@@ -101,7 +110,18 @@ def coords_from_name(name):
             ra, dec = float(m.group("ra")), float(m.group("dec"))
             if 0 <= ra <= 360 and -90 <= dec <= 90:
                 return ra, dec
-    return None
+    return _coords_from_designation(stem)
+
+
+def _coords_from_designation(stem):
+    from astropy.coordinates import jparser
+
+    if jparser.search(stem) is None:
+        return None
+    # the angles as written: a SkyCoord would wrap 25h to 1h instead of refusing it
+    ra, dec = jparser.to_ra_dec_angles(stem)
+    ra, dec = float(ra.to_value("hourangle")) * 15.0, float(dec.to_value("deg"))
+    return (ra, dec) if 0 <= ra < 360 and -90 <= dec <= 90 else None
 
 
 def _resize(rgb, size):

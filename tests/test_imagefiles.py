@@ -72,9 +72,25 @@ def test_fits_wcs_centre_and_float_01_values(tmp_path, rgb):
     ("10.5_-2.5.png", (10.5, -2.5)),
     ("object_17.jpg", None),
     ("ra400.0_dec1.0.jpg", None),  # out of range
+    # IAU designations: 12h34m56.78s = 188.73658 deg, +01d23m45.6s = 1.396 deg
+    ("SDSS J123456.78+012345.6.jpg", (188.7365833, 1.396)),
+    ("J000000.00-301500.0_g.png", (0.0, -30.25)),
+    ("2MASS_J06495091-0737408.fits", (102.4621250, -7.628)),
 ])
 def test_coordinates_from_file_names(name, expected):
-    assert imagefiles.coords_from_name(name) == expected
+    got = imagefiles.coords_from_name(name)
+    if expected is None:
+        assert got is None
+    else:
+        assert got == pytest.approx(expected, abs=1e-7)
+
+
+@pytest.mark.parametrize("name", ["J253000.0+101010.0.jpg", "J120000.0+953000.0.jpg",
+                                  "J2359-0001.png"])
+def test_designations_out_of_range_or_truncated_to_minutes_give_none(name):
+    # hours >= 24 or |dec| > 90 are no position; hhmm+ddmm designations are too coarse
+    # for astropy's parser and stay empty rather than a minute of arc off
+    assert imagefiles.coords_from_name(name) is None
 
 
 def test_bad_files_give_a_reason(tmp_path, rgb):
