@@ -84,3 +84,30 @@ def test_set_seed_reproduces_keras_initial_weights():
     c = nn.build_deepshadows(compile=False).get_weights()
     digest = [hashlib.sha256(b"".join(w.tobytes() for w in ws)).hexdigest() for ws in (a, b, c)]
     assert digest[0] == digest[1] != digest[2]
+
+
+# tf.data traces the augmentation, which reaches TensorFlow through runtime.tf(); the
+# marker is an environment variable whose value must never reach the output
+_AUGMENT = """
+import numpy as np
+from deepshadows_lib import augment
+from deepshadows_lib.nn.runtime import tf
+x = np.zeros((4, 8, 8, 3), np.uint8)
+ds = tf().data.Dataset.from_tensor_slices((x, np.zeros(4))).batch(2)
+print(sum(1 for _ in augment.augment_dataset(ds, seed=1)))
+"""
+
+
+@pytest.mark.tf
+def test_traced_code_does_not_print_the_environment():
+    # AutoGraph logged "could not transform <bound method _Environ.setdefault of
+    # environ({...})>" -- every environment variable -- into the notebooks' output
+    secret = "do-not-print-4f9c2e"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DEEPSHADOWS_TEST_SECRET": secret}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    out = subprocess.run([sys.executable, "-c", _AUGMENT], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-1] == "2"
+    assert secret not in out.stdout + out.stderr
+    assert "could not transform" not in out.stderr

@@ -8,6 +8,7 @@ the command line's ``--help``, the catalog and simulation code never need it.
 """
 
 import os
+import sys
 
 __all__ = ["tf", "available_cpus", "configure_threads", "set_seed"]
 
@@ -20,8 +21,15 @@ def tf():
     module
         ``tensorflow``.
     """
+    # Called from code that tf.data and tf.function trace: AutoGraph converts every
+    # function called there and, failing on a method such as os.environ.setdefault,
+    # logs a warning with the method's repr -- the whole environment, credentials
+    # included -- into the user's notebook.  So no calls here, only subscripts and `in`.
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
     # keep TensorFlow's C++ start-up chatter out of notebooks and the command line
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "TF_CPP_MIN_LOG_LEVEL" not in os.environ:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
     import tensorflow
     return tensorflow
 
