@@ -27,6 +27,7 @@ from . import evaluate
 from .errors import InputError
 from .nn.data import read_images
 from .nn.inference import predict
+from .nn.runtime import per_model_function
 from .nn.runtime import tf as _tf
 from .nn.saving import copy_model
 
@@ -59,6 +60,7 @@ def _batch_moments_function(model, bn):
     prefix = keras.Model(model.inputs[0], bn.input)
 
     @tf.function(reduce_retracing=True)
+    @per_model_function
     def moments(x):
         x = tf.cast(x, tf.float32) / 255.0 if x.dtype == tf.uint8 else tf.cast(x, tf.float32)
         h = prefix(x, training=False)

@@ -192,7 +192,7 @@ def _ensemble_function(model, n_members, input_shape, *, precision="float32"):
     def forward(x):
         return tf.concat([tf.reshape(f(x), (-1, 1)) for f in parts], axis=1)
 
-    return tf.function(forward, reduce_retracing=True,
+    return tf.function(runtime.per_model_function(forward), reduce_retracing=True,
                        input_signature=[tf.TensorSpec((None, *input_shape), tf.uint8)])
 
 

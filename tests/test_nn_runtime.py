@@ -111,3 +111,41 @@ def test_traced_code_does_not_print_the_environment():
     assert out.stdout.split()[-1] == "2"
     assert secret not in out.stdout + out.stderr
     assert "could not transform" not in out.stderr
+
+
+class _Records(__import__("logging").Handler):
+    def __init__(self):
+        super().__init__()
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+@pytest.mark.tf
+def test_retracing_warning_quiet_for_per_model_functions_only(binary_model, random_images):
+    import logging
+
+    from deepshadows_lib.nn import inference, runtime
+    tf = runtime.tf()
+    logger = logging.getLogger("tensorflow")
+    handler = _Records()
+    logger.addHandler(handler)
+    try:
+        # the library builds one inference function per call, by design
+        for _ in range(8):
+            inference.predict(binary_model, random_images[:2])
+        mine = [m for m in handler.messages if "retracing" in m]
+
+        # a function of no one's declaration, traced anew in a loop, still warns
+        def make():
+            def square(x):
+                return x * x
+            return tf.function(square)
+        for k in range(8):
+            make()(tf.constant(float(k)))
+        other = [m for m in handler.messages if "retracing" in m and "square" in m]
+    finally:
+        logger.removeHandler(handler)
+    assert mine == []
+    assert other, "TensorFlow's retracing warning did not fire: the test proves nothing"

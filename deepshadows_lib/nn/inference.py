@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from ..schema import CUTOUT_SHAPE
 from .cnn import LAYER_NAMES
 from .data import READ_BLOCK, _is_lazy, read_images
+from .runtime import per_model_function
 from .runtime import tf as _tf
 
 __all__ = ["predict", "inference_function", "PRECISIONS"]
@@ -236,7 +237,8 @@ def inference_function(model, *, fast=True, jit_compile="auto", input_shape=CUTO
     if forward is None:
         def forward(x):
             return model(tf.cast(x, tf.float32) / 255.0, training=False)
-    function = tf.function(forward, jit_compile=bool(jit_compile), reduce_retracing=True,
+    function = tf.function(per_model_function(forward), jit_compile=bool(jit_compile),
+                           reduce_retracing=True,
                            input_signature=[tf.TensorSpec((None, *input_shape), tf.uint8)])
     function.folded = folded
     function.precision = precision

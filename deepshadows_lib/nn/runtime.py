@@ -7,10 +7,11 @@ TensorFlow is imported inside the functions (:func:`tf`): importing it takes sec
 the command line's ``--help``, the catalog and simulation code never need it.
 """
 
+import logging
 import os
 import sys
 
-__all__ = ["tf", "available_cpus", "configure_threads", "set_seed"]
+__all__ = ["tf", "available_cpus", "configure_threads", "set_seed", "per_model_function"]
 
 
 def tf():
@@ -100,3 +101,38 @@ def set_seed(seed, *, deterministic=True):
     keras.utils.set_random_seed(int(seed))
     if deterministic:
         tf_.config.experimental.enable_op_determinism()
+
+
+#: qualified names of the library's functions that are traced anew for every model
+_PER_MODEL = set()
+
+
+class _PerModelRetracing(logging.Filter):
+    """Drop TensorFlow's "triggered tf.function retracing" warning for :data:`_PER_MODEL`.
+
+    TensorFlow warns when functions defined at one place in the code are traced more
+    than five times in a row, taking it for a tf.function created in a loop by mistake.
+    The library's inference and batch-norm functions are built on purpose once per
+    model (the weights are folded into the graph as constants), so a notebook that
+    evaluates a dozen models would print the warning for each; other retracing
+    warnings still show.
+    """
+
+    def filter(self, record):
+        message = record.getMessage()
+        return not ("triggered tf.function retracing" in message
+                    and any(f"<function {name} at" in message for name in _PER_MODEL))
+
+
+def per_model_function(function):
+    """Declare ``function`` (a Python function) traced once per model by design.
+
+    Returns ``function`` itself; TensorFlow's retracing warning no longer names it
+    (:class:`_PerModelRetracing`).  Call it where the function is built, outside any
+    traced code.
+    """
+    _PER_MODEL.add(function.__qualname__)
+    logger = logging.getLogger("tensorflow")
+    if not any(isinstance(f, _PerModelRetracing) for f in logger.filters):
+        logger.addFilter(_PerModelRetracing())
+    return function
