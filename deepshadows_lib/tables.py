@@ -15,9 +15,9 @@ from ._io import atomic_path
 __all__ = ["roc_entry", "roc_curves_with_bands", "ROC_NAMES", "test_scores", "plus_scores",
            "table2", "table3", "table4", "table5", "table6", "three_class_table",
            "three_class_bn_table", "transfer_bn_table", "plus_test_metrics",
-           "hsc_transfer_panels", "seed_curves", "noise_curves",
-           "uncertainty_curves", "noise_ratios", "save_predictions", "load_predictions", "NOISE_LABELS",
-           "THRESHOLD"]
+           "hsc_transfer_panels", "seed_curves", "noise_curves", "uncertainty_curves",
+           "FIG8_PANELS", "noise_ratios", "save_predictions", "load_predictions",
+           "NOISE_LABELS", "THRESHOLD"]
 
 #: The paper's decision threshold: an object is an LSBG when its score is above it.
 THRESHOLD = 0.5
