@@ -8,9 +8,14 @@ resizes every image the same way, whatever its size, and records the original si
   (grey) image is refused: the network needs the three colour bands.
 * FITS (``.fits``, ``.fit``, ``.fts``, optionally gzipped): read with astropy, the first
   HDU with an image; a colour image stored as (3, H, W) or (H, W, 3) with values in
-  0..255 (integers or floats) or in [0, 1] (floats).  Fluxes (values outside those
-  ranges) are refused: the network expects the viewer's colour rendering, not raw data.
-  FITS rows run bottom to top, so the image is flipped to the JPEG orientation.
+  0..255 (integers or floats) or in [0, 1] (floats); or a cube of band images in
+  nanomaggies whose header names its planes (``BAND0``, ``BAND1``, ... or ``BANDS``,
+  as the viewer's ``fits-cutout`` service writes them) and holds g, r and z: those are
+  rendered with the viewer's own colour mapping (:data:`.cutouts.colour.VIEWER_RGB`),
+  as its JPEGs are (without their JPEG compression).  Other fluxes (values outside
+  those ranges, planes unnamed) are refused: the network expects the viewer's colour
+  rendering.  FITS rows run bottom to top, so the image is flipped to the JPEG
+  orientation.
 
 Coordinates come from the FITS header (``RA``/``DEC``, ``RA_OBJ``/``DEC_OBJ``, or the
 world coordinates of the image centre) or from the file name (``..._ra12.345_dec-1.23``,
@@ -26,6 +31,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from .cutouts.colour import VIEWER_RGB, sdss_rgb
 from .cutouts.decode import RESIZE_FILTER, _resample
 
 __all__ = ["IMAGE_SUFFIXES", "ImageReadError", "is_image_file", "iter_images",
@@ -189,6 +195,9 @@ def _read_fits(path):
         raise
     except (OSError, ValueError, TypeError, EOFError) as exc:
         raise ImageReadError(f"unreadable FITS: {type(exc).__name__}: {exc}") from None
+    bands = _header_bands(header, data.shape[0]) if data.ndim == 3 else None
+    if bands is not None:
+        return _render_fluxes(data, bands, header)
     if data.ndim == 3 and data.shape[0] == 3:
         data = np.moveaxis(data, 0, -1)
     if data.ndim != 3 or data.shape[-1] != 3:
@@ -202,11 +211,43 @@ def _read_fits(path):
     if np.issubdtype(data.dtype, np.floating) and lo >= 0 and hi <= 1:
         data = np.round(data * 255.0)
     elif lo < 0 or hi > 255:
-        raise ImageReadError(f"FITS values span {lo:g}..{hi:g}; a colour image with values "
-                             "in 0..255 (or 0..1) is needed, not fluxes", original_size=size)
+        raise ImageReadError(f"FITS values span {lo:g}..{hi:g}: fluxes? name the planes "
+                             "in the header (BANDS = 'grz', as the viewer's fits-cutout "
+                             "does) to have them rendered, or give a colour image in "
+                             "0..255 (or 0..1)", original_size=size)
     rgb = np.flipud(data).astype(np.uint8)  # FITS rows run bottom to top
     coords, source = _fits_coords(header, data.shape[:2])
     return rgb, size, (coords, source)
+
+
+def _header_bands(header, n_planes):
+    """The band of each plane of a FITS cube, lower case, from its header; or None.
+
+    ``BAND0``, ``BAND1``, ... (one per plane), else ``BANDS`` (one letter per plane):
+    the keywords of the viewer's ``fits-cutout`` images.
+    """
+    names = [str(header.get(f"BAND{i}", "")).strip().lower() for i in range(n_planes)]
+    if all(names):
+        return names
+    letters = str(header.get("BANDS", "")).strip().lower()
+    return list(letters) if len(letters) == n_planes else None
+
+
+def _render_fluxes(cube, bands, header):
+    """A (n_bands, H, W) cube in nanomaggies as the viewer's colour image (uint8)."""
+    size = f"{cube.shape[2]}x{cube.shape[1]}"
+    need = ("g", "r", "z")
+    missing = [b for b in need if b not in bands]
+    if missing:
+        raise ImageReadError(f"FITS planes are bands {''.join(bands)}; the network needs "
+                             f"g, r and z (missing {', '.join(missing)})",
+                             original_size=size)
+    planes = [np.asarray(cube[bands.index(b)], np.float64) for b in need]
+    if not all(np.all(np.isfinite(p)) for p in planes):
+        raise ImageReadError("FITS image has NaN or infinite pixels", original_size=size)
+    rgb = sdss_rgb(planes, bands=need, **VIEWER_RGB)
+    coords, source = _fits_coords(header, rgb.shape[:2])
+    return np.flipud(rgb), size, (coords, source)  # FITS rows run bottom to top
 
 
 def read_image(path, *, size=64):

@@ -66,6 +66,55 @@ def test_fits_wcs_centre_and_float_01_values(tmp_path, rgb):
     assert info["dec"] == pytest.approx(10.0, abs=1e-6)
 
 
+def _flux_cube(seed=1, shape=(64, 64)):
+    """g, r, z planes in nanomaggies: sky noise and a faint blob."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[:shape[0], :shape[1]]
+    blob = np.exp(-((x - 30) ** 2 + (y - 36) ** 2) / 60.0)
+    return {b: (rng.normal(0, 0.01, shape) + k * blob).astype(np.float32)
+            for b, k in (("g", 0.05), ("r", 0.08), ("z", 0.12))}
+
+
+@pytest.mark.parametrize("order, keywords", [("grz", "planes"), ("zrg", "bands"),
+                                             ("girz", "planes")])
+def test_fits_flux_cube_is_rendered_with_the_viewers_mapping(tmp_path, order, keywords):
+    planes = _flux_cube()
+    cube = np.stack([planes.get(b, np.ones((64, 64), np.float32)) for b in order])
+    header = fits.Header()
+    if keywords == "planes":
+        for i, b in enumerate(order):
+            header[f"BAND{i}"] = b
+    else:
+        header["BANDS"] = order
+    header["RA"], header["DEC"] = 12.5, -40.0
+    path = tmp_path / f"cube_{order}.fits"
+    fits.PrimaryHDU(cube, header=header).writeto(path)
+    image, info = imagefiles.read_image(path)
+    # reference: the viewer's mapping of the named planes, flipped to the JPEG's rows
+    expected = np.flipud(cutouts.sdss_rgb([planes[b] for b in "grz"], bands="grz",
+                                          **cutouts.colour.VIEWER_RGB))
+    np.testing.assert_array_equal(image, expected)
+    assert info["original_size"] == "64x64" and info["resized"] == "no"
+    assert (info["ra"], info["dec"], info["coords_from"]) == (12.5, -40.0, "header")
+    # the blob is brighter than the sky around it: the planes were not scrambled
+    assert image[27, 30].sum() > image[5, 5].sum()
+
+
+def test_fits_flux_cube_without_z_or_band_names_is_refused(tmp_path):
+    planes = _flux_cube()
+    header = fits.Header()
+    header["BANDS"] = "gri"
+    path = tmp_path / "gri.fits"
+    fits.PrimaryHDU(np.stack([planes["g"], planes["r"], planes["r"]]),
+                    header=header).writeto(path)
+    with pytest.raises(ImageReadError, match="needs g, r and z .missing z"):
+        imagefiles.read_image(path)
+    unnamed = tmp_path / "unnamed.fits"
+    fits.PrimaryHDU(np.stack([planes[b] for b in "grz"])).writeto(unnamed)
+    with pytest.raises(ImageReadError, match="fluxes\\? name the planes"):
+        imagefiles.read_image(unnamed)
+
+
 @pytest.mark.parametrize("name, expected", [
     ("lsbg_ra12.5_dec-3.25.jpg", (12.5, -3.25)),
     ("RA=200.125,DEC=+45.5.png", (200.125, 45.5)),

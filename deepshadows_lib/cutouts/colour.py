@@ -15,7 +15,11 @@ import numpy as np
 
 from .. import schema
 
-__all__ = ["sdss_rgb"]
+__all__ = ["sdss_rgb", "VIEWER_RGB"]
+
+#: legacypipe's ``sdss_rgb`` parameters for g, r, z, with which the viewer renders its
+#: DECam (DES, DECaLS) layers: z in red, r in green, g in blue
+VIEWER_RGB = {"scales": {"g": (2, 6.0), "r": (1, 3.4), "z": (0, 2.2)}, "m": 0.03, "Q": 20.0}
 
 
 def sdss_rgb(images, *, scales, m, Q, bands=schema.IMAGE_BANDS):
