@@ -24,7 +24,10 @@ of interleaved runs within one benchmark.  The entries:
 ``paper_figures``
     Wall time per notebook of the profiles executed under ``build/PROFILE/`` (the
     notebooks' own ``metadata.deepshadows.seconds``; dated by the files).  A run with
-    ``--only``, or with no executed notebooks, keeps the record that ``--out`` holds.
+    ``--only``, or with no executed notebooks, keeps the record that ``--out`` holds; a
+    full run keeps it too when build/ still holds the same notebooks (its notes stay),
+    and otherwise records the new run with the earlier records under ``before``
+    (:func:`merge_paper_figures`).
 ``paper_gpu``
     ``bench/paper_gpu.json`` of ``make paper-gpu`` (the paper profile on a GPU), when
     it exists: it needs a GPU, so it is folded in with its own date, not re-measured.
@@ -204,6 +207,37 @@ def notebook_times(build=REPO / "build"):
     return res
 
 
+def merge_paper_figures(recorded, measured):
+    """The ``paper_figures`` record after a full run: nothing measured is lost.
+
+    Parameters
+    ----------
+    recorded : dict or None
+        ``profile -> entry`` that results.json held (entries may carry notes and a
+        ``before`` list of earlier runs).
+    measured : dict
+        ``profile -> entry`` of :func:`notebook_times` now.
+
+    Returns
+    -------
+    dict
+        For each profile: the recorded entry when the notebooks' times are the same (the
+        same run, with its notes); else the measured one, with the recorded entry first
+        in its ``before`` list.
+    """
+    merged = dict(recorded or {})
+    for profile, entry in (measured or {}).items():
+        previous = merged.get(profile)
+        if previous and previous.get("notebooks_s") == entry.get("notebooks_s"):
+            continue
+        if previous:
+            previous = dict(previous)
+            history = previous.pop("before", [])
+            entry = {**entry, "before": [previous] + list(history)}
+        merged[profile] = entry
+    return merged
+
+
 def run_smoke(limit=1800):
     """The smoke profile end to end in a temporary directory, seconds per notebook."""
     entry = _harness.stamp()
@@ -247,9 +281,10 @@ def main(argv=None):
         if unknown:
             ap.error(f"unknown benchmark(s) {sorted(unknown)}")
     out = Path(a.out)
+    recorded = json.loads(out.read_text()) if out.exists() else {}
     results = {"benchmarks": {}}
-    if a.only and out.exists():
-        results = json.loads(out.read_text())
+    if a.only and recorded:
+        results = recorded
         results.setdefault("benchmarks", {})
     results.update(date=time.strftime("%Y-%m-%dT%H:%M:%S%z"), machine=machine(),
                    versions=versions(), gpu=gpu(), loadavg_start=_harness.loadavg())
@@ -275,11 +310,13 @@ def main(argv=None):
             results["benchmarks"][name] = entry
         _write(out, results)  # after every benchmark: a killed run keeps what it measured
     # the notebooks' times come from build/ (make paper-figures), not from a benchmark:
-    # a run of some benchmarks (--only), or one with no executed notebooks, keeps the
-    # record that --out holds
-    times = notebook_times()
-    if times and not a.only or "paper_figures" not in results:
-        results["paper_figures"] = times
+    # a run of some benchmarks (--only) keeps the record that --out holds; a full run
+    # adds a newer run to it and never drops the earlier ones or their notes
+    if not a.only:
+        results["paper_figures"] = merge_paper_figures(recorded.get("paper_figures"),
+                                                       notebook_times())
+    elif "paper_figures" not in results:
+        results["paper_figures"] = notebook_times()
     gpu_file = BENCH / "paper_gpu.json"
     if gpu_file.exists():
         results["benchmarks"]["paper_gpu"] = {"source": "bench/paper_gpu.json",

@@ -33,6 +33,26 @@ def test_a_full_run_records_the_notebook_times_of_build(tmp_path, stubbed, monke
     monkeypatch.setattr(run_all, "BENCHES", {"download": run_all.BENCHES["download"]})
     monkeypatch.setattr(run_all, "run_smoke", lambda: {"wall_s": 1.0})
     out = tmp_path / "results.json"
-    out.write_text(json.dumps({"paper_figures": {"default": {"total_s": 1.0}}}))
+    earlier = {"total_s": 1.0, "notebooks_s": {"01": 1.0}, "note": "by hand",
+               "before": [{"total_s": 0.5}]}
+    out.write_text(json.dumps({"paper_figures": {"default": earlier}}))
     assert run_all.main(["--out", str(out)]) == 0
-    assert json.loads(out.read_text())["paper_figures"] == {"default": {"total_s": 99.0}}
+    record = json.loads(out.read_text())["paper_figures"]["default"]
+    assert record["total_s"] == 99.0
+    # the earlier run and its own history are kept, newest first
+    assert record["before"] == [{k: v for k, v in earlier.items() if k != "before"},
+                                {"total_s": 0.5}]
+
+
+def test_a_full_run_keeps_the_annotated_record_of_the_same_notebooks(tmp_path, stubbed,
+                                                                      monkeypatch):
+    monkeypatch.setattr(run_all, "BENCHES", {"download": run_all.BENCHES["download"]})
+    monkeypatch.setattr(run_all, "run_smoke", lambda: {"wall_s": 1.0})
+    same = {"notebooks_s": {"01_file_creation": 136.1}, "total_s": 136.1}
+    monkeypatch.setattr(run_all, "notebook_times", lambda: {"default": dict(same)})
+    recorded = {**same, "wall_s_make": 140.0, "note": "one make paper-figures",
+                "before": [{"total_s": 3000.0}]}
+    out = tmp_path / "results.json"
+    out.write_text(json.dumps({"paper_figures": {"default": recorded}}))
+    assert run_all.main(["--out", str(out)]) == 0
+    assert json.loads(out.read_text())["paper_figures"] == {"default": recorded}
