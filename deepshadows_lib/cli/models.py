@@ -23,8 +23,9 @@ def _add_train(sub):
     p.add_argument("--cutouts", required=True, help="labelled cutout store directory")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--profile", default="default",
-                   help="run profile: smoke, default or paper (epochs, batch size, "
-                        "bootstrap resamples); default: default")
+                   help="run profile: smoke, default or paper (epochs or step budget, "
+                        "batch size, weight averaging, batch-norm re-estimation, "
+                        "bootstrap resamples: notebook 02's recipe); default: default")
     p.add_argument("--epochs", type=_positive_int, default=None,
                    help="training epochs (default: the profile's; the paper: 100)")
     p.add_argument("--seed", type=int, default=0,
