@@ -224,13 +224,14 @@ def _header_bands(header, n_planes):
     """The band of each plane of a FITS cube, lower case, from its header; or None.
 
     ``BAND0``, ``BAND1``, ... (one per plane), else ``BANDS`` (one letter per plane):
-    the keywords of the viewer's ``fits-cutout`` images.
+    the keywords of the viewer's ``fits-cutout`` images.  Planes named r, g, b are the
+    channels of a colour image, not bands: None.
     """
     names = [str(header.get(f"BAND{i}", "")).strip().lower() for i in range(n_planes)]
-    if all(names):
-        return names
-    letters = str(header.get("BANDS", "")).strip().lower()
-    return list(letters) if len(letters) == n_planes else None
+    if not all(names):
+        letters = str(header.get("BANDS", "")).strip().lower()
+        names = list(letters) if len(letters) == n_planes else None
+    return None if names is None or sorted(names) == ["b", "g", "r"] else names
 
 
 def _render_fluxes(cube, bands, header):

@@ -100,6 +100,15 @@ def test_fits_flux_cube_is_rendered_with_the_viewers_mapping(tmp_path, order, ke
     assert image[27, 30].sum() > image[5, 5].sum()
 
 
+def test_fits_colour_planes_named_rgb_stay_a_colour_image(tmp_path, rgb):
+    header = fits.Header()
+    header["BANDS"] = "RGB"
+    path = tmp_path / "named_rgb.fits"
+    fits.PrimaryHDU(np.moveaxis(np.flipud(rgb[:64, :64]), -1, 0), header=header).writeto(path)
+    image, _ = imagefiles.read_image(path)
+    np.testing.assert_array_equal(image, rgb[:64, :64])
+
+
 def test_fits_flux_cube_without_z_or_band_names_is_refused(tmp_path):
     planes = _flux_cube()
     header = fits.Header()
