@@ -10,6 +10,7 @@ import dataclasses
 import numpy as np
 
 from .. import schema
+from ..cutouts.colour import VIEWER_RGB
 
 #: bump when the output for a given seed changes; recorded in every store
 #: (1.0.1: an object with an unmeasured feature is redrawn; 1.1: parameter pre-screen
@@ -96,8 +97,9 @@ SURVEYS = {
     "des": SurveyConfig(
         name="des", psf_fwhm=1.0, moffat_beta=2.8,
         sky_sb={"g": 27.6, "r": 27.2, "i": 26.55, "z": 25.9},
-        rgb_scales={"g": (2, 6.0), "r": (1, 3.4), "z": (0, 2.2)},
-        rgb_m=0.03, rgb_q=20.0, jpeg_quality=90, pixel_noise=0.57,
+        # the viewer renders its DECam layers with legacypipe's own parameters
+        rgb_scales=dict(VIEWER_RGB["scales"]), rgb_m=VIEWER_RGB["m"],
+        rgb_q=VIEWER_RGB["Q"], jpeg_quality=90, pixel_noise=0.57,
         saturation={"g": (3.0, 0.68), "r": (3.0, 0.40), "z": (3.0, 0.62)}, bleed=2.5,
         depth_scatter=0.3, sky_residual=(0.1, 0.4), fill_scatter=0.4),
     "hsc": SurveyConfig(
