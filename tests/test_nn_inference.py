@@ -152,6 +152,21 @@ def test_bfloat16_is_an_opt_in_close_to_keras(images, n_classes):
     np.testing.assert_array_equal(p, p_low[:, 0] if n_classes == 1 else p_low)
 
 
+def test_bfloat16_blocks_pool_in_bfloat16(images):
+    # the opt-in's speed comes from staying in bfloat16 up to the pooling of conv2 and
+    # conv3 (conv1 stays float32): a cast back to float32 after each convolution costs
+    # a fifth of the forward pass
+    tf = nn.runtime.tf()
+    model = _with_batch_norm_stats(nn.build_deepshadows(compile=False), seed=4)
+    pools = {}
+    for precision in ("float32", "bfloat16"):
+        graph = nn.inference_function(model, precision=precision).get_concrete_function().graph
+        pools[precision] = [op.get_attr("T") for op in graph.get_operations()
+                            if op.type == "MaxPool"]
+    assert pools["float32"] == [tf.float32] * 3
+    assert pools["bfloat16"] == [tf.float32, tf.bfloat16, tf.bfloat16]
+
+
 def test_bfloat16_needs_the_folded_graph(images):
     model = nn.build_deepshadows(head="gap", compile=False)
     with pytest.raises(ValueError, match="folded"):

@@ -79,7 +79,7 @@ def predict(model, images, *, indices=None, batch_size=256, progress=False, fast
 
 #: the arithmetic :func:`inference_function` can run: ``"float32"`` (the default, equal
 #: to Keras' ``predict`` to float32 rounding) or ``"bfloat16"`` (opt-in: conv2, conv3 and
-#: dense1 multiply in bfloat16, faster on CPUs with AVX-512 BF16 or AMX, but differing
+#: dense1 run in bfloat16, faster on CPUs with AVX-512 BF16 or AMX, but differing
 #: from float32 by up to a few 1e-3 in the probability; bench/bench_classify.py measures
 #: both)
 PRECISIONS = ("float32", "bfloat16")
@@ -104,9 +104,10 @@ def _folded_deepshadows(model, *, precision="float32"):
     (Folding the first two into conv2's and conv3's weights as well, with a
     per-position bias for the zero padding, was measured no faster on a CPU.)
 
-    ``precision="bfloat16"`` runs conv2, conv3 and dense1 (nine tenths of the
-    multiplications) on bfloat16 inputs, with everything else in float32: the opt-in of
-    :func:`inference_function`.
+    ``precision="bfloat16"`` runs conv2 and conv3 (with their biases, ReLU and pooling)
+    and dense1's product (nine tenths of the multiplications) in bfloat16, with
+    everything else in float32: the opt-in of :func:`inference_function`.  (conv1 stays
+    float32: in bfloat16 it moved a trained model's probabilities by a few 1e-2.)
     """
     import keras
     tf = _tf()
@@ -161,7 +162,7 @@ def _folded_deepshadows(model, *, precision="float32"):
     f32 = lambda v: tf.constant(np.asarray(v, np.float32))  # noqa: E731
     # weights of the layers that run in ``low`` precision are rounded to it once, here
     typed = lambda v, k: tf.cast(f32(v), low) if k else f32(v)  # noqa: E731
-    convs = [(typed(w, k), f32(b), f32(a), f32(c), pad)
+    convs = [(typed(w, k), typed(b, k), f32(a), f32(c), pad)
              for k, (w, b, a, c, pad) in enumerate(blocks)]
     w1, b1, w2, b2 = typed(w1, True), f32(b1), f32(w2), f32(b2)
     softmax = out.get_config()["activation"] == "softmax"
@@ -172,9 +173,12 @@ def _folded_deepshadows(model, *, precision="float32"):
     def forward(x):
         h = tf.cast(x, tf.float32)
         for k, (w, b, a, c, pad) in enumerate(convs):
-            h = tf.cast(tf.nn.conv2d(like(h, w), w, 1, pad), tf.float32)
+            # a low-precision block keeps its precision up to the pooling: oneDNN then
+            # fuses the bias and ReLU into the convolution, and the pooling reads half
+            # the bytes (the cast to float32 is on a quarter of the tensor)
+            h = tf.nn.conv2d(like(h, w), w, 1, pad)
             h = tf.nn.relu(tf.nn.bias_add(h, b))
-            h = tf.nn.max_pool2d(h, 2, 2, "VALID")
+            h = tf.cast(tf.nn.max_pool2d(h, 2, 2, "VALID"), tf.float32)
             if k < 2:
                 h = h * a + c
         h = tf.reshape(h, (tf.shape(h)[0], -1))
@@ -208,9 +212,10 @@ def inference_function(model, *, fast=True, jit_compile="auto", input_shape=CUTO
         Shape of one cutout.
     precision : {"float32", "bfloat16"}, optional
         ``"float32"`` (default): equal to Keras' ``predict`` to float32 rounding.
-        ``"bfloat16"``, an opt-in for speed on CPUs with bfloat16 instructions: conv2,
-        conv3 and dense1 multiply bfloat16-rounded inputs and weights (conv1, the
-        biases, pooling and the output layer stay float32); the probabilities then
+        ``"bfloat16"``, an opt-in for speed on CPUs with bfloat16 instructions: conv2
+        and conv3 (with their bias, ReLU and pooling) and dense1's product run in
+        bfloat16 (conv1, the batch-norm maps, dense1's bias and the output layer stay
+        float32); the probabilities then
         differ from float32's by up to a few 1e-3 (bench/ records the measured
         difference).  Needs the folded graph (``fast`` and a DeepShadows network).
 
