@@ -1,8 +1,9 @@
 """Reading a user's own cutouts: JPEG, PNG and FITS files of any size, as 64x64x3 uint8.
 
 The network was trained on the Legacy Survey viewer's colour JPEGs resized to 64x64 by
-:func:`deepshadows_lib.cutouts.decode_cutout` (Pillow, bicubic); :func:`read_image`
-resizes every image the same way, whatever its size, and records the original size.
+:func:`deepshadows_lib.cutouts.decode_cutout` (Pillow, nearest neighbour, as the paper's
+pipeline did); :func:`read_image` resizes every image the same way, whatever its size,
+and records the original size.
 
 * JPEG and PNG: read with Pillow; RGB (an alpha channel is dropped).  A one-band
   (grey) image is refused: the network needs the three colour bands.
@@ -266,7 +267,7 @@ def read_image(path, *, size=64):
         (size, size, 3) uint8.
     info : dict
         ``ra``, ``dec`` (None when unknown), ``coords_from`` (``header``, ``wcs``,
-        ``name`` or ""), ``original_size`` ("WxH") and ``resized`` ("bicubic" or "no").
+        ``name`` or ""), ``original_size`` ("WxH") and ``resized`` ("nearest" or "no").
 
     Raises
     ------

@@ -13,8 +13,10 @@ FAST = dict(rate=None, timeout=0.5, retries=3, backoff=0.02, progress=False, chu
 
 
 def reference_cutout(ra, dec, layer="des-dr1"):
-    """The paper's pipeline, written independently: PIL open, Image.resize((64, 64)), array."""
-    return np.array(Image.open(io.BytesIO(cutout_jpeg(ra, dec, layer))).resize((64, 64)))
+    """The paper's pipeline, written independently: PIL open, ``Image.resize((64, 64))``
+    with the paper's Pillow (< 7) default, NEAREST, then an array."""
+    return np.array(Image.open(io.BytesIO(cutout_jpeg(ra, dec, layer))).resize(
+        (64, 64), Image.Resampling.NEAREST))
 
 
 def make_catalog(n, seed=0):

@@ -48,7 +48,7 @@ def test_catalog_columns_labels_and_attrs_are_carried(tmp_path, viewer):
     assert store.catalog["label"].tolist() == [1, 0, 0, 1]
     assert store.catalog["class_index"].tolist() == [1, 0, 2, 1]
     assert (store.catalog["survey"] == "hsc").all() and not store.catalog["simulated"].any()
-    assert store.attrs["layer"] == "hsc2" and store.attrs["resize_filter"] == "BICUBIC"
+    assert store.attrs["layer"] == "hsc2" and store.attrs["resize_filter"] == "NEAREST"
     assert not store.simulated
     assert {r[3] for r in viewer.requests} == {"hsc2"}
     np.testing.assert_array_equal(store.images[2], reference_cutout(cat.ra[2], cat.dec[2],

@@ -20,7 +20,7 @@ def test_jpeg_of_any_size_is_resized_as_the_cutout_client_does(tmp_path, rgb):
     image, info = imagefiles.read_image(path)
     # reference: the downloader's own decoder on the same bytes
     np.testing.assert_array_equal(image, cutouts.decode_cutout(path.read_bytes()))
-    assert info["original_size"] == "256x256" and info["resized"] == "bicubic"
+    assert info["original_size"] == "256x256" and info["resized"] == "nearest"
     odd = tmp_path / "odd.jpg"
     Image.fromarray(rgb[:100, :170]).save(odd)
     image, info = imagefiles.read_image(odd)

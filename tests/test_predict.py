@@ -122,7 +122,7 @@ def test_predict_files_classifies_the_good_and_lists_the_bad(tmp_path, ensemble_
     np.testing.assert_allclose(ok["dec"], -5 + np.arange(12) * 0.1)
     assert (ok["coords_from"] == "name").all() and (ok["resized"] == "no").all()
     row = table[table["file"] == str(big)].iloc[0]
-    assert row["original_size"] == "256x256" and row["resized"] == "bicubic"
+    assert row["original_size"] == "256x256" and row["resized"] == "nearest"
     assert np.isnan(row["ra"])
 
 

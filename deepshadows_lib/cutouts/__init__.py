@@ -7,7 +7,8 @@ robustly (timeouts; retries with exponential backoff and jitter by urllib3's
 :class:`~urllib3.util.Retry`, which honours ``Retry-After`` on 429 and 503), validates
 every answer (status, content type, a full JPEG decode, the 256 x 256 size, blank
 off-footprint cutouts) and resizes to 64 x 64 exactly as the paper did
-(``Image.resize((64, 64))``, i.e. bicubic, the default of Pillow >= 7).
+(``Image.resize((64, 64))`` with the paper's Pillow default, nearest neighbour; see
+:data:`~deepshadows_lib.cutouts.decode.RESIZE_FILTER`).
 
 Modules
 -------

@@ -51,7 +51,9 @@ cutouts' noise is ~6 times that of a bicubic reduction and not positively correl
 ``deepshadows_lib.realism``).  Here the scene is rendered directly at 64x64 on a
 4 x 0.262" = 1.048" grid with the response of a 0.262" pixel, and white noise at the
 viewer image's per-pixel level is added.  :func:`render_reference` renders the slow
-route (256x256, JPEG, nearest reduction) and ``tests/test_simulate.py`` compares them.
+route (256x256, JPEG, nearest reduction: the reduction the cutout client applies to real
+viewer cutouts, :data:`deepshadows_lib.cutouts.RESIZE_FILTER`) and
+``tests/test_simulate.py`` compares them.
 
 Calibration against real DES cutouts
 ------------------------------------

@@ -1,7 +1,8 @@
 """The stored colour cutout: the viewer's sdss_rgb mapping, JPEG, saturation, noise.
 
 Also the slow route of the paper (256x256 viewer JPEG reduced with PIL's nearest
-filter, :func:`render_reference`) that the direct 64x64 route is checked against.
+filter, as :func:`deepshadows_lib.cutouts.decode_cutout` reduces a real one:
+:func:`render_reference`) that the direct 64x64 route is checked against.
 """
 
 import io
@@ -10,6 +11,7 @@ import math
 import numpy as np
 from PIL import Image
 
+from ..cutouts.decode import _resample
 from .render import render_scene
 from .surveys import NATIVE_SCALE, NATIVE_SIZE, RENDER_BANDS, SIZE, SURVEYS, _sky_sigmas
 
@@ -145,7 +147,8 @@ def render_reference(params, *, survey="des", seed=0, noise=True):
         img = img + rng.standard_normal(img.shape) * (
             _sky_sigmas(cfg, NATIVE_SCALE) * cfg.pixel_noise)[_RGB_IDX, None, None]
     rgb = _jpeg(to_rgb(img[0], img[1], img[2], survey=survey), cfg.jpeg_quality)
-    return np.asarray(Image.fromarray(rgb).resize((SIZE, SIZE), Image.NEAREST))
+    # reduced as the cutout client reduces a real viewer cutout (the paper's NEAREST)
+    return np.asarray(Image.fromarray(rgb).resize((SIZE, SIZE), _resample()))
 
 
 def render_fast_noiseless(params, *, survey="des"):
