@@ -15,7 +15,7 @@ of interleaved runs within one benchmark.  The entries:
     :mod:`bench_simulate`, :mod:`bench_bootstrap`.
 ``classify_1e6``, ``classify_bf16``, ``download``
     ``bench/bench_classify.py`` (float32 default on 10^6 cutouts; the bfloat16 opt-in on
-    2 x 10^5) and ``bench/bench_download.py`` run here; they write
+    10^6 as well) and ``bench/bench_download.py`` run here; they write
     ``bench/classify_1e6.json``, ``bench/classify_bf16.json`` and ``bench/download.json``,
     folded in.
 ``smoke_profile``
@@ -78,7 +78,7 @@ BENCHES = {
     "classify_1e6": ([PY, "bench/bench_classify.py"], 3600, "bench/classify_1e6.json", None),
     "download": ([PY, "bench/bench_download.py"], 1800, "bench/download.json", None),
     # the opt-in bfloat16 inference (deepshadows classify --precision bfloat16)
-    "classify_bf16": ([PY, "bench/bench_classify.py", "--n", "200000", "--configs",
+    "classify_bf16": ([PY, "bench/bench_classify.py", "--n", "1000000", "--configs",
                        "single,forward", "--precision", "bfloat16", "--batch-size", "1024",
                        "--out", "bench/classify_bf16.json", "--label",
                        "bfloat16 opt-in, batch 1024"], 1800, "bench/classify_bf16.json",
