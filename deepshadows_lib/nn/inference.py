@@ -215,9 +215,9 @@ def inference_function(model, *, fast=True, jit_compile="auto", input_shape=CUTO
         ``"bfloat16"``, an opt-in for speed on CPUs with bfloat16 instructions: conv2
         and conv3 (with their bias, ReLU and pooling) and dense1's product run in
         bfloat16 (conv1, the batch-norm maps, dense1's bias and the output layer stay
-        float32); the probabilities then
-        differ from float32's by up to a few 1e-3 (bench/ records the measured
-        difference).  Needs the folded graph (``fast`` and a DeepShadows network).
+        float32); the probabilities then differ from float32's by up to a few 1e-3
+        (bench/ records the measured difference).  Needs the folded graph (``fast`` and
+        a DeepShadows network).
 
     Raises
     ------
