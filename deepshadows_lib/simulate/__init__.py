@@ -44,16 +44,17 @@ or off-colour sources that still pass the first cuts.
 Rendering directly at 64x64
 ---------------------------
 The paper downloaded 256x256 JPEGs at 0.262"/pixel and resized them to 64x64 with
-``Image.resize((64, 64))`` under Python 2.7 (its ``File_Creation`` notebook), i.e. with
-Pillow <= 6.2, whose default filter is ``NEAREST``: each stored pixel is one 0.262"
-pixel of the viewer's image, with that pixel's own, uncorrelated noise (the real
-cutouts' noise is ~6 times that of a bicubic reduction and not positively correlated;
-``deepshadows_lib.realism``).  Here the scene is rendered directly at 64x64 on a
-4 x 0.262" = 1.048" grid with the response of a 0.262" pixel, and white noise at the
-viewer image's per-pixel level is added.  :func:`render_reference` renders the slow
-route (256x256, JPEG, nearest reduction: the reduction the cutout client applies to real
-viewer cutouts, :data:`deepshadows_lib.cutouts.RESIZE_FILTER`) and
-``tests/test_simulate.py`` compares them.
+``Image.resize((64, 64))`` under Python 2.7.13 (its ``File_Creation`` notebook's
+metadata; the other notebooks ran 3.6.9), i.e. with Pillow <= 6.2, whose default filter
+is ``NEAREST``: each stored pixel is one 0.262" pixel of the viewer's image, with that
+pixel's own, uncorrelated noise (the real cutouts' noise is ~6 times that of a bicubic
+reduction and not positively correlated; ``deepshadows_lib.realism``).  Here the scene is
+rendered directly at 64x64 on a 4 x 0.262" = 1.048" grid with the response of a 0.262"
+pixel, and white noise at the viewer image's per-pixel level is added.
+:func:`render_reference` renders the slow route (256x256, JPEG, nearest reduction: the
+reduction the cutout client applies to real viewer cutouts,
+:data:`deepshadows_lib.cutouts.RESIZE_FILTER`) and ``tests/test_simulate.py`` compares
+them.
 
 Calibration against real DES cutouts
 ------------------------------------
