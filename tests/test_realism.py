@@ -229,3 +229,30 @@ def test_no_single_image_statistic_separates_lsbgs_from_type2_artifacts(sample):
                                                  random_state=0), X, y, cv=5,
                           method="predict_proba")[:, 1]
     assert roc_auc_score(y, p) < 0.92
+
+
+@needs_figure
+@pytest.mark.parametrize("change", ["half", "double", "cropped"])
+def test_a_figure_of_another_size_is_refused_in_one_line(tmp_path, change):
+    """The statistics hold only for cutouts drawn at the figure's ~131 px per 64-px
+    cutout: a rescaled figure (its panels at 66 or 264 px) or a cropped one (its last row
+    of panels cut short) is refused with one line, and the script writes nothing."""
+    from PIL import Image
+    fig = Image.open(FIGURE)
+    w, h = fig.size
+    other = {"half": lambda: fig.resize((w // 2, h // 2)),
+             "double": lambda: fig.resize((2 * w, 2 * h)),
+             "cropped": lambda: fig.crop((0, 0, w, h - 50))}[change]()
+    path = tmp_path / "other.png"
+    other.save(path)
+    with pytest.raises(InputError, match="px"):
+        realism.extract_figure_cutouts(path)
+    out = tmp_path / "stats.csv"
+    out.write_text("kept\n")
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "extract_real_stats.py"),
+                        str(path), "--out", str(out)], capture_output=True, text=True)
+    assert r.returncode == 2, r.stdout
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(path) in lines[0], r.stderr
+    assert out.read_text() == "kept\n"
+    assert not [p for p in tmp_path.iterdir() if p.name not in ("other.png", "stats.csv")]

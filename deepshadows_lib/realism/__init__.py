@@ -45,13 +45,13 @@ is NaN; medians ignore it and the classifier gets a fixed fill value plus the co
 """
 
 from .classifier import _design, classifier_auc  # noqa: F401  (tests use _design)
-from .figure import (FIGURE_LAYOUT, FIGURE_OVERSAMPLE, FIGURE_PANELS, extract_figure_cutouts,
-                     figure_round_trip)
+from .figure import (FIGURE_LAYOUT, FIGURE_OVERSAMPLE, FIGURE_PANEL_RANGE, FIGURE_PANELS,
+                     extract_figure_cutouts, figure_round_trip)
 from .report import realism_report
 from .statistics import (DECIMALS, REAL_STATS_FILE, SIZE, SOURCE_SIGMA, STATISTICS, compare,
                          image_statistics, load_real_statistics)
 
 __all__ = ["STATISTICS", "DECIMALS", "REAL_STATS_FILE", "image_statistics",
            "load_real_statistics", "compare", "classifier_auc", "realism_report",
-           "extract_figure_cutouts", "FIGURE_LAYOUT", "FIGURE_PANELS", "FIGURE_OVERSAMPLE",
-           "figure_round_trip", "SIZE", "SOURCE_SIGMA"]
+           "extract_figure_cutouts", "FIGURE_LAYOUT", "FIGURE_PANELS", "FIGURE_PANEL_RANGE",
+           "FIGURE_OVERSAMPLE", "figure_round_trip", "SIZE", "SOURCE_SIGMA"]
