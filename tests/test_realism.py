@@ -256,3 +256,39 @@ def test_a_figure_of_another_size_is_refused_in_one_line(tmp_path, change):
     assert len(lines) == 1 and str(path) in lines[0], r.stderr
     assert out.read_text() == "kept\n"
     assert not [p for p in tmp_path.iterdir() if p.name not in ("other.png", "stats.csv")]
+
+
+def test_the_report_compares_only_the_figures_classes(simulated_objects):
+    """Given a catalog, the synthetic cutouts compared are those of the figure's classes
+    (LSBGs and type-2 artifacts): type-1 artifacts are left out, as they are not among
+    the real cutouts; a sample without one of the figure's classes is refused."""
+    images, cat = simulated_objects
+    keep = cat.class_name.isin(["lsbg", "artifact2"]).to_numpy()
+    assert not keep.all()
+    rep = realism.realism_report(images, cat, seed=0)
+    expect = realism.image_statistics(realism.figure_round_trip(images[keep]))
+    pd.testing.assert_frame_equal(rep["synthetic"].reset_index(drop=True), expect)
+    assert rep["auc"]["n_synthetic"] == keep.sum()
+    only = (cat.class_name == "lsbg").to_numpy()
+    with pytest.raises(InputError, match="artifact2"):
+        realism.realism_report(images[only], cat[only], seed=0)
+
+
+@pytest.mark.slow
+def test_a_smoothed_synthetic_sample_fails_the_realism_check(sample):
+    """The check can fail: the same cutouts smoothed (a Gaussian of 0.7 px, the kind of
+    sky the generator made before its calibration) have their noise far below the real
+    interquartile range, positively correlated, and are told from the real ones."""
+    from scipy import ndimage
+    images, cat = sample
+    smooth = np.stack([_u8(ndimage.gaussian_filter(im.astype(float), sigma=(0.7, 0.7, 0)))
+                       for im in images])
+    rep = realism.realism_report(smooth, cat, seed=0)
+    table = rep["table"]
+    for s in ("noise_r", "noise_g", "noise_b"):
+        assert table.loc[s, "synthetic_median"] < 0.5 * table.loc[s, "real_q25"], s
+    assert table.loc["noise_corr", "synthetic_median"] > table.loc["noise_corr", "real_q75"]
+    assert rep["auc"]["auc"] > 0.9
+    assert not rep["passes"]
+    assert rep["goal"] == {"inside_iqr": False, "auc_max": realism.AUC_GOAL,
+                           "auc_ok": False}
