@@ -292,3 +292,21 @@ def test_a_smoothed_synthetic_sample_fails_the_realism_check(sample):
     assert not rep["passes"]
     assert rep["goal"] == {"inside_iqr": False, "auc_max": realism.AUC_GOAL,
                            "auc_ok": False}
+
+
+def test_a_non_numeric_statistic_in_the_file_is_one_clear_error(tmp_path):
+    """A value that is not a number is named by file, line and column when the file is
+    read, not met later as a bare ValueError inside compare()."""
+    lines = realism.REAL_STATS_FILE.read_text().splitlines()
+    header = next(i for i, ln in enumerate(lines) if not ln.startswith("#"))
+    cells = lines[header + 3].split(",")
+    col = lines[header].split(",").index("noise_g")
+    cells[col] = "abc"
+    lines[header + 3] = ",".join(cells)
+    bad = tmp_path / "stats.csv"
+    bad.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError) as err:
+        realism.load_real_statistics(bad)
+    assert (err.value.path, err.value.row, err.value.column) == (str(bad), header + 4,
+                                                                 "noise_g")
+    assert "abc" in str(err.value)
