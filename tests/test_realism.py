@@ -310,3 +310,18 @@ def test_a_non_numeric_statistic_in_the_file_is_one_clear_error(tmp_path):
     assert (err.value.path, err.value.row, err.value.column) == (str(bad), header + 4,
                                                                  "noise_g")
     assert "abc" in str(err.value)
+
+
+def test_the_report_refuses_what_it_cannot_measure_in_one_line():
+    """Too few cutouts for the cross-validation, none at all, or not uint8 (the stored
+    cutouts' 0-255 units, which the figure's round trip needs): one InputError each,
+    instead of an IndexError or a TypeError from deep inside."""
+    im = _u8(np.stack([_sky(seed=k) for k in range(6)]))
+    with pytest.raises(InputError, match="at least 5"):
+        realism.realism_report(im[:3])
+    with pytest.raises(InputError, match="at least 5"):
+        realism.realism_report(im[:0])
+    with pytest.raises(InputError, match="uint8"):
+        realism.realism_report(im.astype(float))
+    with pytest.raises(InputError, match="64, 64, 3"):
+        realism.realism_report(im[:, :32])

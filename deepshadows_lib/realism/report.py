@@ -3,9 +3,9 @@
 import numpy as np
 
 from ..errors import InputError
-from .classifier import classifier_auc
+from .classifier import FOLDS, classifier_auc
 from .figure import FIGURE_LAYOUT, figure_round_trip
-from .statistics import compare, image_statistics, load_real_statistics
+from .statistics import SIZE, compare, image_statistics, load_real_statistics
 
 #: the issue's goal for the real-vs-synthetic classifier: cross-validated AUC at most this
 AUC_GOAL = 0.75
@@ -25,8 +25,8 @@ def realism_report(images, catalog=None, *, real=None, seed=0, round_trip=True):
     Parameters
     ----------
     images : numpy.ndarray
-        (N, 64, 64, 3) synthetic cutouts, of the figure's classes (LSBGs and type-2
-        artifacts, best in equal numbers).
+        (N, 64, 64, 3) uint8 synthetic cutouts, of the figure's classes (LSBGs and type-2
+        artifacts, best in equal numbers; at least :data:`FOLDS`).
     catalog : pandas.DataFrame, optional
         One row per image with ``class_name``: only the cutouts of the figure's classes
         (:data:`FIGURE_CLASSES`) are compared, and each of them must be there.  Without
@@ -46,6 +46,11 @@ def realism_report(images, catalog=None, *, real=None, seed=0, round_trip=True):
         inside the real IQR; ``auc_max``; ``auc_ok``) and ``passes`` (both).
     """
     images = np.asarray(images)
+    if images.ndim != 4 or images.shape[1:] != (SIZE, SIZE, 3):
+        raise InputError(f"expected (N, {SIZE}, {SIZE}, 3) cutouts, got {images.shape}")
+    if images.dtype != np.uint8:
+        # the stored cutouts' 0-255 units, in which the statistics and the real file are
+        raise InputError(f"expected uint8 cutouts (0-255), got {images.dtype}")
     if catalog is not None:
         if len(catalog) != len(images):
             raise InputError(f"{len(images)} images but {len(catalog)} catalog rows")
@@ -57,6 +62,9 @@ def realism_report(images, catalog=None, *, real=None, seed=0, round_trip=True):
             raise InputError(f"no synthetic cutouts of {', '.join(missing)}: the real "
                              f"cutouts are {' and '.join(FIGURE_CLASSES)}")
         images = images[np.isin(names, FIGURE_CLASSES)]
+    if len(images) < FOLDS:
+        raise InputError(f"{len(images)} synthetic cutouts of the figure's classes: the "
+                         f"{FOLDS}-fold cross-validation needs at least {FOLDS}")
     real = load_real_statistics() if real is None else real
     syn = image_statistics(figure_round_trip(images) if round_trip else images)
     table, auc = compare(real, syn), classifier_auc(real, syn, seed=seed)
