@@ -229,3 +229,99 @@ def test_no_single_image_statistic_separates_lsbgs_from_type2_artifacts(sample):
                                                  random_state=0), X, y, cv=5,
                           method="predict_proba")[:, 1]
     assert roc_auc_score(y, p) < 0.92
+
+
+@needs_figure
+@pytest.mark.parametrize("change", ["half", "double", "cropped"])
+def test_a_figure_of_another_size_is_refused_in_one_line(tmp_path, change):
+    """The statistics hold only for cutouts drawn at the figure's ~131 px per 64-px
+    cutout: a rescaled figure (its panels at 66 or 264 px) or a cropped one (its last row
+    of panels cut short) is refused with one line, and the script writes nothing."""
+    from PIL import Image
+    fig = Image.open(FIGURE)
+    w, h = fig.size
+    other = {"half": lambda: fig.resize((w // 2, h // 2)),
+             "double": lambda: fig.resize((2 * w, 2 * h)),
+             "cropped": lambda: fig.crop((0, 0, w, h - 50))}[change]()
+    path = tmp_path / "other.png"
+    other.save(path)
+    with pytest.raises(InputError, match="px"):
+        realism.extract_figure_cutouts(path)
+    out = tmp_path / "stats.csv"
+    out.write_text("kept\n")
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "extract_real_stats.py"),
+                        str(path), "--out", str(out)], capture_output=True, text=True)
+    assert r.returncode == 2, r.stdout
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(path) in lines[0], r.stderr
+    assert out.read_text() == "kept\n"
+    assert not [p for p in tmp_path.iterdir() if p.name not in ("other.png", "stats.csv")]
+
+
+def test_the_report_compares_only_the_figures_classes(simulated_objects):
+    """Given a catalog, the synthetic cutouts compared are those of the figure's classes
+    (LSBGs and type-2 artifacts): type-1 artifacts are left out, as they are not among
+    the real cutouts; a sample without one of the figure's classes is refused."""
+    images, cat = simulated_objects
+    keep = cat.class_name.isin(["lsbg", "artifact2"]).to_numpy()
+    assert not keep.all()
+    rep = realism.realism_report(images, cat, seed=0)
+    expect = realism.image_statistics(realism.figure_round_trip(images[keep]))
+    pd.testing.assert_frame_equal(rep["synthetic"].reset_index(drop=True), expect)
+    assert rep["auc"]["n_synthetic"] == keep.sum()
+    only = (cat.class_name == "lsbg").to_numpy()
+    with pytest.raises(InputError, match="artifact2"):
+        realism.realism_report(images[only], cat[only], seed=0)
+
+
+@pytest.mark.slow
+def test_a_smoothed_synthetic_sample_fails_the_realism_check(sample):
+    """The check can fail: the same cutouts smoothed (a Gaussian of 0.7 px, the kind of
+    sky the generator made before its calibration) have their noise far below the real
+    interquartile range, positively correlated, and are told from the real ones."""
+    from scipy import ndimage
+    images, cat = sample
+    smooth = np.stack([_u8(ndimage.gaussian_filter(im.astype(float), sigma=(0.7, 0.7, 0)))
+                       for im in images])
+    rep = realism.realism_report(smooth, cat, seed=0)
+    table = rep["table"]
+    for s in ("noise_r", "noise_g", "noise_b"):
+        assert table.loc[s, "synthetic_median"] < 0.5 * table.loc[s, "real_q25"], s
+    assert table.loc["noise_corr", "synthetic_median"] > table.loc["noise_corr", "real_q75"]
+    assert rep["auc"]["auc"] > 0.9
+    assert not rep["passes"]
+    assert rep["goal"] == {"inside_iqr": False, "auc_max": realism.AUC_GOAL,
+                           "auc_ok": False}
+
+
+def test_a_non_numeric_statistic_in_the_file_is_one_clear_error(tmp_path):
+    """A value that is not a number is named by file, line and column when the file is
+    read, not met later as a bare ValueError inside compare()."""
+    lines = realism.REAL_STATS_FILE.read_text().splitlines()
+    header = next(i for i, ln in enumerate(lines) if not ln.startswith("#"))
+    cells = lines[header + 3].split(",")
+    col = lines[header].split(",").index("noise_g")
+    cells[col] = "abc"
+    lines[header + 3] = ",".join(cells)
+    bad = tmp_path / "stats.csv"
+    bad.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError) as err:
+        realism.load_real_statistics(bad)
+    assert (err.value.path, err.value.row, err.value.column) == (str(bad), header + 4,
+                                                                 "noise_g")
+    assert "abc" in str(err.value)
+
+
+def test_the_report_refuses_what_it_cannot_measure_in_one_line():
+    """Too few cutouts for the cross-validation, none at all, or not uint8 (the stored
+    cutouts' 0-255 units, which the figure's round trip needs): one InputError each,
+    instead of an IndexError or a TypeError from deep inside."""
+    im = _u8(np.stack([_sky(seed=k) for k in range(6)]))
+    with pytest.raises(InputError, match="at least 5"):
+        realism.realism_report(im[:3])
+    with pytest.raises(InputError, match="at least 5"):
+        realism.realism_report(im[:0])
+    with pytest.raises(InputError, match="uint8"):
+        realism.realism_report(im.astype(float))
+    with pytest.raises(InputError, match="64, 64, 3"):
+        realism.realism_report(im[:, :32])

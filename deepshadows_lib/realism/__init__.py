@@ -12,7 +12,9 @@ back to 64x64 and writes their statistics (numbers only, no pixels) to
   synthetic median and whether it lies inside the real IQR;
 - :func:`classifier_auc` -- a cross-validated real-vs-synthetic classifier on the
   statistics (AUC 0.5: indistinguishable on them; 1.0: perfectly separable);
-- :func:`realism_report` -- both at once for synthetic cutouts of the figure's classes.
+- :func:`realism_report` -- both at once for synthetic cutouts of the figure's classes,
+  with the goal (every median inside the real IQR, AUC <= :data:`AUC_GOAL`) and whether
+  it is met.
 
 The statistics are chosen to survive the figure's resampling (each 64-pixel cutout is
 drawn ~2x larger with nearest-neighbour blocks, which the extraction undoes by sampling
@@ -45,13 +47,14 @@ is NaN; medians ignore it and the classifier gets a fixed fill value plus the co
 """
 
 from .classifier import _design, classifier_auc  # noqa: F401  (tests use _design)
-from .figure import (FIGURE_LAYOUT, FIGURE_OVERSAMPLE, FIGURE_PANELS, extract_figure_cutouts,
-                     figure_round_trip)
-from .report import realism_report
+from .figure import (FIGURE_LAYOUT, FIGURE_OVERSAMPLE, FIGURE_PANEL_RANGE, FIGURE_PANELS,
+                     extract_figure_cutouts, figure_round_trip)
+from .report import AUC_GOAL, FIGURE_CLASSES, realism_report
 from .statistics import (DECIMALS, REAL_STATS_FILE, SIZE, SOURCE_SIGMA, STATISTICS, compare,
                          image_statistics, load_real_statistics)
 
 __all__ = ["STATISTICS", "DECIMALS", "REAL_STATS_FILE", "image_statistics",
            "load_real_statistics", "compare", "classifier_auc", "realism_report",
-           "extract_figure_cutouts", "FIGURE_LAYOUT", "FIGURE_PANELS", "FIGURE_OVERSAMPLE",
-           "figure_round_trip", "SIZE", "SOURCE_SIGMA"]
+           "AUC_GOAL", "FIGURE_CLASSES",
+           "extract_figure_cutouts", "FIGURE_LAYOUT", "FIGURE_PANELS", "FIGURE_PANEL_RANGE",
+           "FIGURE_OVERSAMPLE", "figure_round_trip", "SIZE", "SOURCE_SIGMA"]

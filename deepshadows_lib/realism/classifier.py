@@ -5,6 +5,9 @@ import pandas as pd
 
 from .statistics import STATISTICS
 
+#: folds of the cross-validation (each set needs at least this many images)
+FOLDS = 5
+
 
 def _design(df):
     """Statistics as a feature matrix: NaN filled with a value outside their range, plus flags."""
@@ -15,7 +18,7 @@ def _design(df):
     return np.hstack([X, flags]) if flags.size else X
 
 
-def classifier_auc(real, synthetic, *, folds=5, repeats=8, seed=0):
+def classifier_auc(real, synthetic, *, folds=FOLDS, repeats=8, seed=0):
     """Cross-validated AUC of a random forest telling real from synthetic cutouts.
 
     Parameters

@@ -13,6 +13,10 @@ from .statistics import SIZE
 #: the panel size, reduced with a Lanczos filter to the panel's pixels in the published
 #: PNG (130 to 132 px, taken in turn)
 FIGURE_PANELS, FIGURE_OVERSAMPLE = (131, 130, 132), 4
+#: the panel sizes (px, width and height) that the extraction accepts: the published
+#: figure draws a 64-px cutout at 130-132 px; a rescaled or cropped figure is refused, as
+#: its panels would not be the cutouts at the drawing the statistics were chosen for
+FIGURE_PANEL_RANGE = (min(FIGURE_PANELS) - 3, max(FIGURE_PANELS) + 3)
 #: sub-pixel positions (in figure pixels) of a panel on the figure's grid, in turn
 FIGURE_PHASES = (0.0, 0.2, -0.2)
 
@@ -84,7 +88,8 @@ def extract_figure_cutouts(path):
 
     The panels are found as the non-white boxes of the figure (12 columns, 6 rows);
     columns 1-3 and 7-9 hold the cutouts, the others their Grad-CAM maps.  Each panel
-    (~131 px, the 64-px cutout drawn with nearest-neighbour blocks) is resampled by
+    (~131 px, the 64-px cutout drawn with nearest-neighbour blocks; panels outside
+    :data:`FIGURE_PANEL_RANGE` are refused) is resampled by
     taking the pixel at the centre of each block (PIL ``NEAREST``), which gives back the
     stored pixels up to the figure's own rounding.
 
@@ -99,6 +104,12 @@ def extract_figure_cutouts(path):
         (36, 64, 64, 3) uint8.
     meta : pandas.DataFrame
         ``group``, ``class_name``, ``row``, ``col`` of each cutout.
+
+    Raises
+    ------
+    InputError
+        The file is not an image, or not the paper's Fig. 6 at its published size
+        (12x6 panels of :data:`FIGURE_PANEL_RANGE` px).
     """
     from PIL import Image
     path = Path(path)
@@ -113,6 +124,13 @@ def extract_figure_cutouts(path):
     if len(cols) != 12 or len(rows) != 6:
         raise InputError(f"expected 12 columns and 6 rows of panels, found {len(cols)} and "
                          f"{len(rows)}: not the paper's Fig. 6", path=path)
+    lo, hi = FIGURE_PANEL_RANGE
+    sizes = [b - a for a, b in cols + rows]
+    if not all(lo <= n <= hi for n in sizes):
+        raise InputError(f"panels of {min(sizes)}-{max(sizes)} px, expected {lo}-{hi} px "
+                         f"(the paper's Fig. 6 at its published size, 1716x950 px; this "
+                         f"one is {a.shape[1]}x{a.shape[0]}): a rescaled or cropped figure",
+                         path=path)
     images, meta = [], []
     for group, cls, brow, bcol in FIGURE_LAYOUT:
         for i in range(3):

@@ -166,7 +166,13 @@ def load_real_statistics(path=REAL_STATS_FILE):
     -------
     pandas.DataFrame
         Columns ``class_name``, ``group`` (TN, FP, FN, TP), ``row``, ``col`` and
-        :data:`STATISTICS`.
+        :data:`STATISTICS` (floats; empty cells NaN).
+
+    Raises
+    ------
+    InputError
+        The file is missing, lacks a column, or holds a value that is not a number
+        (named by line and column).
     """
     path = Path(path)
     if not path.is_file():
@@ -176,7 +182,26 @@ def load_real_statistics(path=REAL_STATS_FILE):
     missing = [c for c in ["class_name"] + STATISTICS if c not in df.columns]
     if missing:
         raise InputError(f"missing column(s) {', '.join(missing)}", path=path)
+    # a value that is not a number: named here, not met later inside compare()
+    first = _first_data_line(path)
+    for s in STATISTICS:
+        values = pd.to_numeric(df[s], errors="coerce")
+        bad = values.isna() & df[s].notna()
+        if bad.any():
+            k = int(np.flatnonzero(bad.to_numpy())[0])
+            raise InputError(f"{df[s].iloc[k]!r} is not a number", path=path,
+                             row=first + k, column=s)
+        df[s] = values.astype(float)
     return df
+
+
+def _first_data_line(path):
+    """1-based line number of the first data row (after the comment lines and header)."""
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, start=1):
+            if not line.startswith("#"):
+                return n + 1
+    return 1
 
 
 def compare(real, synthetic):
