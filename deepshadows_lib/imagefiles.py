@@ -158,14 +158,33 @@ def _read_pil(path):
     return rgb, size, None
 
 
+def _header_angle(value, *, hours):
+    """A header's RA or Dec in degrees: a number (degrees) or a sexagesimal string
+    (``'10:30:00.0'``, ``'10h30m00s'``, ``'10 30 00'``; RA in hours, as observatories
+    write it); None when it is neither."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    text = str(value).strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    if not text or not text[0] in "+-0123456789":
+        return None
+    from astropy.coordinates import Angle
+    try:
+        unit = "hourangle" if hours and not re.search(r"[d°]", text) else "deg"
+        return float(Angle(text, unit=unit).to_value("deg"))
+    except Exception:  # noqa: BLE001 -- astropy's parser raises several kinds
+        return None
+
+
 def _fits_coords(header, shape):
     for ra_key, dec_key in (("RA", "DEC"), ("RA_OBJ", "DEC_OBJ"), ("OBJRA", "OBJDEC")):
         if ra_key in header and dec_key in header:
-            try:
-                ra, dec = float(header[ra_key]), float(header[dec_key])
-            except (TypeError, ValueError):
-                continue
-            if 0 <= ra <= 360 and -90 <= dec <= 90:
+            ra, dec = _header_angle(header[ra_key], hours=True), \
+                _header_angle(header[dec_key], hours=False)
+            if ra is not None and dec is not None and 0 <= ra <= 360 and -90 <= dec <= 90:
                 return (ra, dec), "header"
     if "CTYPE1" in header and "CTYPE2" in header:
         from astropy.wcs import WCS  # astropy is slow to import; only FITS needs it

@@ -81,13 +81,34 @@ class Predictor:
     @classmethod
     def from_path(cls, path, *, precision="float32"):
         """Load a model file (verified against its sidecar) and its calibration."""
-        return cls.from_sidecar(saving.load_model(path, compile=False),
-                                read_sidecar(path) or {}, precision=precision)
+        try:
+            return cls.from_sidecar(saving.load_model(path, compile=False),
+                                    read_sidecar(path) or {}, precision=precision)
+        except InputError as exc:
+            if exc.path is not None:
+                raise
+            raise InputError(exc.reason, path=path) from None
 
     @classmethod
     def from_sidecar(cls, model, info, *, precision="float32"):
-        """A loaded model with the calibration and views its sidecar ``info`` records."""
+        """A loaded model with the calibration and views its sidecar ``info`` records.
+
+        Raises
+        ------
+        InputError
+            If the model has more outputs than the ensemble members its sidecar records
+            (a three-class softmax model: its outputs are classes, not members).
+        """
         info = dict(info or {})
+        n_out = int(model.output_shape[-1])
+        n_members = int(info.get("n_members") or 1)
+        n_classes = int(info.get("n_classes") or 2)
+        if n_out > 1 and (n_out != n_members or n_classes > 2):
+            raise InputError(
+                f"model has {n_out} outputs but its sidecar records {n_members} ensemble "
+                f"member(s) (n_classes {n_classes}): a three-class model's outputs are "
+                "classes, not members; predict needs a binary model or a plus ensemble "
+                "(deepshadows classify gives a three-class model's probabilities)")
         return cls(model, temperature=info.get("temperature") or 1.0,
                    bias=info.get("bias") or 0.0, isotonic=info.get("isotonic"),
                    tta=bool(info.get("tta", False)), info=info, precision=precision)
@@ -277,38 +298,44 @@ def predict_files(model, paths, out, *, batch_size=256, progress=True, overwrite
                  dynamic_ncols=True) as bar:
         writer = csv.writer(fh)
         writer.writerow(OUTPUT_COLUMNS)
-        batch, meta = [], []
+        # rows wait for their batch so that the table keeps the order of the files,
+        # failed ones included; a run of failures is flushed too, so memory stays flat
+        batch, rows = [], []
 
         def flush():
-            if not batch:
-                return
-            p, unc = predictor.predict(np.stack(batch), batch_size=batch_size,
-                                       precision=precision)
-            for m, pi, ui in zip(meta, p, unc):
+            if batch:
+                p, unc = predictor.predict(np.stack(batch), batch_size=batch_size,
+                                           precision=precision)
+                predicted = iter(zip(p, unc))
+            for m in rows:
+                if m["status"] == "failed":
+                    writer.writerow([m["file"], "", "", "", "", "failed", m["reason"],
+                                     m["original_size"] or "", "", ""])
+                    continue
+                pi, ui = next(predicted)
                 writer.writerow([_fmt(m.get(c)) for c in OUTPUT_COLUMNS[:3]]
                                 + [_fmt(float(pi)), _fmt(float(ui)), "ok", "",
                                    m["original_size"], m["resized"], m["coords_from"]])
                 summary["n_lsbg"] += int(pi > 0.5)
             summary["n_ok"] += len(batch)
-            bar.update(len(batch))
+            bar.update(len(rows))
             batch.clear()
-            meta.clear()
+            rows.clear()
 
         for path in iter_images(paths):
             summary["n"] += 1
             try:
                 image, info = read_image(path, size=size)
             except ImageReadError as exc:
-                writer.writerow([str(path), "", "", "", "", "failed", exc.reason,
-                                 exc.original_size or "", "", ""])
+                rows.append({"file": str(path), "status": "failed", "reason": exc.reason,
+                             "original_size": exc.original_size})
                 summary["n_failed"] += 1
                 if len(summary["failures"]) < 10:
                     summary["failures"].append((str(path), exc.reason))
-                bar.update(1)
-                continue
-            batch.append(image)
-            meta.append({"file": str(path), **info})
-            if len(batch) >= int(batch_size):
+            else:
+                batch.append(image)
+                rows.append({"file": str(path), "status": "ok", **info})
+            if len(batch) >= int(batch_size) or len(rows) >= 4 * int(batch_size):
                 flush()
         flush()
         fh.flush()

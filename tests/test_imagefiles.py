@@ -175,3 +175,15 @@ def test_folders_are_walked_recursively_in_sorted_order(tmp_path, rgb):
     found = [p.relative_to(tmp_path).as_posix() for p in imagefiles.iter_images([tmp_path])]
     assert found == ["a.jpg", "c.FITS", "d.jpeg", "b/z.png"]
     assert imagefiles.count_images([tmp_path, tmp_path / "a.jpg"]) == 5
+
+
+@pytest.mark.parametrize("ra, dec", [("10:30:00.0", "-05:30:00"), ("10h30m00s", "-5d30m00s"),
+                                     ("10 30 00.0", "-05 30 00.0")])
+def test_fits_header_sexagesimal_coordinates(tmp_path, rgb, ra, dec):
+    # many observatories write RA/DEC in the header as sexagesimal strings (RA in hours)
+    header = fits.Header()
+    header["RA"], header["DEC"] = ra, dec
+    fits.PrimaryHDU(np.moveaxis(rgb[::-1], -1, 0), header=header).writeto(tmp_path / "s.fits")
+    _, info = imagefiles.read_image(tmp_path / "s.fits")
+    assert info["coords_from"] == "header"
+    np.testing.assert_allclose([info["ra"], info["dec"]], [157.5, -5.5], atol=1e-9)
