@@ -238,12 +238,13 @@ def predict_files(model, paths, out, *, batch_size=256, progress=True, overwrite
     """Classify image files and folders and write a CSV table of predictions.
 
     Files and folders (searched recursively for ``.jpg``, ``.jpeg``, ``.png``, ``.fits``,
-    ``.fit``, ``.fts`` and ``.fits.gz``, in sorted order) are read one batch at a time
+    ``.fit``, ``.fts``, ``.fits.gz`` and ``.fits.fz``, in sorted order, hidden files
+    skipped) are read one batch at a time
     (:func:`deepshadows_lib.imagefiles.read_image`: any size, resized to 64x64 as the
     cutout client does), classified, and their rows appended to a temporary file that
     becomes ``out`` at the end: memory stays flat whatever the number of files.  A file
     that cannot be read or has the wrong shape gets a row with ``status`` ``failed`` and
-    its ``reason``; the others are still classified.
+    its ``reason``; the others are still classified.  Rows follow the order of the files.
 
     Parameters
     ----------
