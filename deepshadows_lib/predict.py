@@ -19,6 +19,7 @@ streaming batches and writes ``predictions.csv``: the command ``deepshadows pred
 
 import csv
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -30,9 +31,22 @@ from .calibration import apply_isotonic, apply_temperature
 from .errors import InputError
 from .nn import inference, runtime, saving
 from .imagefiles import ImageReadError, count_images, iter_images, read_image
-from .provenance import read_sidecar
+from .provenance import read_sidecar, sidecar_path
 
-__all__ = ["Predictor", "OUTPUT_COLUMNS", "predict_files", "PredictSummary"]
+__all__ = ["Predictor", "OUTPUT_COLUMNS", "predict_files", "PredictSummary",
+           "UnverifiedModelWarning"]
+
+
+class UnverifiedModelWarning(UserWarning):
+    """A model file without its sidecar: nothing to verify it against, and no calibration
+    (temperature, test-time augmentation) to apply."""
+
+
+def unverified_message(path):
+    """The one line said about a model file without a sidecar."""
+    return (f"{path}: no sidecar {sidecar_path(path).name}: the model is not verified "
+            "against a SHA-256 and its probabilities are not calibrated (no temperature, "
+            "no test-time augmentation)")
 
 #: Columns of ``deepshadows predict``'s table, in order.
 OUTPUT_COLUMNS = ("file", "ra", "dec", "p_lsbg", "uncertainty", "status", "reason",
@@ -82,8 +96,12 @@ class Predictor:
     def from_path(cls, path, *, precision="float32"):
         """Load a model file (verified against its sidecar) and its calibration."""
         try:
-            return cls.from_sidecar(saving.load_model(path, compile=False),
-                                    read_sidecar(path) or {}, precision=precision)
+            model = saving.load_model(path, compile=False)
+            info = read_sidecar(path)
+            if info is None:
+                warnings.warn(unverified_message(path), UnverifiedModelWarning,
+                              stacklevel=2)
+            return cls.from_sidecar(model, info or {}, precision=precision)
         except InputError as exc:
             if exc.path is not None:
                 raise
@@ -101,12 +119,13 @@ class Predictor:
         """
         info = dict(info or {})
         n_out = int(model.output_shape[-1])
-        n_members = int(info.get("n_members") or 1)
+        # the sidecar's count, else the nested members of plus.combine_members
+        n_members = int(info.get("n_members") or len(_members(model)) or 1)
         n_classes = int(info.get("n_classes") or 2)
         if n_out > 1 and (n_out != n_members or n_classes > 2):
             raise InputError(
-                f"model has {n_out} outputs but its sidecar records {n_members} ensemble "
-                f"member(s) (n_classes {n_classes}): a three-class model's outputs are "
+                f"model has {n_out} outputs but {n_members} ensemble member(s) "
+                f"(n_classes {n_classes}): a three-class model's outputs are "
                 "classes, not members; predict needs a binary model or a plus ensemble "
                 "(deepshadows classify gives a three-class model's probabilities)")
         return cls(model, temperature=info.get("temperature") or 1.0,
@@ -186,6 +205,12 @@ class Predictor:
         return apply_isotonic(q, self.isotonic) if self.isotonic is not None else q
 
 
+def _members(model):
+    """The nested member networks of an ensemble (:func:`.plus.combine_members`)."""
+    return [layer for layer in getattr(model, "layers", [])
+            if hasattr(layer, "layers") and layer.name.startswith("member")]
+
+
 def _ensemble_function(model, n_members, input_shape, *, precision="float32"):
     """One compiled ``uint8 batch -> (B, members)`` function of ``model``.
 
@@ -194,8 +219,7 @@ def _ensemble_function(model, n_members, input_shape, *, precision="float32"):
     normalisation folded, 1/255 in conv1) inside one traced function; any other model
     runs as itself (float32 only: ``precision="bfloat16"`` needs folded networks).
     """
-    members = [layer for layer in model.layers
-               if hasattr(layer, "layers") and layer.name.startswith("member")]
+    members = _members(model)
     if not members or len(members) != n_members:
         return inference.inference_function(model, input_shape=input_shape,
                                             precision=precision)

@@ -304,3 +304,19 @@ def test_ctrl_c_leaves_no_output_and_does_not_promise_a_resume(tmp_path, ensembl
     err = capsys.readouterr().err
     assert "interrupted" in err and "to resume" not in err and str(out) in err
     assert list(tmp_path.glob("*.csv")) == [] and list(tmp_path.glob(".p.csv*")) == []
+
+
+def test_a_model_without_its_sidecar_is_flagged_in_one_line(tmp_path, ensemble_file, images,
+                                                            capsys):
+    # nothing to verify it against and no calibration: the user is told, once
+    import shutil
+    bare = tmp_path / "bare.keras"
+    shutil.copy(ensemble_file, bare)
+    with pytest.warns(predict.UnverifiedModelWarning, match="bare.json"):
+        pred = predict.Predictor.from_path(bare)
+    assert (pred.temperature, pred.tta) == (1.0, False)
+    _write_images(tmp_path / "imgs", images[:2])
+    assert main(["predict", "--model", str(bare), "--out", str(tmp_path / "p.csv"),
+                 "--quiet", str(tmp_path / "imgs")]) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if "bare" in line]
+    assert len(err) == 1 and "warning" in err[0] and "not calibrated" in err[0]
