@@ -263,6 +263,8 @@ def _read_fits(path):
                              "in the header (BANDS = 'grz', as the viewer's fits-cutout "
                              "does) to have them rendered, or give a colour image in "
                              "0..255 (or 0..1)", original_size=size)
+    if np.issubdtype(data.dtype, np.floating):
+        data = np.round(data)  # 0..255 floats: the nearest level, as for 0..1
     rgb = np.flipud(data).astype(np.uint8)  # FITS rows run bottom to top
     coords, source = _fits_coords(header, data.shape[:2], primary)
     return rgb, size, (coords, source)

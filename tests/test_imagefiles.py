@@ -227,3 +227,12 @@ def test_hidden_files_and_folders_are_skipped_in_folders(tmp_path):
     assert [p.name for p in imagefiles.iter_images([tmp_path])] == ["a.jpg"]
     # named explicitly, a hidden file is still read
     assert list(imagefiles.iter_images([tmp_path / "._a.jpg"])) == [tmp_path / "._a.jpg"]
+
+
+def test_fits_float_values_in_0_255_are_rounded_not_truncated(tmp_path, rgb):
+    # a float colour image (e.g. a stack) carries fractional levels: 200.7 is 201
+    data = np.moveaxis(rgb[:64, :64][::-1], -1, 0).astype(np.float32)
+    jitter = np.random.default_rng(2).uniform(-0.49, 0.49, data.shape).astype(np.float32)
+    fits.PrimaryHDU(np.clip(data + jitter, 0, 255)).writeto(tmp_path / "f.fits")
+    img, _ = imagefiles.read_image(tmp_path / "f.fits")
+    np.testing.assert_array_equal(img, rgb[:64, :64])
