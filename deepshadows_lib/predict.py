@@ -278,7 +278,7 @@ def predict_files(model, paths, out, *, batch_size=256, progress=True, overwrite
     paths : iterable of str or path-like
         Image files and folders.
     out : str or path-like
-        The CSV table to write (columns :data:`OUTPUT_COLUMNS`).
+        The CSV table to write (columns :data:`OUTPUT_COLUMNS`), ending in ``.csv``.
     batch_size : int, optional
         Images per batch.
     progress : bool, optional
@@ -296,7 +296,8 @@ def predict_files(model, paths, out, *, batch_size=256, progress=True, overwrite
     Raises
     ------
     InputError
-        No images found, a path that does not exist, or a bad model.
+        No images found, a path that does not exist, an ``out`` not ending in ``.csv``,
+        or a bad model.
     FileExistsError
         ``out`` exists and ``overwrite`` is False.
     """
@@ -305,6 +306,9 @@ def predict_files(model, paths, out, *, batch_size=256, progress=True, overwrite
     if missing:
         raise InputError("no such file or folder", path=missing[0])
     out = Path(out)
+    if out.suffix and out.suffix.lower() != ".csv":  # e.g. .parquet: CSV under that name
+        raise InputError(f"predict writes a CSV table; name it .csv, not {out.suffix}",
+                         path=out)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists (pass --overwrite to replace it)")
     total = count_images(paths)

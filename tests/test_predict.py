@@ -320,3 +320,14 @@ def test_a_model_without_its_sidecar_is_flagged_in_one_line(tmp_path, ensemble_f
                  "--quiet", str(tmp_path / "imgs")]) == 0
     err = [line for line in capsys.readouterr().err.splitlines() if "bare" in line]
     assert len(err) == 1 and "warning" in err[0] and "not calibrated" in err[0]
+
+
+def test_an_output_named_as_another_format_is_refused(tmp_path, ensemble_file, images,
+                                                      capsys):
+    # CSV text under a .parquet name would only fail later, in the user's reader
+    _write_images(tmp_path / "imgs", images[:1])
+    assert main(["predict", "--model", str(ensemble_file), "--out",
+                 str(tmp_path / "p.parquet"), "--quiet", str(tmp_path / "imgs")]) == 2
+    err = capsys.readouterr().err
+    assert "p.parquet" in err and ".csv" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "p.parquet").exists()
