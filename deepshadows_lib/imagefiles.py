@@ -7,8 +7,9 @@ and records the original size.
 
 * JPEG and PNG: read with Pillow; RGB (an alpha channel is dropped).  A one-band
   (grey) image is refused: the network needs the three colour bands.
-* FITS (``.fits``, ``.fit``, ``.fts``, optionally gzipped): read with astropy, the first
-  HDU with an image; a colour image stored as (3, H, W) or (H, W, 3) with values in
+* FITS (``.fits``, ``.fit``, ``.fts``, optionally gzipped or tile-compressed with fpack,
+  ``.fits.fz``): read with astropy, the first HDU with an image (leading axes of length
+  1 dropped); a colour image stored as (3, H, W) or (H, W, 3) with values in
   0..255 (integers or floats) or in [0, 1] (floats); or a cube of band images in
   nanomaggies whose header names its planes (``BAND0``, ``BAND1``, ... or ``BANDS``,
   as the viewer's ``fits-cutout`` service writes them) and holds g, r and z: those are
@@ -18,8 +19,10 @@ and records the original size.
   rendering.  FITS rows run bottom to top, so the image is flipped to the JPEG
   orientation.
 
-Coordinates come from the FITS header (``RA``/``DEC``, ``RA_OBJ``/``DEC_OBJ``, or the
-world coordinates of the image centre) or from the file name (``..._ra12.345_dec-1.23``,
+Coordinates come from the FITS header (``RA``/``DEC``, ``RA_OBJ``/``DEC_OBJ`` or
+``OBJRA``/``OBJDEC`` in degrees or as sexagesimal strings with RA in hours, or the world
+coordinates of the image centre; for an image in an extension, then the primary
+header's keywords) or from the file name (``..._ra12.345_dec-1.23``,
 ``ra=12.345,dec=-1.23``, ``12.345_-1.23``, or an IAU designation with J2000
 sexagesimal coordinates such as ``SDSS J123456.78+012345.6``), else they stay empty.
 """
@@ -40,8 +43,9 @@ __all__ = ["IMAGE_SUFFIXES", "ImageReadError", "is_image_file", "iter_images",
 
 #: File endings read as images (case-insensitive).
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".fits", ".fit", ".fts", ".fits.gz", ".fit.gz",
-                  ".fts.gz")
-_FITS = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz")
+                  ".fts.gz", ".fits.fz", ".fit.fz", ".fts.fz")
+_FITS = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz", ".fits.fz", ".fit.fz",
+         ".fts.fz")
 
 _NUM = r"[+-]?\d+(?:\.\d+)?"
 _NAME_PATTERNS = (
@@ -68,9 +72,10 @@ def iter_images(paths):
     """Yield the image files of ``paths``: files as given, folders walked recursively.
 
     A folder contributes its image files (sorted by name, sub-folders after files, each
-    sorted); a file named explicitly is yielded whatever its ending (it will then be
-    reported as unsupported if it is not an image).  Only one folder's listing is held
-    at a time.
+    sorted; hidden files and folders, whose names start with ``.``, are skipped: macOS
+    resource forks ``._x.jpg`` and ``.ipynb_checkpoints`` are not cutouts); a file named
+    explicitly is yielded whatever its name (it will then be reported as unsupported if
+    it is not an image).  Only one folder's listing is held at a time.
     """
     for p in paths:
         p = Path(p)
@@ -87,6 +92,8 @@ def _walk(folder):
         return
     dirs = []
     for e in entries:
+        if e.name.startswith("."):
+            continue
         if e.is_dir():
             dirs.append(e.path)
         elif is_image_file(e.name):
@@ -158,15 +165,50 @@ def _read_pil(path):
     return rgb, size, None
 
 
-def _fits_coords(header, shape):
+def _header_angle(value, *, hours):
+    """A header's RA or Dec in degrees: a number (degrees) or a sexagesimal string
+    (``'10:30:00.0'``, ``'10h30m00s'``, ``'10 30 00'``; RA in hours, as observatories
+    write it); None when it is neither."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    text = str(value).strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    if not text or not text[0] in "+-0123456789":
+        return None
+    from astropy.coordinates import Angle
+    try:
+        unit = "hourangle" if hours and not re.search(r"[d°]", text) else "deg"
+        return float(Angle(text, unit=unit).to_value("deg"))
+    except Exception:  # noqa: BLE001 -- astropy's parser raises several kinds
+        return None
+
+
+def _fits_coords(header, shape, primary=None):
+    """``((ra, dec), source)`` from the image's header (keywords, then its WCS), else
+    from the primary header's keywords (an image in an extension: the pointing is often
+    recorded only there)."""
+    found = _keyword_coords(header)
+    if found[0] is None:
+        found = _wcs_coords(header, shape)
+    if found[0] is None and primary is not None and primary is not header:
+        found = _keyword_coords(primary)
+    return found
+
+
+def _keyword_coords(header):
     for ra_key, dec_key in (("RA", "DEC"), ("RA_OBJ", "DEC_OBJ"), ("OBJRA", "OBJDEC")):
         if ra_key in header and dec_key in header:
-            try:
-                ra, dec = float(header[ra_key]), float(header[dec_key])
-            except (TypeError, ValueError):
-                continue
-            if 0 <= ra <= 360 and -90 <= dec <= 90:
+            ra, dec = _header_angle(header[ra_key], hours=True), \
+                _header_angle(header[dec_key], hours=False)
+            if ra is not None and dec is not None and 0 <= ra <= 360 and -90 <= dec <= 90:
                 return (ra, dec), "header"
+    return None, None
+
+
+def _wcs_coords(header, shape):
     if "CTYPE1" in header and "CTYPE2" in header:
         from astropy.wcs import WCS  # astropy is slow to import; only FITS needs it
         try:
@@ -186,19 +228,24 @@ def _read_fits(path):
     from astropy.io import fits  # astropy is slow to import; only FITS needs it
     try:
         with fits.open(path, memmap=False) as hdul:
-            hdu = next((h for h in hdul if getattr(h, "data", None) is not None
-                        and getattr(h.data, "ndim", 0) >= 2), None)
+            arrays = [h for h in hdul if getattr(h, "data", None) is not None
+                      and hasattr(h.data, "ndim")]
+            hdu = next((h for h in arrays if h.data.ndim >= 2), None)
             if hdu is None:
-                raise ImageReadError("FITS file has no image")
+                shapes = ", ".join(str(tuple(h.data.shape)) for h in arrays)
+                raise ImageReadError(f"FITS file has no image (data of shape {shapes})"
+                                     if shapes else "FITS file has no image data")
             data = np.asarray(hdu.data)
-            header = hdu.header
+            header, primary = hdu.header, hdul[0].header
     except ImageReadError:
         raise
     except (OSError, ValueError, TypeError, EOFError) as exc:
         raise ImageReadError(f"unreadable FITS: {type(exc).__name__}: {exc}") from None
+    while data.ndim > 3 and data.shape[0] == 1:  # (1, 3, H, W): a degenerate axis
+        data = data[0]
     bands = _header_bands(header, data.shape[0]) if data.ndim == 3 else None
     if bands is not None:
-        return _render_fluxes(data, bands, header)
+        return _render_fluxes(data, bands, header, primary)
     if data.ndim == 3 and data.shape[0] == 3:
         data = np.moveaxis(data, 0, -1)
     if data.ndim != 3 or data.shape[-1] != 3:
@@ -216,8 +263,10 @@ def _read_fits(path):
                              "in the header (BANDS = 'grz', as the viewer's fits-cutout "
                              "does) to have them rendered, or give a colour image in "
                              "0..255 (or 0..1)", original_size=size)
+    if np.issubdtype(data.dtype, np.floating):
+        data = np.round(data)  # 0..255 floats: the nearest level, as for 0..1
     rgb = np.flipud(data).astype(np.uint8)  # FITS rows run bottom to top
-    coords, source = _fits_coords(header, data.shape[:2])
+    coords, source = _fits_coords(header, data.shape[:2], primary)
     return rgb, size, (coords, source)
 
 
@@ -235,7 +284,7 @@ def _header_bands(header, n_planes):
     return None if names is None or sorted(names) == ["b", "g", "r"] else names
 
 
-def _render_fluxes(cube, bands, header):
+def _render_fluxes(cube, bands, header, primary=None):
     """A (n_bands, H, W) cube in nanomaggies as the viewer's colour image (uint8)."""
     size = f"{cube.shape[2]}x{cube.shape[1]}"
     need = ("g", "r", "z")
@@ -248,7 +297,7 @@ def _render_fluxes(cube, bands, header):
     if not all(np.all(np.isfinite(p)) for p in planes):
         raise ImageReadError("FITS image has NaN or infinite pixels", original_size=size)
     rgb = sdss_rgb(planes, bands=need, **VIEWER_RGB)
-    coords, source = _fits_coords(header, rgb.shape[:2])
+    coords, source = _fits_coords(header, rgb.shape[:2], primary)
     return np.flipud(rgb), size, (coords, source)  # FITS rows run bottom to top
 
 
@@ -278,6 +327,12 @@ def read_image(path, *, size=64):
     name = path.name.lower()
     if not is_image_file(name):
         raise ImageReadError("unsupported file type (JPEG, PNG or FITS expected)")
+    try:
+        empty = path.stat().st_size == 0
+    except OSError as exc:
+        raise ImageReadError(f"unreadable: {type(exc).__name__}: {exc}") from None
+    if empty:
+        raise ImageReadError("empty file (0 bytes)")
     if name.endswith(_FITS):
         rgb, original, fits_coords = _read_fits(path)
     else:

@@ -19,6 +19,7 @@ streaming batches and writes ``predictions.csv``: the command ``deepshadows pred
 
 import csv
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -30,9 +31,22 @@ from .calibration import apply_isotonic, apply_temperature
 from .errors import InputError
 from .nn import inference, runtime, saving
 from .imagefiles import ImageReadError, count_images, iter_images, read_image
-from .provenance import read_sidecar
+from .provenance import read_sidecar, sidecar_path
 
-__all__ = ["Predictor", "OUTPUT_COLUMNS", "predict_files", "PredictSummary"]
+__all__ = ["Predictor", "OUTPUT_COLUMNS", "predict_files", "PredictSummary",
+           "UnverifiedModelWarning"]
+
+
+class UnverifiedModelWarning(UserWarning):
+    """A model file without its sidecar: nothing to verify it against, and no calibration
+    (temperature, test-time augmentation) to apply."""
+
+
+def unverified_message(path):
+    """The one line said about a model file without a sidecar."""
+    return (f"{path}: no sidecar {sidecar_path(path).name}: the model is not verified "
+            "against a SHA-256 and its probabilities are not calibrated (no temperature, "
+            "no test-time augmentation)")
 
 #: Columns of ``deepshadows predict``'s table, in order.
 OUTPUT_COLUMNS = ("file", "ra", "dec", "p_lsbg", "uncertainty", "status", "reason",
@@ -81,13 +95,39 @@ class Predictor:
     @classmethod
     def from_path(cls, path, *, precision="float32"):
         """Load a model file (verified against its sidecar) and its calibration."""
-        return cls.from_sidecar(saving.load_model(path, compile=False),
-                                read_sidecar(path) or {}, precision=precision)
+        try:
+            model = saving.load_model(path, compile=False)
+            info = read_sidecar(path)
+            if info is None:
+                warnings.warn(unverified_message(path), UnverifiedModelWarning,
+                              stacklevel=2)
+            return cls.from_sidecar(model, info or {}, precision=precision)
+        except InputError as exc:
+            if exc.path is not None:
+                raise
+            raise InputError(exc.reason, path=path) from None
 
     @classmethod
     def from_sidecar(cls, model, info, *, precision="float32"):
-        """A loaded model with the calibration and views its sidecar ``info`` records."""
+        """A loaded model with the calibration and views its sidecar ``info`` records.
+
+        Raises
+        ------
+        InputError
+            If the model has more outputs than the ensemble members its sidecar records
+            (a three-class softmax model: its outputs are classes, not members).
+        """
         info = dict(info or {})
+        n_out = int(model.output_shape[-1])
+        # the sidecar's count, else the nested members of plus.combine_members
+        n_members = int(info.get("n_members") or len(_members(model)) or 1)
+        n_classes = int(info.get("n_classes") or 2)
+        if n_out > 1 and (n_out != n_members or n_classes > 2):
+            raise InputError(
+                f"model has {n_out} outputs but {n_members} ensemble member(s) "
+                f"(n_classes {n_classes}): a three-class model's outputs are "
+                "classes, not members; predict needs a binary model or a plus ensemble "
+                "(deepshadows classify gives a three-class model's probabilities)")
         return cls(model, temperature=info.get("temperature") or 1.0,
                    bias=info.get("bias") or 0.0, isotonic=info.get("isotonic"),
                    tta=bool(info.get("tta", False)), info=info, precision=precision)
@@ -165,6 +205,12 @@ class Predictor:
         return apply_isotonic(q, self.isotonic) if self.isotonic is not None else q
 
 
+def _members(model):
+    """The nested member networks of an ensemble (:func:`.plus.combine_members`)."""
+    return [layer for layer in getattr(model, "layers", [])
+            if hasattr(layer, "layers") and layer.name.startswith("member")]
+
+
 def _ensemble_function(model, n_members, input_shape, *, precision="float32"):
     """One compiled ``uint8 batch -> (B, members)`` function of ``model``.
 
@@ -173,8 +219,7 @@ def _ensemble_function(model, n_members, input_shape, *, precision="float32"):
     normalisation folded, 1/255 in conv1) inside one traced function; any other model
     runs as itself (float32 only: ``precision="bfloat16"`` needs folded networks).
     """
-    members = [layer for layer in model.layers
-               if hasattr(layer, "layers") and layer.name.startswith("member")]
+    members = _members(model)
     if not members or len(members) != n_members:
         return inference.inference_function(model, input_shape=input_shape,
                                             precision=precision)
@@ -217,12 +262,13 @@ def predict_files(model, paths, out, *, batch_size=256, progress=True, overwrite
     """Classify image files and folders and write a CSV table of predictions.
 
     Files and folders (searched recursively for ``.jpg``, ``.jpeg``, ``.png``, ``.fits``,
-    ``.fit``, ``.fts`` and ``.fits.gz``, in sorted order) are read one batch at a time
+    ``.fit``, ``.fts``, ``.fits.gz`` and ``.fits.fz``, in sorted order, hidden files
+    skipped) are read one batch at a time
     (:func:`deepshadows_lib.imagefiles.read_image`: any size, resized to 64x64 as the
     cutout client does), classified, and their rows appended to a temporary file that
     becomes ``out`` at the end: memory stays flat whatever the number of files.  A file
     that cannot be read or has the wrong shape gets a row with ``status`` ``failed`` and
-    its ``reason``; the others are still classified.
+    its ``reason``; the others are still classified.  Rows follow the order of the files.
 
     Parameters
     ----------
@@ -232,7 +278,7 @@ def predict_files(model, paths, out, *, batch_size=256, progress=True, overwrite
     paths : iterable of str or path-like
         Image files and folders.
     out : str or path-like
-        The CSV table to write (columns :data:`OUTPUT_COLUMNS`).
+        The CSV table to write (columns :data:`OUTPUT_COLUMNS`), ending in ``.csv``.
     batch_size : int, optional
         Images per batch.
     progress : bool, optional
@@ -250,7 +296,8 @@ def predict_files(model, paths, out, *, batch_size=256, progress=True, overwrite
     Raises
     ------
     InputError
-        No images found, a path that does not exist, or a bad model.
+        No images found, a path that does not exist, an ``out`` not ending in ``.csv``,
+        or a bad model.
     FileExistsError
         ``out`` exists and ``overwrite`` is False.
     """
@@ -259,6 +306,9 @@ def predict_files(model, paths, out, *, batch_size=256, progress=True, overwrite
     if missing:
         raise InputError("no such file or folder", path=missing[0])
     out = Path(out)
+    if out.suffix and out.suffix.lower() != ".csv":  # e.g. .parquet: CSV under that name
+        raise InputError(f"predict writes a CSV table; name it .csv, not {out.suffix}",
+                         path=out)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists (pass --overwrite to replace it)")
     total = count_images(paths)
@@ -277,38 +327,44 @@ def predict_files(model, paths, out, *, batch_size=256, progress=True, overwrite
                  dynamic_ncols=True) as bar:
         writer = csv.writer(fh)
         writer.writerow(OUTPUT_COLUMNS)
-        batch, meta = [], []
+        # rows wait for their batch so that the table keeps the order of the files,
+        # failed ones included; a run of failures is flushed too, so memory stays flat
+        batch, rows = [], []
 
         def flush():
-            if not batch:
-                return
-            p, unc = predictor.predict(np.stack(batch), batch_size=batch_size,
-                                       precision=precision)
-            for m, pi, ui in zip(meta, p, unc):
+            if batch:
+                p, unc = predictor.predict(np.stack(batch), batch_size=batch_size,
+                                           precision=precision)
+                predicted = iter(zip(p, unc))
+            for m in rows:
+                if m["status"] == "failed":
+                    writer.writerow([m["file"], "", "", "", "", "failed", m["reason"],
+                                     m["original_size"] or "", "", ""])
+                    continue
+                pi, ui = next(predicted)
                 writer.writerow([_fmt(m.get(c)) for c in OUTPUT_COLUMNS[:3]]
                                 + [_fmt(float(pi)), _fmt(float(ui)), "ok", "",
                                    m["original_size"], m["resized"], m["coords_from"]])
                 summary["n_lsbg"] += int(pi > 0.5)
             summary["n_ok"] += len(batch)
-            bar.update(len(batch))
+            bar.update(len(rows))
             batch.clear()
-            meta.clear()
+            rows.clear()
 
         for path in iter_images(paths):
             summary["n"] += 1
             try:
                 image, info = read_image(path, size=size)
             except ImageReadError as exc:
-                writer.writerow([str(path), "", "", "", "", "failed", exc.reason,
-                                 exc.original_size or "", "", ""])
+                rows.append({"file": str(path), "status": "failed", "reason": exc.reason,
+                             "original_size": exc.original_size})
                 summary["n_failed"] += 1
                 if len(summary["failures"]) < 10:
                     summary["failures"].append((str(path), exc.reason))
-                bar.update(1)
-                continue
-            batch.append(image)
-            meta.append({"file": str(path), **info})
-            if len(batch) >= int(batch_size):
+            else:
+                batch.append(image)
+                rows.append({"file": str(path), "status": "ok", **info})
+            if len(batch) >= int(batch_size) or len(rows) >= 4 * int(batch_size):
                 flush()
         flush()
         fh.flush()

@@ -8,11 +8,13 @@
      "recipe": "paper" | "plus", "profile": ..., "data": {"source", "sha256", "simulated"},
      "split": {"kind", "seed", "n_train", "n_validation", "n_test", "sha256"},
      "metrics": {...}, "temperature": 1.0, "tta": false, "n_members": 1,
-     "library_versions": {...}, "saved": "<UTC time>"}
+     "library_versions": {...}, "saved": "<UTC time>",
+     "content_sha256": "<SHA-256 of the other fields>"}
 
 :func:`deepshadows_lib.nn.load_model` recomputes the SHA-256 of the model file and
 refuses a file that does not match its sidecar (a corrupted download, a model replaced
-after its metrics were computed).  :func:`deepshadows_lib.predict.Predictor` reads the
+after its metrics were computed), and refuses a sidecar whose fields were edited after
+it was written (``content_sha256``: the calibration it holds is what predictions use).  :func:`deepshadows_lib.predict.Predictor` reads the
 temperature, the test-time augmentation and the ensemble size from it.
 """
 
@@ -29,7 +31,8 @@ from ._io import atomic_write_json, json_ready, sha256_file
 from .errors import InputError
 
 __all__ = ["FORMAT", "sidecar_path", "split_summary", "describe_data", "make_provenance",
-           "write_sidecar", "read_sidecar", "verify_model_file", "library_versions"]
+           "write_sidecar", "read_sidecar", "verify_model_file", "library_versions",
+           "content_sha256"]
 
 #: the distributions whose versions shape the results (recorded with every model)
 _LIBRARIES = ("deepshadows_lib", "tensorflow", "tensorflow-cpu", "keras", "tf-keras-vis",
@@ -145,18 +148,53 @@ def write_sidecar(model_path, provenance=None):
     info.update({"format": FORMAT, "model_file": model_path.name,
                  "sha256": sha256_file(model_path),
                  "saved": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
+    info = json_ready(info)
+    info["content_sha256"] = content_sha256(info)
     path = sidecar_path(model_path)
-    atomic_write_json(path, json_ready(info))
+    atomic_write_json(path, info)
     return path
 
 
-def read_sidecar(model_path):
+def content_sha256(info):
+    """SHA-256 of a sidecar's fields other than ``content_sha256`` itself.
+
+    The fields are hashed as canonical JSON (keys sorted, no spaces) after a round trip
+    through JSON, so the hash of the dict written equals that of the file read back.
+    """
+    body = {k: v for k, v in info.items() if k != "content_sha256"}
+    body = json.loads(json.dumps(json_ready(body), default=str))
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _check_content(info, path):
+    """Refuse a sidecar edited by hand (its ``content_sha256`` no longer matches).
+
+    A sidecar written before the content hash existed has none and is taken as it is.
+    """
+    want = info.get("content_sha256")
+    if want is not None and content_sha256(info) != want:
+        raise InputError("model sidecar was edited after it was written (its fields no "
+                         "longer match its content_sha256), so its calibration and record "
+                         "cannot be trusted; rewrite it with provenance.write_sidecar or "
+                         "save the model again", path=path)
+
+
+def read_sidecar(model_path, *, check=True):
     """The sidecar of ``model_path`` as a dict, or None when there is none.
+
+    Parameters
+    ----------
+    model_path : path-like
+    check : bool, optional
+        Refuse a sidecar whose fields were edited after it was written
+        (``content_sha256``).
 
     Raises
     ------
     InputError
-        If the sidecar exists but is not a JSON object of this format.
+        If the sidecar exists but is not a JSON object of this format, or (``check``)
+        was edited.
     """
     path = sidecar_path(model_path)
     if not path.is_file():
@@ -167,6 +205,8 @@ def read_sidecar(model_path):
         raise InputError(f"unreadable model sidecar: {exc}", path=path) from None
     if not isinstance(info, dict) or info.get("format") != FORMAT:
         raise InputError(f"not a model sidecar (format {FORMAT} expected)", path=path)
+    if check:
+        _check_content(info, path)
     return info
 
 
@@ -187,9 +227,10 @@ def verify_model_file(model_path, sidecar=None):
     Raises
     ------
     InputError
-        If the hashes differ.
+        If the hashes differ, or the sidecar was edited after it was written.
     """
-    info = read_sidecar(model_path) if sidecar is None else sidecar
+    # the model file first: a replaced model is the more telling error
+    info = read_sidecar(model_path, check=False) if sidecar is None else sidecar
     if info is None:
         return None
     want = str(info.get("sha256", ""))
@@ -198,4 +239,5 @@ def verify_model_file(model_path, sidecar=None):
         raise InputError(f"model file does not match its sidecar {sidecar_path(model_path).name}"
                          f" (SHA-256 {got[:12]}..., expected {want[:12]}...): corrupted or "
                          "replaced; retrain or download it again", path=model_path)
+    _check_content(info, sidecar_path(model_path))
     return info

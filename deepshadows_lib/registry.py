@@ -23,6 +23,7 @@ the tests use one served from 127.0.0.1.
 """
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -140,19 +141,35 @@ def fetch_model(name, *, registry=None, cache=None, progress=False):
     folder = Path(cache) if cache is not None else cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
     got = {}
-    for key, url_key, suffix in (("sha256", "url", ".keras"),
-                                 ("sidecar_sha256", "sidecar_url", ".json")):
-        try:
-            got[suffix] = pooch.retrieve(entry[url_key], known_hash=f"sha256:{entry[key]}",
-                                         fname=f"{name}{suffix}", path=folder,
-                                         progressbar=progress)
-        except ValueError as exc:  # pooch: hash mismatch (the download is deleted)
-            raise InputError(f"download of {name!r} does not match the registry's SHA-256: "
-                             f"{str(exc).splitlines()[0]}", path=entry[url_key]) from None
-        except Exception as exc:  # noqa: BLE001 -- HTTP, connection, unsupported scheme
-            raise InputError(f"cannot download {name!r}: {type(exc).__name__}: {exc}",
-                             path=entry[url_key]) from None
+    logger = pooch.get_logger()
+    # quiet: no "Downloading data from ..." lines either.  A filter, not setLevel: pooch's
+    # logger is not registered with logging, so a level change would leave its cached
+    # level checks stale after being undone
+    quiet = None if progress else (lambda record: record.levelno >= logging.WARNING)
+    if quiet is not None:
+        logger.addFilter(quiet)
+    try:
+        for key, url_key, suffix in (("sha256", "url", ".keras"),
+                                     ("sidecar_sha256", "sidecar_url", ".json")):
+            got[suffix] = _retrieve(name, entry, key, url_key, suffix, folder, progress)
+    finally:
+        if quiet is not None:
+            logger.removeFilter(quiet)
     return Path(got[".keras"])
+
+
+def _retrieve(name, entry, key, url_key, suffix, folder, progress):
+    """One file of a registry entry, fetched with pooch and checked (its local path)."""
+    try:
+        return pooch.retrieve(entry[url_key], known_hash=f"sha256:{entry[key]}",
+                              fname=f"{name}{suffix}", path=folder,
+                              progressbar=progress)
+    except ValueError as exc:  # pooch: hash mismatch (the download is deleted)
+        raise InputError(f"download of {name!r} does not match the registry's SHA-256: "
+                         f"{str(exc).splitlines()[0]}", path=entry[url_key]) from None
+    except Exception as exc:  # noqa: BLE001 -- HTTP, connection, unsupported scheme
+        raise InputError(f"cannot download {name!r}: {type(exc).__name__}: {exc}",
+                         path=entry[url_key]) from None
 
 
 def resolve_model(model, *, registry=None, progress=False):

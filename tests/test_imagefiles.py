@@ -175,3 +175,64 @@ def test_folders_are_walked_recursively_in_sorted_order(tmp_path, rgb):
     found = [p.relative_to(tmp_path).as_posix() for p in imagefiles.iter_images([tmp_path])]
     assert found == ["a.jpg", "c.FITS", "d.jpeg", "b/z.png"]
     assert imagefiles.count_images([tmp_path, tmp_path / "a.jpg"]) == 5
+
+
+@pytest.mark.parametrize("ra, dec", [("10:30:00.0", "-05:30:00"), ("10h30m00s", "-5d30m00s"),
+                                     ("10 30 00.0", "-05 30 00.0")])
+def test_fits_header_sexagesimal_coordinates(tmp_path, rgb, ra, dec):
+    # many observatories write RA/DEC in the header as sexagesimal strings (RA in hours)
+    header = fits.Header()
+    header["RA"], header["DEC"] = ra, dec
+    fits.PrimaryHDU(np.moveaxis(rgb[::-1], -1, 0), header=header).writeto(tmp_path / "s.fits")
+    _, info = imagefiles.read_image(tmp_path / "s.fits")
+    assert info["coords_from"] == "header"
+    np.testing.assert_allclose([info["ra"], info["dec"]], [157.5, -5.5], atol=1e-9)
+
+
+def test_fpacked_fits_with_coordinates_in_the_primary_header(tmp_path, rgb):
+    # a tile-compressed (fpack, .fits.fz) colour image in an extension, its pointing in
+    # the primary header: a common layout of survey and observatory archives
+    primary = fits.PrimaryHDU()
+    primary.header["RA"], primary.header["DEC"] = 150.25, 2.5
+    image = fits.CompImageHDU(np.moveaxis(rgb[:64, :64][::-1], -1, 0).astype(np.int16))
+    fits.HDUList([primary, image]).writeto(tmp_path / "c.fits.fz")
+    assert imagefiles.is_image_file("c.fits.fz")
+    assert [p.name for p in imagefiles.iter_images([tmp_path])] == ["c.fits.fz"]
+    img, info = imagefiles.read_image(tmp_path / "c.fits.fz")
+    np.testing.assert_array_equal(img, rgb[:64, :64])  # lossless for integers
+    assert (info["ra"], info["dec"], info["coords_from"]) == (150.25, 2.5, "header")
+
+
+def test_leading_unit_axes_of_a_fits_cube_are_dropped(tmp_path, rgb):
+    cube = np.moveaxis(rgb[:64, :64][::-1], -1, 0)[None]  # (1, 3, H, W), as some write
+    fits.PrimaryHDU(cube).writeto(tmp_path / "c.fits")
+    img, _ = imagefiles.read_image(tmp_path / "c.fits")
+    np.testing.assert_array_equal(img, rgb[:64, :64])
+
+
+def test_empty_and_one_dimensional_files_say_what_they_are(tmp_path):
+    (tmp_path / "empty.png").write_bytes(b"")
+    fits.PrimaryHDU(np.arange(10.0)).writeto(tmp_path / "spectrum.fits")
+    with pytest.raises(ImageReadError, match="empty file"):
+        imagefiles.read_image(tmp_path / "empty.png")
+    with pytest.raises(ImageReadError, match=r"shape \(10,\)"):
+        imagefiles.read_image(tmp_path / "spectrum.fits")
+
+
+def test_hidden_files_and_folders_are_skipped_in_folders(tmp_path):
+    # macOS resource forks (._x.jpg) and tool folders (.ipynb_checkpoints) are not images
+    (tmp_path / ".ipynb_checkpoints").mkdir()
+    for name in ["a.jpg", "._a.jpg", ".ipynb_checkpoints/a.jpg"]:
+        (tmp_path / name).write_bytes(b"x")
+    assert [p.name for p in imagefiles.iter_images([tmp_path])] == ["a.jpg"]
+    # named explicitly, a hidden file is still read
+    assert list(imagefiles.iter_images([tmp_path / "._a.jpg"])) == [tmp_path / "._a.jpg"]
+
+
+def test_fits_float_values_in_0_255_are_rounded_not_truncated(tmp_path, rgb):
+    # a float colour image (e.g. a stack) carries fractional levels: 200.7 is 201
+    data = np.moveaxis(rgb[:64, :64][::-1], -1, 0).astype(np.float32)
+    jitter = np.random.default_rng(2).uniform(-0.49, 0.49, data.shape).astype(np.float32)
+    fits.PrimaryHDU(np.clip(data + jitter, 0, 255)).writeto(tmp_path / "f.fits")
+    img, _ = imagefiles.read_image(tmp_path / "f.fits")
+    np.testing.assert_array_equal(img, rgb[:64, :64])

@@ -254,3 +254,80 @@ def test_sidecar_isotonic_knots_map_every_member_and_view(tmp_path, images):
                                atol=1e-5)
     with pytest.raises(predict.InputError, match="knots"):
         predict.Predictor(model, isotonic={"x": [0.5, 0.1], "y": [0, 1]})
+
+
+def test_a_three_class_model_is_refused_not_averaged_as_members(tmp_path, images):
+    # a softmax over (artifact2, lsbg, artifact1) is not three ensemble members: averaging
+    # its outputs would give p_lsbg = 1/3 for every image
+    import keras
+    inp = keras.Input(SIZE)
+    model = keras.Model(inp, keras.layers.Dense(3, activation="softmax")(
+        keras.layers.Flatten()(inp)))
+    path = training.save_model(model, tmp_path / "three.keras",
+                               provenance={"n_classes": 3})
+    with pytest.raises(predict.InputError, match="three.keras.*3 outputs"):
+        predict.Predictor.from_path(path)
+    _write_images(tmp_path / "imgs", images[:2])
+    assert main(["predict", "--model", str(path), "--out", str(tmp_path / "p.csv"),
+                 "--quiet", str(tmp_path / "imgs")]) == 2
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_rows_follow_the_order_of_the_files_failed_ones_included(tmp_path, ensemble_file,
+                                                                  images):
+    folder = tmp_path / "imgs"
+    names = _write_images(folder, images[:5])
+    (folder / f"{names[1][:-4]}_zz.png").write_bytes(b"junk")  # sorts between 1 and 2
+    (folder / "zzz.jpg").write_bytes(b"")
+    out = tmp_path / "p.csv"
+    predict.predict_files(ensemble_file, [folder, folder / names[0]], out, batch_size=2,
+                          progress=False)
+    table = pd.read_csv(out)
+    expected = [str(folder / n) for n in sorted(names + [f"{names[1][:-4]}_zz.png",
+                                                         "zzz.jpg"])]
+    assert table["file"].tolist() == expected + [str(folder / names[0])]
+    assert table["status"].tolist() == ["ok", "ok", "failed", "ok", "ok", "ok", "failed",
+                                        "ok"]
+
+
+def test_ctrl_c_leaves_no_output_and_does_not_promise_a_resume(tmp_path, ensemble_file,
+                                                                images, capsys, monkeypatch):
+    _write_images(tmp_path / "imgs", images[:3])
+    out = tmp_path / "p.csv"
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(predict.Predictor, "predict", interrupted)
+    assert main(["predict", "--model", str(ensemble_file), "--out", str(out), "--quiet",
+                 str(tmp_path / "imgs")]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "to resume" not in err and str(out) in err
+    assert list(tmp_path.glob("*.csv")) == [] and list(tmp_path.glob(".p.csv*")) == []
+
+
+def test_a_model_without_its_sidecar_is_flagged_in_one_line(tmp_path, ensemble_file, images,
+                                                            capsys):
+    # nothing to verify it against and no calibration: the user is told, once
+    import shutil
+    bare = tmp_path / "bare.keras"
+    shutil.copy(ensemble_file, bare)
+    with pytest.warns(predict.UnverifiedModelWarning, match="bare.json"):
+        pred = predict.Predictor.from_path(bare)
+    assert (pred.temperature, pred.tta) == (1.0, False)
+    _write_images(tmp_path / "imgs", images[:2])
+    assert main(["predict", "--model", str(bare), "--out", str(tmp_path / "p.csv"),
+                 "--quiet", str(tmp_path / "imgs")]) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if "bare" in line]
+    assert len(err) == 1 and "warning" in err[0] and "not calibrated" in err[0]
+
+
+def test_an_output_named_as_another_format_is_refused(tmp_path, ensemble_file, images,
+                                                      capsys):
+    # CSV text under a .parquet name would only fail later, in the user's reader
+    _write_images(tmp_path / "imgs", images[:1])
+    assert main(["predict", "--model", str(ensemble_file), "--out",
+                 str(tmp_path / "p.parquet"), "--quiet", str(tmp_path / "imgs")]) == 2
+    err = capsys.readouterr().err
+    assert "p.parquet" in err and ".csv" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "p.parquet").exists()

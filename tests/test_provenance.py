@@ -85,3 +85,35 @@ def test_broken_sidecar_is_one_clear_error(saved, tmp_path):
     target.with_suffix(".json").write_text("{not json")
     with pytest.raises(InputError, match="b.json"):
         training.load_model(target)
+
+
+@pytest.mark.parametrize("field, value", [("temperature", 9.5), ("tta", False),
+                                          ("metrics", {"test": {"accuracy": 0.99}})])
+def test_edited_sidecar_is_refused_naming_it(saved, tmp_path, field, value):
+    # the calibration and the record live in the sidecar: an edit must not pass silently
+    import shutil
+    target = tmp_path / "e.keras"
+    shutil.copy(saved, target)
+    side = json.loads(saved.with_suffix(".json").read_text())
+    assert side["content_sha256"] == provenance.content_sha256(side)
+    side[field] = value
+    target.with_suffix(".json").write_text(json.dumps(side, indent=2))
+    with pytest.raises(InputError, match=r"e\.json.*edited") as exc:
+        training.load_model(target)
+    assert "\n" not in str(exc.value)
+    # rewriting the sidecar through the library records the change and passes again
+    provenance.write_sidecar(target, {k: v for k, v in side.items()
+                                      if k not in ("sha256", "content_sha256")})
+    assert provenance.read_sidecar(target)[field] == value
+    training.load_model(target, compile=False)
+
+
+def test_sidecar_without_a_content_hash_still_loads(saved, tmp_path):
+    # sidecars written before the content hash existed are read as they are
+    import shutil
+    target = tmp_path / "old.keras"
+    shutil.copy(saved, target)
+    side = json.loads(saved.with_suffix(".json").read_text())
+    del side["content_sha256"]
+    target.with_suffix(".json").write_text(json.dumps(side))
+    training.load_model(target, compile=False)

@@ -108,3 +108,29 @@ def test_unreachable_url_and_incomplete_entry_are_clear_errors(tmp_path):
         registry.fetch_model("x", registry={"x": entry}, cache=tmp_path)
     with pytest.raises(InputError, match="lacks sidecar_url"):
         registry.load_registry({"y": {"url": "u", "sha256": "s", "sidecar_sha256": "t"}})
+
+
+def test_quiet_fetch_logs_nothing(server, tmp_path):
+    # --quiet: neither a progress bar nor pooch's "Downloading data from ..." line
+    import logging
+
+    import pooch
+    root, url = server
+    entry = registry.registry_entry(root / "tiny.keras", base_url=url)
+    logger = pooch.get_logger()
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        registry.fetch_model("tiny", registry={"tiny": entry}, cache=tmp_path / "c")
+        assert records == []
+        assert logger.level == logging.INFO  # restored afterwards
+        registry.fetch_model("tiny", registry={"tiny": entry}, cache=tmp_path / "d",
+                             progress=True)
+        assert any("Downloading" in r.getMessage() for r in records), records  # told
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)

@@ -26,6 +26,10 @@ _COMMANDS = {"simulate": data, "download": data, "check": data, "features": data
              "train": models, "evaluate": models, "classify": models, "predict": models,
              "figures": figures}
 
+#: what an interrupted subcommand leaves, where it does not resume (default: it resumes)
+_INTERRUPTED = {"predict": "nothing was written to {out} (predict does not resume: rerun "
+                           "the command to start again)"}
+
 
 def build_parser():
     """Return the ``deepshadows`` argument parser."""
@@ -61,6 +65,7 @@ def main(argv=None):
         print(f"deepshadows {args.command}: {exc}", file=sys.stderr)
         return EXIT_PARTIAL
     except KeyboardInterrupt:
-        print(f"deepshadows {args.command}: interrupted; rerun the same command to resume",
+        note = _INTERRUPTED.get(args.command, "rerun the same command to resume")
+        print(f"deepshadows {args.command}: interrupted; {note.format(**vars(args))}",
               file=sys.stderr)
         return 130

@@ -1,8 +1,12 @@
 """Subcommands that run a network: ``train``, ``evaluate``, ``classify``, ``predict``."""
 
+import sys
+import warnings
+
 from .. import classify, jobs, predict, registry
 from ..errors import InputError, PartialFailure
 from ..profiles import get_profile
+from ..provenance import read_sidecar
 from ._args import EXIT_OK, _positive_int
 
 
@@ -179,9 +183,15 @@ def _add_predict(sub):
 def _run_predict(args):
     model = registry.resolve_model(args.model, registry=args.registry,
                                    progress=not args.quiet)
-    summary = predict.predict_files(model, args.images, args.out,
-                                    batch_size=args.batch_size, progress=not args.quiet,
-                                    overwrite=args.overwrite, precision=args.precision)
+    if read_sidecar(model) is None:  # one line, not Python's two-line warning
+        print(f"deepshadows predict: warning: {predict.unverified_message(model)}",
+              file=sys.stderr)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", predict.UnverifiedModelWarning)
+        summary = predict.predict_files(model, args.images, args.out,
+                                        batch_size=args.batch_size,
+                                        progress=not args.quiet, overwrite=args.overwrite,
+                                        precision=args.precision)
     print(f"wrote {args.out}: {summary}")
     if summary["n_failed"]:
         first = "; ".join(f"{f}: {r}" for f, r in summary["failures"][:3])
