@@ -17,6 +17,20 @@ __all__ = ["json_ready", "atomic_path", "atomic_write_text", "atomic_write_json"
            "sha256_file", "remove_stale_temporaries"]
 
 
+def _umask():
+    """The process's file-creation mask (read without changing it, where Linux allows)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore (the only portable reading)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path, *, suffix=None):
     """Yield a temporary path in the same directory; rename it onto ``path`` on success.
@@ -33,6 +47,9 @@ def atomic_path(path, *, suffix=None):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
                                suffix=path.suffix if suffix is None else suffix)
+    # mkstemp makes the file private (0600); the result should be as readable as any
+    # file the user writes (colleagues on a shared disk, a web server publishing a model)
+    os.fchmod(fd, 0o666 & ~_umask())
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -67,6 +84,7 @@ def atomic_dir(path):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp's 0700, as for atomic_path's files
     try:
         yield tmp
         if path.exists():

@@ -75,21 +75,27 @@ def iter_images(paths):
     sorted; hidden files and folders, whose names start with ``.``, are skipped: macOS
     resource forks ``._x.jpg`` and ``.ipynb_checkpoints`` are not cutouts); a file named
     explicitly is yielded whatever its name (it will then be reported as unsupported if
-    it is not an image).  Only one folder's listing is held at a time.
+    it is not an image).  Only one folder's listing is held at a time.  A folder reached
+    twice (a symbolic link back up the tree, or named twice) is walked once.
     """
+    seen = set()
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            yield from _walk(p)
+            yield from _walk(p, seen)
         else:
             yield p
 
 
-def _walk(folder):
+def _walk(folder, seen):
     try:
+        st = os.stat(folder)
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError:
         return
+    if (st.st_dev, st.st_ino) in seen:  # a link loop would yield its files without end
+        return
+    seen.add((st.st_dev, st.st_ino))
     dirs = []
     for e in entries:
         if e.name.startswith("."):
@@ -99,7 +105,7 @@ def _walk(folder):
         elif is_image_file(e.name):
             yield Path(e.path)
     for d in dirs:
-        yield from _walk(d)
+        yield from _walk(d, seen)
 
 
 def count_images(paths):

@@ -236,3 +236,13 @@ def test_fits_float_values_in_0_255_are_rounded_not_truncated(tmp_path, rgb):
     fits.PrimaryHDU(np.clip(data + jitter, 0, 255)).writeto(tmp_path / "f.fits")
     img, _ = imagefiles.read_image(tmp_path / "f.fits")
     np.testing.assert_array_equal(img, rgb[:64, :64])
+
+
+def test_a_symbolic_link_back_up_the_tree_is_walked_once(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a.jpg").write_bytes(b"x")
+    (tmp_path / "sub" / "b.png").write_bytes(b"x")
+    (tmp_path / "sub" / "up").symlink_to(tmp_path, target_is_directory=True)
+    found = [p.relative_to(tmp_path).as_posix() for p in imagefiles.iter_images([tmp_path])]
+    assert found == ["a.jpg", "sub/b.png"]
+    assert imagefiles.count_images([tmp_path]) == 2

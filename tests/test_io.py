@@ -1,12 +1,15 @@
-"""Tests of deepshadows_lib._io.json_ready: results made JSON-ready in one place."""
+"""Tests of deepshadows_lib._io: results made JSON-ready in one place; atomic writes."""
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from deepshadows_lib._io import json_ready
+from deepshadows_lib._io import atomic_dir, atomic_path, atomic_write_text, json_ready
 
 
 def test_numpy_paths_and_frames_become_plain_json():
@@ -24,3 +27,26 @@ def test_drop_leaves_out_items_at_every_depth():
     obj = {"model": object(), "runs": [{"model": 1, "acc": np.float64(0.9)}]}
     out = json_ready(obj, drop=lambda k, v: k == "model")
     assert out == {"runs": [{"acc": 0.9}]}
+
+
+
+@pytest.fixture
+def umask_027():
+    old = os.umask(0o027)
+    yield 0o027
+    os.umask(old)
+
+
+def test_atomic_files_get_the_users_usual_permissions_not_mkstemps(tmp_path, umask_027):
+    # mkstemp's 0600 would keep colleagues (and a web server publishing a model) out
+    atomic_write_text(tmp_path / "a.csv", "x\n")
+    with atomic_path(tmp_path / "b.json") as tmp:
+        tmp.write_text("{}")
+    for name in ("a.csv", "b.json"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o640
+
+
+def test_atomic_directories_get_the_users_usual_permissions(tmp_path, umask_027):
+    with atomic_dir(tmp_path / "store.zarr") as tmp:
+        (tmp / "x").write_text("1")
+    assert stat.S_IMODE((tmp_path / "store.zarr").stat().st_mode) == 0o750
