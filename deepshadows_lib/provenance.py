@@ -100,7 +100,8 @@ def make_provenance(*, recipe="paper", profile=None, data=None, split=None, metr
     data : dict or Store, optional
         The training data (:func:`describe_data` of a store, or a dict).
     split : dict, optional
-        :func:`split_summary` of the split, or a split itself.
+        :func:`split_summary` of the split, or a split itself (summarised with the run's
+        ``seed`` from ``extra``, the seed a random split is drawn with).
     metrics : dict, optional
         Metrics of the model (test set, validation set ...).
     temperature : float, optional
@@ -117,7 +118,7 @@ def make_provenance(*, recipe="paper", profile=None, data=None, split=None, metr
     if data is not None and not isinstance(data, dict):
         data = describe_data(data)
     if split is not None and "n_train" not in split:
-        split = split_summary(split)
+        split = split_summary(split, seed=extra.get("seed"))
     out = {"format": FORMAT, "recipe": str(recipe), "profile": profile, "data": data,
            "split": split, "metrics": metrics or {}, "temperature": float(temperature),
            "tta": bool(tta), "n_members": int(n_members),

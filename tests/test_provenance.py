@@ -47,6 +47,14 @@ def test_split_hash_changes_with_the_split():
     assert a["sha256"] != b["sha256"] and a["n_train"] == b["n_train"] == 2
 
 
+def test_a_raw_split_is_summarised_with_the_runs_seed():
+    # notebooks pass the split itself and the run's seed, which drew a random split
+    split = {"train": np.arange(4), "validation": [4], "test": [5], "kind": "random"}
+    info = provenance.make_provenance(split=split, seed=42)
+    assert info["split"]["seed"] == 42 and info["seed"] == 42
+    assert provenance.make_provenance(split=split)["split"]["seed"] is None
+
+
 def test_load_model_verifies_the_sha256(saved, tmp_path):
     assert training.load_model(saved, compile=False).count_params() == 4_220_385
     bad = tmp_path / "m.keras"
