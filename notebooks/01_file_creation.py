@@ -118,7 +118,7 @@ fig1
 # %% tags=["realism_statistics"]
 from deepshadows_lib import realism
 
-comparison = realism.realism_report(des.images[:400], seed=cfg.seed)
+comparison = realism.realism_report(des.images[:400], des.catalog.iloc[:400], seed=cfg.seed)
 realism_table = report.table(comparison["table"], "realism_statistics",
                              caption="Per-image statistics: 36 real DES cutouts (Fig. 6) "
                                      "vs this run's LSBGs and type-2 artifacts")
@@ -127,6 +127,8 @@ report.json(comparison["auc"], "realism_auc",
 print(f"real vs synthetic AUC: {comparison['auc']['auc']:.3f} "
       f"(+- {comparison['auc']['auc_std']:.3f} over fold shuffles; "
       f"{comparison['auc']['n_real']} real, {comparison['auc']['n_synthetic']} synthetic)")
+print(f"goal (every synthetic median inside the real IQR, AUC <= "
+      f"{comparison['goal']['auc_max']}): {'met' if comparison['passes'] else 'NOT met'}")
 realism_table
 
 # %% [markdown]
