@@ -63,6 +63,9 @@ _TRAINING_LOCK = threading.Lock()
 
 
 def _worker_init(images_path, threads):
+    # several trainings share a GPU: each takes the memory it needs, not all of it at
+    # once (TensorFlow's default), before TensorFlow starts in this fresh process
+    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
     training.configure_threads(intra_op=threads, inter_op=1)
     _WORKER["images"] = np.load(images_path, mmap_mode="r")
 
