@@ -336,15 +336,19 @@ def test_trainings_on_a_dask_cluster_equal_sequential_ones(small):
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
-        # by address, as the notebooks and the command line pass it
-        par = studies.train_many(images, tasks, scheduler=cluster.scheduler_address,
-                                 progress=False)
-        # the study itself, given a client
-        dask_splits = studies.run_random_splits(images, y, seeds=(1, 3), epochs=1,
-                                                batch_size=16, progress=False,
-                                                scheduler=client)
+        with distributed.get_task_stream(client) as stream:
+            # by address, as the notebooks and the command line pass it
+            par = studies.train_many(images, tasks, scheduler=cluster.scheduler_address,
+                                     progress=False)
+            # the study itself, given a client
+            dask_splits = studies.run_random_splits(images, y, seeds=(1, 3), epochs=1,
+                                                    batch_size=16, progress=False,
+                                                    scheduler=client)
         pids = client.run(lambda: __import__("os").getpid())
     assert len(set(pids.values())) == 2  # two worker processes
+    # the four trainings ran on the cluster's workers, not here
+    ran = [t for t in stream.data if "_dask_call" in str(t["key"])]
+    assert len(ran) == 4 and {t["worker"] for t in ran} <= set(pids)
     for a, b in zip(seq, par):
         np.testing.assert_array_equal(a["p"], b["p"])
         np.testing.assert_array_equal(a["p_moving"], b["p_moving"])
