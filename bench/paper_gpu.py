@@ -10,11 +10,12 @@
    the GPU settings (Keras' ``mixed_bfloat16`` and XLA, op determinism off); their test
    accuracies must agree within ``--tolerance``.  XLA (``TF_XLA_FLAGS
    --tf_xla_auto_jit=2``: TensorFlow clusters the notebooks' graphs itself) is turned on
-   for the notebooks only when the check passes and a GPU is present (``--xla auto``).
-   Mixed precision follows :func:`deepshadows_lib.training.train_cnn` (``"auto"``: on
-   when TensorFlow sees a GPU).
+   for the notebooks only when the check passes and a GPU is present (``--xla auto``);
+   so is mixed bfloat16 (:func:`deepshadows_lib.training.train_cnn`'s ``"auto"``, set
+   through ``DEEPSHADOWS_MIXED_PRECISION``): without a GPU, or when the check fails, the
+   notebooks train in float32.
 2. Each notebook through ``deepshadows figures --notebook NAME`` (papermill), in order,
-   timed; ``--check`` of the figures at the end.
+   timed; ``--check`` of the figures at the end when every notebook ran.
 3. The record -- date, load before and after, CPU, GPU names, settings, the check,
    seconds per notebook -- goes to ``--out`` and, as the entry ``paper_gpu``, into
    ``--results`` (``bench/run_all.py`` folds ``bench/paper_gpu.json`` in on every run:
@@ -43,6 +44,8 @@ REPO = _harness.REPO
 NOTEBOOKS = ("01_file_creation", "02_deepshadows", "03_uncertainty", "04_gradcam",
              "05_three_class", "06_beyond")
 XLA_FLAGS = "--tf_xla_auto_jit=2"
+#: deepshadows_lib.nn.training.MIXED_PRECISION_ENV (not imported: TensorFlow would load)
+MIXED_PRECISION_ENV = "DEEPSHADOWS_MIXED_PRECISION"
 
 
 def gpus():
@@ -91,8 +94,10 @@ def precision_check(*, n, epochs, seed, tolerance, log):
 
 
 def notebook_command(name, a):
-    return [_harness.PY, "-m", "deepshadows_lib.cli", "figures", "--profile", a.profile,
-            "--data", a.data, "--build", a.build, "--figures", a.figures, "--notebook", name]
+    """``deepshadows figures`` for one notebook, or (``name`` None) its ``--check``."""
+    cmd = [_harness.PY, "-m", "deepshadows_lib.cli", "figures", "--profile", a.profile,
+           "--data", a.data, "--build", a.build, "--figures", a.figures]
+    return cmd + (["--check"] if name is None else ["--notebook", name])
 
 
 def run(a, log=print):
@@ -117,8 +122,12 @@ def run(a, log=print):
     xla = a.xla == "on" or (a.xla == "auto" and bool(found) and check["passed"])
     if xla:
         env["TF_XLA_FLAGS"] = (env.get("TF_XLA_FLAGS", "") + " " + XLA_FLAGS).strip()
+    # mixed bfloat16 (train_cnn's "auto": on with a GPU) only where the check found it
+    # exact enough; the notebooks' kernels read the setting from their environment
+    mixed = bool(found) and check["passed"]
+    env[MIXED_PRECISION_ENV] = "1" if mixed else "0"
     record["xla"] = xla
-    record["mixed_precision"] = "auto (train_cnn: on when TensorFlow sees a GPU)"
+    record["mixed_precision"] = mixed
     secs = {}
     for name in names:
         log(f"notebook {name} ...")
@@ -130,6 +139,12 @@ def run(a, log=print):
             break
     record["notebooks_s"] = secs
     record["total_s"] = round(sum(secs.values()), 1)
+    if "failed" not in record and set(NOTEBOOKS) <= set(names):
+        # every notebook ran: the figures are checked as make paper-figures checks them
+        r = subprocess.run(notebook_command(None, a), cwd=REPO, env=env)
+        record["figures_check"] = "passed" if r.returncode == 0 else "failed"
+        if r.returncode:
+            record["failed"] = "figures --check"
     record["loadavg_after"] = _harness.loadavg()
     return record
 

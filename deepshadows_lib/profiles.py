@@ -100,7 +100,8 @@ class Profile:
         average (0.99: the last ~100 steps) settles them.  None (the paper): the last
         step's weights.
     workers : int
-        Trainings of the studies run concurrently in this many local processes.
+        Trainings of the studies run concurrently in this many local processes (2 in
+        every profile; a Dask scheduler given to the notebooks takes their place).
     gradcam_max : int
         Confident true positives whose Grad-CAM share is measured for the verdict table.
     cam_method : str
@@ -132,7 +133,7 @@ class Profile:
     train_steps: int = None
     bn_reestimate: bool = False
     ema_momentum: float = None
-    workers: int = 1
+    workers: int = 2
     gradcam_max: int = 200
     cam_method: str = "gradcam"
 

@@ -48,3 +48,47 @@ def test_paper_gpu_runs_a_notebook_and_records_its_time(tmp_path):
     merged = json.loads(results.read_text())["benchmarks"]
     assert merged["training"] == {"kept": True}  # the other entries stay
     assert merged["paper_gpu"]["result"]["notebooks_s"] == rec["notebooks_s"]
+
+
+def _gated_run(monkeypatch, tmp_path, *, passed, gpu=("NVIDIA H200, 143771 MiB",)):
+    """paper_gpu.run with the precision check's verdict given and the notebooks stubbed."""
+    sys.path.insert(0, str(REPO / "bench"))
+    import paper_gpu
+    monkeypatch.setattr(paper_gpu, "gpus", lambda: list(gpu))
+    monkeypatch.setattr(paper_gpu, "precision_check", lambda **kw: {"passed": passed})
+    calls = []
+
+    def fake_run(cmd, cwd=None, env=None, **kw):
+        calls.append((cmd, dict(env)))
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(paper_gpu.subprocess, "run", fake_run)
+    args = paper_gpu.main.__globals__["argparse"].Namespace(
+        profile="smoke", data="synthetic", build=str(tmp_path / "b"),
+        figures=str(tmp_path / "f"), notebooks=",".join(paper_gpu.NOTEBOOKS), xla="auto",
+        check_n=128, check_epochs=1, tolerance=0.02, dry_run=False)
+    record = paper_gpu.run(args, log=lambda s: None)
+    return record, calls
+
+
+@pytest.mark.parametrize("passed", [True, False])
+def test_xla_and_mixed_precision_reach_the_notebooks_only_when_exact_enough(
+        monkeypatch, tmp_path, passed):
+    record, calls = _gated_run(monkeypatch, tmp_path, passed=passed)
+    assert record["xla"] is passed and record["mixed_precision"] is passed
+    notebooks = [env for cmd, env in calls if "--notebook" in cmd]
+    assert len(notebooks) == 6
+    for env in notebooks:
+        # the kernels read both from their environment
+        assert ("--tf_xla_auto_jit=2" in env.get("TF_XLA_FLAGS", "")) is passed
+        assert env["DEEPSHADOWS_MIXED_PRECISION"] == ("1" if passed else "0")
+    # every notebook ran: the figures are checked last
+    assert "--check" in calls[-1][0] and record["figures_check"] == "passed"
+
+
+def test_without_a_gpu_the_notebooks_train_in_float32(monkeypatch, tmp_path):
+    record, calls = _gated_run(monkeypatch, tmp_path, passed=True, gpu=())
+    assert record["xla"] is False and record["mixed_precision"] is False
+    assert all(env["DEEPSHADOWS_MIXED_PRECISION"] == "0" for _, env in calls)
+    assert "no GPU" in record["note"]
+

@@ -56,3 +56,20 @@ def test_a_full_run_keeps_the_annotated_record_of_the_same_notebooks(tmp_path, s
     out.write_text(json.dumps({"paper_figures": {"default": recorded}}))
     assert run_all.main(["--out", str(out)]) == 0
     assert json.loads(out.read_text())["paper_figures"] == {"default": recorded}
+
+
+def test_the_smoke_profile_entry_holds_the_seconds_of_each_notebook(monkeypatch):
+    # the notebooks stubbed: each "executed" copy records its seconds, as the runner does
+    def fake_run(cmd, **kw):
+        build = Path(cmd[cmd.index("--build") + 1])
+        build.mkdir(parents=True, exist_ok=True)
+        for k, name in enumerate(("01_file_creation", "02_deepshadows")):
+            (build / f"{name}.ipynb").write_text(json.dumps(
+                {"metadata": {"deepshadows": {"seconds": 10.0 + k}}}))
+        return run_all.subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(run_all.subprocess, "run", fake_run)
+    entry = run_all.run_smoke()
+    assert entry["returncode"] == 0
+    assert entry["notebooks_s"] == {"01_file_creation": 10.0, "02_deepshadows": 11.0}
+    assert "date" in entry and "loadavg" in entry and "loadavg_after" in entry

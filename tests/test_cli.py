@@ -76,3 +76,47 @@ def test_not_a_store_is_named(tmp_path):
                str(tmp_path / "empty"), "--out", str(tmp_path / "p.parquet"))
     assert out.returncode == 2
     assert str(tmp_path) in out.stderr
+
+
+def _closed_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # nobody listens there once the socket is closed
+
+
+@pytest.mark.slow  # spawns a process
+@pytest.mark.cluster
+def test_figures_with_an_unreachable_scheduler_stops_at_once_in_one_line(tmp_path):
+    import time
+    build, figures = tmp_path / "build", tmp_path / "figures"
+    t = time.monotonic()
+    out = _run("figures", "--profile", "smoke", "--build", str(build), "--figures",
+               str(figures), "--scheduler", f"tcp://127.0.0.1:{_closed_port()}",
+               timeout=300)
+    assert out.returncode == 2, (out.stdout, out.stderr[-2000:])
+    assert time.monotonic() - t < 60  # not the notebooks before the first training
+    assert "Traceback" not in out.stderr
+    lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "cannot reach the Dask scheduler" in lines[0]
+    # no notebook ran: nothing written (make paper-figures SCHEDULER=... calls this first)
+    assert not build.exists() and not figures.exists()
+
+
+def test_figures_reaches_the_scheduler_before_running_any_notebook(monkeypatch, tmp_path):
+    pytest.importorskip("distributed")
+    from deepshadows_lib import cli, notebook, studies
+    from deepshadows_lib.studies import parallel
+    monkeypatch.setattr(parallel, "CONNECT_TIMEOUT", 1, raising=False)
+    ran = []
+    monkeypatch.setattr(notebook, "run_notebook", lambda name, **kw: ran.append(name))
+    code = cli.main(["figures", "--profile", "smoke", "--build", str(tmp_path / "b"),
+                     "--figures", str(tmp_path / "f"), "--notebook", "01_file_creation",
+                     "--scheduler", f"tcp://127.0.0.1:{_closed_port()}"])
+    assert code == 2 and ran == []
+    # with no scheduler the notebooks run as before
+    assert cli.main(["figures", "--profile", "smoke", "--build", str(tmp_path / "b"),
+                     "--figures", str(tmp_path / "f"), "--notebook",
+                     "01_file_creation"]) == 0
+    assert ran == ["01_file_creation"]
+    assert studies.scheduler_client(None) == (None, False)

@@ -324,3 +324,14 @@ def test_old_training_names_are_the_new_objects():
     for name in training.__all__:
         new = getattr(nn, name)
         assert getattr(training, name) is new, name
+
+
+def test_the_mixed_precision_variable_overrides_auto(monkeypatch):
+    from deepshadows_lib.nn import training
+    monkeypatch.setenv(training.MIXED_PRECISION_ENV, "0")
+    assert training._auto_mixed_precision() is False
+    monkeypatch.setenv(training.MIXED_PRECISION_ENV, "1")
+    assert training._auto_mixed_precision() is True
+    monkeypatch.delenv(training.MIXED_PRECISION_ENV)
+    import tensorflow as tf
+    assert training._auto_mixed_precision() is bool(tf.config.list_physical_devices("GPU"))

@@ -64,3 +64,9 @@ def test_every_profile_calibrates_plus_in_a_known_way():
     from deepshadows_lib.plus import CALIBRATIONS
     for name in profiles.PROFILES:
         assert profiles.get_profile(name).plus_calibration in CALIBRATIONS
+
+
+def test_every_profile_runs_the_studies_trainings_side_by_side():
+    # issue 18: concurrent in local processes by default, the paper profile included
+    for name in profiles.PROFILES:
+        assert profiles.get_profile(name).workers >= 2, name

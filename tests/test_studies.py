@@ -297,6 +297,29 @@ def test_map_trainings_runs_tasks_in_order_without_a_scheduler():
     assert studies.scheduler_client("  ") == (None, False)
 
 
+@pytest.mark.cluster
+def test_an_unreachable_scheduler_is_one_line_before_any_training(monkeypatch):
+    pytest.importorskip("distributed")
+    import socket
+    import time
+    from deepshadows_lib.studies import parallel
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once the socket is
+    monkeypatch.setattr(parallel, "CONNECT_TIMEOUT", 2, raising=False)
+    calls = []
+    images = np.zeros((4, 2), dtype=np.uint8)
+    t = time.monotonic()
+    with pytest.raises(InputError, match=rf"cannot reach the Dask scheduler 'tcp://127.0.0.1:{port}'"):
+        studies.map_trainings(lambda images, **t: calls.append(t), images, [{"k": 1}],
+                              scheduler=f"tcp://127.0.0.1:{port}", progress=False)
+    assert time.monotonic() - t < 15 and calls == []  # Dask's own wait is 30 s
+    for bad in ("no-port-here", "/nonexistent/scheduler.json"):
+        with pytest.raises(InputError) as info:
+            studies.scheduler_client(bad)
+        assert "\n" not in str(info.value) and repr(bad)[1:-1] in str(info.value)
+
+
 @pytest.mark.slow
 @pytest.mark.cluster
 def test_trainings_on_a_dask_cluster_equal_sequential_ones(small):
@@ -313,15 +336,19 @@ def test_trainings_on_a_dask_cluster_equal_sequential_ones(small):
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
-        # by address, as the notebooks and the command line pass it
-        par = studies.train_many(images, tasks, scheduler=cluster.scheduler_address,
-                                 progress=False)
-        # the study itself, given a client
-        dask_splits = studies.run_random_splits(images, y, seeds=(1, 3), epochs=1,
-                                                batch_size=16, progress=False,
-                                                scheduler=client)
+        with distributed.get_task_stream(client) as stream:
+            # by address, as the notebooks and the command line pass it
+            par = studies.train_many(images, tasks, scheduler=cluster.scheduler_address,
+                                     progress=False)
+            # the study itself, given a client
+            dask_splits = studies.run_random_splits(images, y, seeds=(1, 3), epochs=1,
+                                                    batch_size=16, progress=False,
+                                                    scheduler=client)
         pids = client.run(lambda: __import__("os").getpid())
     assert len(set(pids.values())) == 2  # two worker processes
+    # the four trainings ran on the cluster's workers, not here
+    ran = [t for t in stream.data if "_dask_call" in str(t["key"])]
+    assert len(ran) == 4 and {t["worker"] for t in ran} <= set(pids)
     for a, b in zip(seq, par):
         np.testing.assert_array_equal(a["p"], b["p"])
         np.testing.assert_array_equal(a["p_moving"], b["p_moving"])

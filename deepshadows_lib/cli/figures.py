@@ -39,6 +39,17 @@ def _add_figures(sub):
                         "and id) and paths in place, without running the notebooks")
 
 
+def _check_scheduler(address):
+    """Reach the Dask scheduler once before any notebook runs (an InputError if none
+    answers): a wrong address then stops the run in seconds with one line, instead of
+    after the notebooks before the first training, with their outputs half rewritten."""
+    from ..studies import scheduler_client
+
+    client, own = scheduler_client(address)
+    if own:
+        client.close()
+
+
 def _run_figures(args):
     from pathlib import Path
 
@@ -68,6 +79,8 @@ def _run_figures(args):
               + (f"; {broken} do not (see {figures / 'conclusions.md'})"
                  if broken else ""))
         return EXIT_OK
+    if args.scheduler:
+        _check_scheduler(args.scheduler)
     names = [args.notebook] if args.notebook else list(notebook.NOTEBOOKS)
     for name in names:
         try:

@@ -21,6 +21,7 @@ Examples
 >>> nn.save_model(model, "model.keras")                            # doctest: +SKIP
 """
 
+import os
 import sys
 import time
 
@@ -154,6 +155,21 @@ def fit(model, train_ds, *, val_ds=None, epochs, progress=True, desc="training",
     return history
 
 
+#: overrides ``mixed_precision="auto"`` of :func:`train_cnn` when set to 0 or 1 (the
+#: notebooks run in kernels of their own: an environment variable reaches them all)
+MIXED_PRECISION_ENV = "DEEPSHADOWS_MIXED_PRECISION"
+
+
+def _auto_mixed_precision():
+    """``mixed_precision="auto"``: :data:`MIXED_PRECISION_ENV` when set, else a GPU."""
+    value = os.environ.get(MIXED_PRECISION_ENV, "").strip().lower()
+    if value in ("0", "off", "false", "no"):
+        return False
+    if value in ("1", "on", "true", "yes"):
+        return True
+    return bool(_tf().config.list_physical_devices("GPU"))
+
+
 def train_cnn(images, labels, *, train_idx=None, val_idx=None, epochs,
               batch_size=paper.BATCH_SIZE, learning_rate=paper.LEARNING_RATE, seed=0, n_classes=1, progress=True, deterministic=True,
               jit_compile=False, model=None, mixed_precision="auto", checkpoint="auto",
@@ -194,7 +210,10 @@ def train_cnn(images, labels, *, train_idx=None, val_idx=None, epochs,
         Build the new network with Keras' ``mixed_bfloat16`` policy (bfloat16 compute,
         float32 weights).  "auto": only when TensorFlow sees a GPU; on this CPU it
         gained nothing (and TensorFlow's bfloat16 CPU kernels round more than the
-        1e-3 tolerance of the predictions).
+        1e-3 tolerance of the predictions).  The environment variable
+        ``DEEPSHADOWS_MIXED_PRECISION`` (``0`` / ``1``) overrides "auto" in every
+        process (``make paper-gpu`` turns it off for the notebooks when its precision
+        check against float32 fails).
     checkpoint : str, path-like, TrainingCheckpoint, "auto" or None, optional
         Save the training state after every epoch
         (:class:`.checkpoint.TrainingCheckpoint`) and resume a killed run of the same
@@ -220,7 +239,7 @@ def train_cnn(images, labels, *, train_idx=None, val_idx=None, epochs,
     set_seed(seed, deterministic=deterministic)
     if model is None:
         if mixed_precision == "auto":
-            mixed_precision = bool(_tf().config.list_physical_devices("GPU"))
+            mixed_precision = _auto_mixed_precision()
         import keras
         previous = keras.mixed_precision.global_policy().name
         keras.mixed_precision.set_global_policy("mixed_bfloat16" if mixed_precision

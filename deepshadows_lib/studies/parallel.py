@@ -10,6 +10,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .. import bn_stats, training
+from ..errors import InputError
 from .labels import _clear
 
 
@@ -62,6 +63,9 @@ _TRAINING_LOCK = threading.Lock()
 
 
 def _worker_init(images_path, threads):
+    # several trainings share a GPU: each takes the memory it needs, not all of it at
+    # once (TensorFlow's default), before TensorFlow starts in this fresh process
+    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
     training.configure_threads(intra_op=threads, inter_op=1)
     _WORKER["images"] = np.load(images_path, mmap_mode="r")
 
@@ -143,6 +147,10 @@ def _dask_release(key):
     return True
 
 
+#: seconds to reach a scheduler before giving up with one line (``scheduler_client``)
+CONNECT_TIMEOUT = 10
+
+
 def scheduler_client(scheduler):
     """A ``distributed.Client`` for ``scheduler`` and whether the caller must close it.
 
@@ -156,6 +164,12 @@ def scheduler_client(scheduler):
     Returns
     -------
     (distributed.Client, bool) or (None, False)
+
+    Raises
+    ------
+    InputError
+        In one line, when no scheduler answers at that address within
+        :data:`CONNECT_TIMEOUT` seconds (or the address does not parse).
     """
     if scheduler is None or (isinstance(scheduler, str) and not scheduler.strip()):
         return None, False
@@ -163,9 +177,19 @@ def scheduler_client(scheduler):
 
     if isinstance(scheduler, Client):
         return scheduler, False
-    if isinstance(scheduler, (str, os.PathLike)) and str(scheduler).endswith(".json"):
-        return Client(scheduler_file=str(scheduler)), True
-    return Client(scheduler), True
+    try:
+        if isinstance(scheduler, (str, os.PathLike)) and str(scheduler).endswith(".json"):
+            if not os.path.exists(scheduler):
+                raise FileNotFoundError(f"no scheduler file {str(scheduler)!r}")
+            return Client(scheduler_file=str(scheduler), timeout=CONNECT_TIMEOUT), True
+        return Client(scheduler, timeout=CONNECT_TIMEOUT), True
+    except (OSError, TimeoutError, ValueError, TypeError) as exc:
+        # one line, before anything is trained or written (a scheduler that is down, a
+        # typo in its address), not Dask's traceback after its default 30 s
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"cannot reach the Dask scheduler {str(scheduler)!r} ({reason}); "
+                         "give the address of a running scheduler (tcp://HOST:8786) or "
+                         "none to train in local processes") from None
 
 
 def map_trainings(fn, images, tasks, *, workers=1, scheduler=None, progress=True,
