@@ -32,7 +32,10 @@ def _add_figures(sub):
                         "trainings run on its workers instead of local processes")
     p.add_argument("--check", action="store_true",
                    help="only check that every expected figure and table exists, is not "
-                        "blank, has no empty panel and no impossible number")
+                        "blank, has no empty panel and no impossible number, and that "
+                        "every claim of the paper holds (conclusions.csv; a row that says "
+                        "no fails the check unless its note says why, except in a smoke "
+                        "run)")
     p.add_argument("--explain", metavar="NAME", default=None,
                    help="print the notebook, cell, source lines and library functions behind "
                         "the figure or table NAME of MANIFEST.json (e.g. fig4_roc)")
