@@ -150,6 +150,11 @@ def test_explain_of_a_typo_names_the_near_items(typo, near):
     assert "did you mean" not in str(info.value) and "fig4_roc" in str(info.value)
 
 
+def test_explain_without_a_manifest_says_to_make_the_figures(tmp_path):
+    with pytest.raises(InputError, match="make paper-figures"):
+        notebook.explain("fig4_roc", figures_dir=tmp_path)
+
+
 def test_explain_takes_a_file_name_for_its_item():
     assert notebook.explain("fig4_roc.png", figures_dir=FIGURES) == \
         notebook.explain("fig4_roc", figures_dir=FIGURES)

@@ -309,6 +309,10 @@ def _no_such_item(name, items):
 
 def explain(name, *, figures_dir=REPO_ROOT / "figures", root=REPO_ROOT):
     """A text naming the notebook, cell, source lines and library calls behind item ``name``."""
+    if not (Path(figures_dir) / MANIFEST).exists():
+        raise InputError("no figure manifest here: make the figures first "
+                         "(make paper-figures) or name their folder with --figures",
+                         path=Path(figures_dir) / MANIFEST)
     items = read_manifest(figures_dir).get("items", {})
     if name not in items:
         # a file name (fig4_roc.png) names its item
