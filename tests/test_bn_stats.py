@@ -131,3 +131,77 @@ def test_float_images_already_scaled_give_the_statistics_of_uint8_ones():
     m1, v1, _, _ = _by_hand(model, images)
     np.testing.assert_allclose(m_u8, m1, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(v_u8, v1, rtol=1e-5)
+
+
+def _cutout_model(seed=0):
+    """A small model on (64, 64, 3) cutouts (the input of nn.predict): 1x1 conv -> BN ->
+    dropout -> 1x1 conv -> BN -> pool -> dense, with planted (wrong) statistics."""
+    from keras import layers
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((64, 64, 3), name="image")
+    x = layers.Conv2D(3, 1, name="c1")(inp)
+    x = layers.BatchNormalization(name="b1")(x)
+    x = layers.Dropout(0.5, name="drop")(x)  # in training only: the statistics must not see it
+    x = layers.Conv2D(2, 1, name="c2")(x)
+    x = layers.BatchNormalization(name="b2")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    model = keras.Model(inp, layers.Dense(1, activation="sigmoid", name="out")(x))
+    rng = np.random.default_rng(seed)
+    for name in ("b1", "b2"):
+        bn = model.get_layer(name)
+        c = bn.gamma.shape[0]
+        bn.moving_mean.assign(rng.normal(2, 1, c).astype(np.float32))
+        bn.moving_variance.assign(rng.uniform(5, 10, c).astype(np.float32))
+    return model
+
+
+def test_statistics_are_those_of_inference_mode_without_dropout():
+    # the second layer's input statistics by hand: the first layer re-estimated, no dropout
+    model = _cutout_model()
+    images = np.random.default_rng(6).integers(0, 256, (24, 64, 64, 3), dtype=np.uint8)
+    bn_stats.reestimate_batch_norm(model, images, batch_size=10)
+    x = images.astype(np.float64) / 255.0
+    w1, b1 = (np.asarray(v, np.float64) for v in model.get_layer("c1").get_weights())
+    h1 = (np.einsum("nhwc,ck->nhwk", x, w1[0, 0]) + b1).reshape(-1, 3)
+    bn1 = model.get_layer("b1")
+    z1 = (np.asarray(bn1.gamma) * (h1 - h1.mean(0)) / np.sqrt(h1.var(0) + bn1.epsilon)
+          + np.asarray(bn1.beta))
+    w2, b2 = (np.asarray(v, np.float64) for v in model.get_layer("c2").get_weights())
+    h2 = z1 @ w2[0, 0] + b2
+    np.testing.assert_allclose(model.get_layer("b2").moving_mean, h2.mean(0), rtol=1e-4,
+                               atol=1e-5)
+    np.testing.assert_allclose(model.get_layer("b2").moving_variance, h2.var(0), rtol=1e-4)
+
+
+@pytest.mark.parametrize("apply", [False, True])
+def test_compare_reports_both_and_keeps_the_training_statistics_unless_asked(apply):
+    # the paper profile (bn_reestimate off) keeps the paper's procedure: the model keeps
+    # its moving averages, and the re-estimated numbers are reported beside
+    from deepshadows_lib import evaluate, nn
+    model = _cutout_model(seed=1)
+    rng = np.random.default_rng(7)
+    images = rng.integers(0, 256, (40, 64, 64, 3), dtype=np.uint8)
+    train, test = np.arange(24), np.arange(24, 40)
+    y = rng.integers(0, 2, test.size)
+    stats = {w.path: np.asarray(w).copy() for w in model.weights}
+    p_moving = nn.predict(model, images, indices=test)
+    by_hand = keras.models.clone_model(model)
+    by_hand.set_weights(model.get_weights())
+    bn_stats.reestimate_batch_norm(by_hand, images, indices=train)
+    p_re = nn.predict(by_hand, images, indices=test)
+    assert np.abs(p_re - p_moving).max() > 1e-3  # the two choices differ here
+    out = bn_stats.compare(model, images, train_idx=train, test_idx=test, y_test=y,
+                           apply=apply)
+    np.testing.assert_allclose(out["p_moving"], p_moving, atol=1e-6)
+    np.testing.assert_allclose(out["p_reestimated"], p_re, atol=1e-6)
+    np.testing.assert_allclose(out["p"], p_re if apply else p_moving, atol=1e-6)
+    moved = [w.path for w in model.weights if not np.array_equal(np.asarray(w), stats[w.path])]
+    assert bool(moved) is apply and all("moving_" in m for m in moved)
+    table = out["table"]
+    assert len(table) == 2 and table["used in figures"].tolist().count("yes") == 1
+    used = table.index[table["used in figures"] == "yes"][0]
+    assert ("re-estimated" in used) is apply
+    for name, p in (("moving averages of training (the paper)", p_moving),
+                    ("re-estimated after training", p_re)):
+        assert table.loc[name, "accuracy"] == pytest.approx(
+            evaluate.binary_metrics(y, p)["accuracy"])

@@ -120,3 +120,44 @@ def test_figures_reaches_the_scheduler_before_running_any_notebook(monkeypatch, 
                      "01_file_creation"]) == 0
     assert ran == ["01_file_creation"]
     assert studies.scheduler_client(None) == (None, False)
+
+
+# --------------------------------------------------------------------------- figures --check
+def _figures_with_verdicts(tmp_path, *, profile, broken):
+    """A figures folder whose verdict table says no for ``broken`` (the other figures'
+    checks are the notebook runner's, replaced by the caller)."""
+    import json
+
+    from deepshadows_lib import conclusions
+    figures = tmp_path / "figures"
+    figures.mkdir()
+    records = {k: conclusions.Verdict(k, "0.5", k not in broken).as_dict()
+               for k in conclusions.CLAIMS}
+    conclusions.verdict_table(records).to_csv(figures / "conclusions.csv")
+    (figures / "MANIFEST.json").write_text(json.dumps(
+        {"items": {"conclusions": {"parameters": {"profile": {"name": profile}}}}}))
+    return figures
+
+
+@pytest.mark.parametrize("profile, code", [("default", 2), ("paper", 2), ("smoke", 0)])
+def test_figures_check_fails_when_a_claim_does_not_hold_outside_the_smoke_profile(
+        monkeypatch, tmp_path, capsys, profile, code):
+    from deepshadows_lib import cli, notebook
+    monkeypatch.setattr(notebook, "check_outputs", lambda figures: [])
+    figures = _figures_with_verdicts(tmp_path, profile=profile, broken={"random_splits"})
+    # --profile is the Makefile's; the table's own profile (MANIFEST.json) decides
+    assert cli.main(["figures", "--profile", "default", "--figures", str(figures),
+                     "--check"]) == code
+    out = capsys.readouterr()
+    if code:
+        assert "random splits agree" in out.err and "do not hold" in out.err
+    else:
+        assert f"7 of 8 claims of the paper hold in this {profile} run; 1 do not" in out.out
+
+
+def test_figures_check_passes_when_every_claim_holds(monkeypatch, tmp_path, capsys):
+    from deepshadows_lib import cli, notebook
+    monkeypatch.setattr(notebook, "check_outputs", lambda figures: [])
+    figures = _figures_with_verdicts(tmp_path, profile="default", broken=set())
+    assert cli.main(["figures", "--figures", str(figures), "--check"]) == 0
+    assert "8 of 8 claims of the paper hold in this default run" in capsys.readouterr().out

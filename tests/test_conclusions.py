@@ -200,3 +200,120 @@ def test_verdicts_from_results_match_the_verdicts_from_numbers():
     assert v == conclusions.three_class(reduced_accuracy=0.9,
                                         binary_accuracy=m["DeepShadows"]["accuracy"],
                                         overall_accuracy=0.85)
+
+
+# --------------------------------------------------------------------------- audit: each claim broken
+def _paper_verdicts(**broken):
+    """The verdicts of a run with the paper's numbers, each claim named in ``broken``
+    computed from numbers that break it instead."""
+    f = [0, 0.01, 0.05, 0.10, 1 / 3]
+    acc = [0.920, 0.918, 0.914, 0.909, 0.883]
+    auc = [0.974, 0.974, 0.970, 0.969, 0.950]
+    made = {
+        "cnn_accuracy": lambda b: conclusions.cnn_accuracy(
+            cnn=0.860 if b else 0.920, svm=0.819, rf=0.797),           # 4.1 points
+        "cnn_auc": lambda b: conclusions.cnn_auc(
+            cnn=0.974, svm=0.894, rf=0.980 if b else 0.872),          # RF above
+        "random_splits": lambda b: conclusions.random_splits(
+            [0.912, 0.920, 0.933 if b else 0.915]),                    # spread 0.021
+        "noise_monotonic": lambda b: conclusions.noise_monotonic(
+            f, acc, [0.974, 0.974, 0.970, 0.975 if b else 0.969, 0.950]),  # AUC rises at 10%
+        "noise_cost": lambda b: conclusions.noise_cost(
+            f, [0.920, 0.918, 0.914, 0.909, 0.859 if b else 0.883]),   # costs 0.061
+        "hsc_finetune": lambda b: conclusions.hsc_finetune(
+            before_accuracy=0.821, after_accuracy=0.876, before_auc=0.902,
+            after_auc=0.900 if b else 0.936),                          # AUC falls
+        "three_class": lambda b: conclusions.three_class(
+            reduced_accuracy=0.88 if b else 0.90, binary_accuracy=0.92),  # 0.04 below
+        "gradcam_centre": lambda b: conclusions.gradcam_centre(
+            [0.2, 0.3, 0.32] if b else [0.4, 0.5, 0.6], disc_share=0.109),  # 0.30 < 0.327
+    }
+    assert set(made) == set(conclusions.CLAIMS)
+    assert conclusions.noise_monotonic(f, acc, auc).holds
+    return {k: make(k in broken).as_dict() for k, make in made.items()}
+
+
+@pytest.mark.parametrize("key", list(conclusions.CLAIMS))
+def test_a_run_that_breaks_one_claim_says_no_on_that_row_only(key):
+    table = conclusions.verdict_table(_paper_verdicts(**{key: True}))
+    holds = table["holds"]
+    assert holds[conclusions.CLAIMS[key].claim] == "no"
+    assert (holds.drop(conclusions.CLAIMS[key].claim) == "yes").all()
+
+
+@pytest.mark.parametrize("kwargs", [dict(cnn=None, svm=0.8, rf=0.7),
+                                    dict(cnn=0.95, svm=0.8, rf=None)])
+def test_a_missing_number_says_no_and_shows_missing(kwargs):
+    for verdict in (conclusions.cnn_accuracy(**kwargs), conclusions.cnn_auc(**kwargs)):
+        assert verdict.holds is False and "missing" in verdict.this_run
+    v = conclusions.three_class(reduced_accuracy=None, binary_accuracy=0.9)
+    assert v.holds is False and "missing" in v.this_run
+    v = conclusions.hsc_finetune(before_accuracy=0.8, after_accuracy=None, before_auc=0.8,
+                                 after_auc=0.9)
+    assert v.holds is False and "missing" in v.this_run
+
+
+@pytest.mark.parametrize("disc", [0.0, float("nan"), None, -0.1, 1.0])
+def test_gradcam_with_a_disc_share_that_is_not_a_share_says_no(disc):
+    # a disc share of 0 made any map (even an all-zero one) hold
+    v = conclusions.gradcam_centre([0.0, 0.0, 0.5], disc_share=disc)
+    assert v.holds is False and "not a share" in v.this_run
+
+
+def test_boundaries_of_the_issue_hold_exactly():
+    f = [0, 0.05, 1 / 3]
+    assert conclusions.noise_cost(f, [0.849, 0.80, 0.789]).holds          # cost 0.06
+    assert not conclusions.noise_cost(f, [0.849, 0.80, 0.7889]).holds
+    assert conclusions.random_splits([0.912, 0.932, 0.92]).holds            # spread 0.02
+    assert not conclusions.random_splits([0.912, 0.9321, 0.92]).holds
+    assert conclusions.three_class(reduced_accuracy=0.82, binary_accuracy=0.85).holds
+    assert conclusions.three_class(reduced_accuracy=0.88, binary_accuracy=0.85).holds
+    assert conclusions.gradcam_centre([0.33], disc_share=0.11).holds        # 3 x exactly
+
+
+def test_noise_cost_reads_a_profile_that_writes_thirty_three_percent_as_0_33():
+    v = conclusions.noise_cost([0, 0.05, 0.33], [0.90, 0.89, 0.85])
+    assert v.holds and v.values["noisy"] == 0.85
+    with pytest.raises(InputError, match="0.333"):
+        conclusions.noise_cost([0, 0.05, 0.30], [0.90, 0.89, 0.85])
+
+
+def test_noise_monotonicity_needs_the_noise_free_run():
+    # without it, a fall from the clean accuracy to the first flipped run goes unseen
+    with pytest.raises(InputError, match="noise-free"):
+        conclusions.noise_monotonic([0.05, 1 / 3], [0.90, 0.85], [0.95, 0.90])
+
+
+def test_a_missing_study_is_named_not_a_key_error():
+    y, p = np.array([0, 1, 1, 0]), np.array([0.2, 0.8, 0.7, 0.1])
+    with pytest.raises(InputError, match="'SVM'"):
+        conclusions.model_verdicts({"DeepShadows": (y, p), "Random forest": (y, p)})
+    with pytest.raises(InputError, match="'after'"):
+        conclusions.transfer_verdict({"before": {"metrics": {"accuracy": 0.8, "auc": 0.9}}})
+    with pytest.raises(InputError, match="'gradcam' maps"):
+        conclusions.gradcam_verdict({"hirescam_share": [0.5], "disc_share": 0.1})
+
+
+# --------------------------------------------------------------------------- audit: the check
+def _table(**broken_with_note):
+    records = _paper_verdicts(**{k: True for k in broken_with_note})
+    for key, note in broken_with_note.items():
+        records[key]["note"] = note
+    return conclusions.verdict_table(records)
+
+
+def test_check_holds_fails_a_default_run_whose_claim_says_no():
+    table = _table(noise_cost="")
+    with pytest.raises(InputError, match="33% label noise costs little"):
+        conclusions.check_holds(table, profile="default")
+    with pytest.raises(InputError, match="do not hold in this paper run"):
+        conclusions.check_holds(table, profile="paper")
+    # the smoke run is too small to test the paper: reported, not failed
+    assert conclusions.check_holds(table, profile="smoke") == ["33% label noise costs little"]
+    assert conclusions.check_holds(_table(), profile="default") == []
+
+
+def test_check_holds_accepts_a_row_that_says_why_it_cannot_hold():
+    table = _table(three_class="needs 40 min of training on 2 cores; holds in the paper profile")
+    assert conclusions.check_holds(table, profile="default") == \
+        ["three-class accuracy near the binary one"]

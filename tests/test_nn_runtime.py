@@ -98,6 +98,7 @@ print(sum(1 for _ in augment.augment_dataset(ds, seed=1)))
 """
 
 
+@pytest.mark.slow  # spawns a process (TensorFlow's start-up: seconds)
 @pytest.mark.tf
 def test_traced_code_does_not_print_the_environment():
     # AutoGraph logged "could not transform <bound method _Environ.setdefault of

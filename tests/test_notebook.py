@@ -139,6 +139,29 @@ def test_explain_prints_notebook_cell_lines_and_library_calls():
         notebook.explain("fig99", figures_dir=FIGURES)
 
 
+@pytest.mark.parametrize("typo, near", [("fig4_rco", "fig4_roc"), ("Fig4_ROC", "fig4_roc"),
+                                         ("fig5_probablities", "fig5_probabilities"),
+                                         ("fig4", "fig4_confusion or fig4_roc")])
+def test_explain_of_a_typo_names_the_near_items(typo, near):
+    with pytest.raises(InputError, match=f"did you mean {near}\\?"):
+        notebook.explain(typo, figures_dir=FIGURES)
+    with pytest.raises(InputError) as info:
+        notebook.explain("xyz", figures_dir=FIGURES)
+    assert "did you mean" not in str(info.value) and "fig4_roc" in str(info.value)
+
+
+def test_explain_without_a_manifest_says_to_make_the_figures(tmp_path):
+    with pytest.raises(InputError, match="make paper-figures"):
+        notebook.explain("fig4_roc", figures_dir=tmp_path)
+
+
+def test_explain_takes_a_file_name_for_its_item():
+    assert notebook.explain("fig4_roc.png", figures_dir=FIGURES) == \
+        notebook.explain("fig4_roc", figures_dir=FIGURES)
+    assert notebook.explain("figures/table2_metrics.csv", figures_dir=FIGURES) == \
+        notebook.explain("table2_metrics", figures_dir=FIGURES)
+
+
 def test_library_calls_lists_module_functions_of_the_library_only():
     src = "x = plots.draw_roc_curves(a)\ny = np.mean(x)\nz = tables.table2(evaluate.roc(a))\n"
     assert cells.library_calls(src) == ["deepshadows_lib.plots.draw_roc_curves",

@@ -231,6 +231,7 @@ def test_no_single_image_statistic_separates_lsbgs_from_type2_artifacts(sample):
     assert roc_auc_score(y, p) < 0.92
 
 
+@pytest.mark.slow  # spawns the script, once per change
 @needs_figure
 @pytest.mark.parametrize("change", ["half", "double", "cropped"])
 def test_a_figure_of_another_size_is_refused_in_one_line(tmp_path, change):
@@ -258,6 +259,7 @@ def test_a_figure_of_another_size_is_refused_in_one_line(tmp_path, change):
     assert not [p for p in tmp_path.iterdir() if p.name not in ("other.png", "stats.csv")]
 
 
+@pytest.mark.slow  # the report trains a random forest, cross-validated five times
 def test_the_report_compares_only_the_figures_classes(simulated_objects):
     """Given a catalog, the synthetic cutouts compared are those of the figure's classes
     (LSBGs and type-2 artifacts): type-1 artifacts are left out, as they are not among

@@ -539,7 +539,9 @@ def test_galsim_public_fallback_draws_the_pixels_of_the_fast_path(reprobe, monke
     for (c, npix, scale), ref in zip(cases, fast):
         out = simulate._draw_sersic(c, npix, scale)
         assert out.max() > 0
-        np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-15 * ref.max())
+        # bitwise, as _galsim_fast's docstring claims for GalSim 2.8: the committed
+        # figures and the pinned hashes must not depend on which route drew them
+        np.testing.assert_array_equal(out, ref)
     # and whole objects: the same cutouts and catalog through the public API
     monkeypatch.undo()
     img_fast, cat_fast = simulate.simulate_objects(n_per_class=2, seed=5,
@@ -547,8 +549,8 @@ def test_galsim_public_fallback_draws_the_pixels_of_the_fast_path(reprobe, monke
     monkeypatch.setattr(reprobe, "fast_path_available", lambda: False)
     img_pub, cat_pub = simulate.simulate_objects(n_per_class=2, seed=5,
                                                  classes=("lsbg", "artifact2"))
-    assert np.abs(img_pub.astype(int) - img_fast).max() <= 1
-    np.testing.assert_allclose(cat_pub.mag_auto_g, cat_fast.mag_auto_g, rtol=1e-9)
+    np.testing.assert_array_equal(img_pub, img_fast)
+    pd.testing.assert_frame_equal(cat_pub, cat_fast)
 
 
 def test_galsim_probe_falls_back_with_one_warning_when_the_private_api_is_missing(

@@ -6,7 +6,8 @@ the numbers each call a verdict function and :func:`record` the result in the ru
 build directory; :func:`verdict_table` puts every claim in one table (claims whose
 notebook has not run yet say ``not run``), which the notebooks save as
 ``figures/conclusions.csv`` and ``.md`` and ``make paper-figures`` checks
-(:func:`check_complete`).
+(:func:`check_complete`: one verdict per claim; :func:`check_holds`: every claim holds,
+or says why not, except in the smoke profile).
 
 The claims (:data:`CLAIMS`), in the paper's order:
 
@@ -37,12 +38,12 @@ from .claims import (CLAIMS, MAP_NAMES, NOT_RUN, Claim, Verdict, cnn_accuracy, c
                      noise_monotonic, random_splits, three_class)
 from .results import (model_verdicts, noise_verdicts, seed_verdict, three_class_verdict,
                       transfer_verdict)
-from .table import (check_complete, load_records, record, report_verdicts, run_id,
-                    verdict_table)
+from .table import (MAY_FAIL_PROFILES, check_complete, check_holds, load_records, record,
+                    report_verdicts, run_id, verdict_table)
 
 __all__ = ["Claim", "CLAIMS", "Verdict", "cnn_accuracy", "cnn_auc", "random_splits",
            "noise_monotonic", "noise_cost", "hsc_finetune", "three_class", "gradcam_centre",
            "gradcam_verdict", "MAP_NAMES", "model_verdicts", "seed_verdict", "noise_verdicts",
            "transfer_verdict", "three_class_verdict",
            "run_id", "record", "report_verdicts", "load_records", "verdict_table",
-           "check_complete", "NOT_RUN"]
+           "check_complete", "check_holds", "MAY_FAIL_PROFILES", "NOT_RUN"]

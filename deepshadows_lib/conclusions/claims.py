@@ -88,11 +88,16 @@ def _finite(*values):
     return all(v is not None and np.isfinite(float(v)) for v in values)
 
 
+def _num(value):
+    """A number as the table shows it; a study that gave none says ``missing``."""
+    return "missing" if value is None else f"{float(value):.3f}"
+
+
 # --------------------------------------------------------------------------- the tests
 def cnn_accuracy(*, cnn, svm, rf, margin=0.05):
     """The CNN's accuracy is at least ``margin`` above both baselines'."""
     holds = _finite(cnn, svm, rf) and cnn >= max(svm, rf) + margin - 1e-12
-    return Verdict("cnn_accuracy", f"{cnn:.3f} vs {svm:.3f} / {rf:.3f}", bool(holds),
+    return Verdict("cnn_accuracy", f"{_num(cnn)} vs {_num(svm)} / {_num(rf)}", bool(holds),
                    {"cnn": cnn, "svm": svm, "rf": rf, "margin": margin},
                    test=f"CNN accuracy >= max(SVM, RF) + {margin:g}")
 
@@ -100,7 +105,7 @@ def cnn_accuracy(*, cnn, svm, rf, margin=0.05):
 def cnn_auc(*, cnn, svm, rf):
     """The CNN's AUC is above both baselines'."""
     holds = _finite(cnn, svm, rf) and cnn > max(svm, rf)
-    return Verdict("cnn_auc", f"{cnn:.3f} vs {svm:.3f} / {rf:.3f}", bool(holds),
+    return Verdict("cnn_auc", f"{_num(cnn)} vs {_num(svm)} / {_num(rf)}", bool(holds),
                    {"cnn": cnn, "svm": svm, "rf": rf})
 
 
@@ -124,6 +129,10 @@ def _by_fraction(fractions, values):
     if f.shape != v.shape or f.size < 2:
         raise InputError("label-noise verdicts need one value per fraction, at least two "
                          "fractions (the noise-free run included)")
+    if not np.isclose(f, 0.0).any():
+        raise InputError("label-noise verdicts need the noise-free run (fraction 0) beside "
+                         f"the runs with flipped labels; got fractions "
+                         f"{', '.join(f'{x:g}' for x in f)}")
     order = np.argsort(f, kind="stable")
     return f[order], v[order]
 
@@ -170,9 +179,12 @@ def noise_cost(fractions, accuracies, *, fraction=1 / 3, max_cost=0.06):
     """Flipping ``fraction`` of the labels costs at most ``max_cost`` accuracy."""
     f, acc = _by_fraction(fractions, accuracies)
     clean = np.flatnonzero(np.isclose(f, 0.0))
-    noisy = np.flatnonzero(np.isclose(f, fraction, atol=1e-3))
+    # the run whose fraction rounds to the same percent (a profile may say 0.33 or 1/3)
+    distance = np.abs(f - fraction)
+    noisy = np.flatnonzero((distance < 0.005) & (distance == distance.min()))
     if clean.size == 0 or noisy.size == 0:
-        raise InputError(f"the label-noise cost needs runs at 0 and {fraction:.3f} flipped")
+        raise InputError(f"the label-noise cost needs runs at 0 and {fraction:.3f} flipped "
+                         f"(got {', '.join(f'{x:g}' for x in f)})")
     cost = float(acc[clean[0]] - acc[noisy[0]])
     holds = bool(np.isfinite(cost) and cost <= max_cost + 1e-12)
     return Verdict("noise_cost", f"{-cost:+.3f} accuracy ({acc[clean[0]]:.3f} -> "
@@ -186,8 +198,9 @@ def hsc_finetune(*, before_accuracy, after_accuracy, before_auc, after_auc):
     """Fine-tuning on HSC raises both accuracy and AUC."""
     holds = (_finite(before_accuracy, after_accuracy, before_auc, after_auc)
              and after_accuracy > before_accuracy and after_auc > before_auc)
-    return Verdict("hsc_finetune", f"accuracy {before_accuracy:.3f} -> {after_accuracy:.3f}, "
-                                   f"AUC {before_auc:.3f} -> {after_auc:.3f}", bool(holds),
+    return Verdict("hsc_finetune", f"accuracy {_num(before_accuracy)} -> "
+                                   f"{_num(after_accuracy)}, AUC {_num(before_auc)} -> "
+                                   f"{_num(after_auc)}", bool(holds),
                    {"before_accuracy": before_accuracy, "after_accuracy": after_accuracy,
                     "before_auc": before_auc, "after_auc": after_auc})
 
@@ -195,11 +208,12 @@ def hsc_finetune(*, before_accuracy, after_accuracy, before_auc, after_auc):
 def three_class(*, reduced_accuracy, binary_accuracy, overall_accuracy=None, tolerance=0.03):
     """The three-class model's LSBG-vs-artifact accuracy is within ``tolerance`` of the
     binary CNN's."""
-    gap = float(reduced_accuracy - binary_accuracy)
-    holds = _finite(reduced_accuracy, binary_accuracy) and abs(gap) <= tolerance + 1e-12
-    text = f"reduced {reduced_accuracy:.3f} vs binary {binary_accuracy:.3f}"
+    holds = _finite(reduced_accuracy, binary_accuracy)
+    gap = float(reduced_accuracy - binary_accuracy) if holds else float("nan")
+    holds = holds and abs(gap) <= tolerance + 1e-12
+    text = f"reduced {_num(reduced_accuracy)} vs binary {_num(binary_accuracy)}"
     if overall_accuracy is not None:
-        text += f" (three-class {overall_accuracy:.3f})"
+        text += f" (three-class {_num(overall_accuracy)})"
     return Verdict("three_class", text, bool(holds),
                    {"reduced_accuracy": reduced_accuracy, "binary_accuracy": binary_accuracy,
                     "overall_accuracy": overall_accuracy, "gap": gap,
@@ -226,20 +240,23 @@ def gradcam_centre(shares, *, disc_share, factor=3.0, method="Grad-CAM", beside=
         ``name -> median share`` of other maps of the same examples, shown beside.
     """
     s = np.nan_to_num(np.asarray(shares, dtype=float), nan=0.0)
+    # a disc share of 0 (or missing, NaN) would let any map pass: no evidence, no claim
+    disc_ok = _finite(disc_share) and 0 < float(disc_share) < 1
     extra = "".join(f"; {k} {v:.2f}" for k, v in (beside or {}).items())
     if s.size == 0:
         return Verdict("gradcam_centre", "no confident true positive", False,
                        {"n": 0, "disc_share": disc_share, "factor": factor})
     median = float(np.median(s))
-    holds = median >= factor * disc_share - 1e-12
+    holds = disc_ok and median >= factor * float(disc_share) - 1e-12
+    disc_text = f"{float(disc_share):.2f}" if disc_ok else f"{disc_share!r}: not a share"
     return Verdict("gradcam_centre",
                    f"{method}: median share {median:.2f} ({s.size} maps; disc "
-                   f"{disc_share:.2f}){extra}",
+                   f"{disc_text}){extra}",
                    bool(holds), {"median_share": median, "n": int(s.size),
                                  "disc_share": disc_share, "factor": factor,
                                  "method": method, "beside": beside or {}},
                    test=f"median share of the {method} map within 12 px >= {factor:g} x "
-                        f"{disc_share:.3f}")
+                        + (f"{float(disc_share):.3f}" if disc_ok else "the disc's share"))
 
 
 #: names of the map methods of :func:`deepshadows_lib.gradcam.gradcam_maps`
@@ -249,6 +266,10 @@ MAP_NAMES = {"gradcam": "Grad-CAM", "hirescam": "HiResCAM"}
 def gradcam_verdict(evidence, *, method="gradcam"):
     """:func:`gradcam_centre` on :func:`deepshadows_lib.gradcam.centre_evidence`'s result,
     testing the ``method`` map and showing the other maps' medians beside."""
+    if method not in MAP_NAMES or f"{method}_share" not in evidence:
+        found = [k for k in MAP_NAMES if f"{k}_share" in evidence]
+        raise InputError(f"the Grad-CAM verdict: no {method!r} maps in the evidence "
+                         f"(maps: {', '.join(found) or 'none'})")
     beside = {MAP_NAMES[k]: float(np.nanmedian(evidence[f"{k}_share"]))
               for k in MAP_NAMES if k != method and len(evidence.get(f"{k}_share", []))}
     if len(evidence.get("occlusion_share", [])):

@@ -1,6 +1,7 @@
 """Verdicts from what the studies return, so that a notebook cell computes nothing itself."""
 
 from .. import evaluate
+from ..errors import InputError
 from .claims import (cnn_accuracy, cnn_auc, hsc_finetune, noise_cost, noise_monotonic,
                      random_splits, three_class)
 
@@ -8,9 +9,18 @@ __all__ = ["model_verdicts", "seed_verdict", "noise_verdicts", "transfer_verdict
            "three_class_verdict"]
 
 
+def _need(mapping, keys, what):
+    """Stop with the names of the missing studies, not a bare KeyError in a notebook."""
+    missing = [k for k in keys if k not in mapping]
+    if missing:
+        raise InputError(f"{what}: no result for {', '.join(map(repr, missing))} "
+                         f"(got {', '.join(map(repr, mapping)) or 'none'})")
+
+
 def model_verdicts(scores):
     """``cnn_accuracy`` and ``cnn_auc`` from Table 2's scores ``{model: (y_test, p)}``
     (models SVM, Random forest, DeepShadows)."""
+    _need(scores, ("DeepShadows", "SVM", "Random forest"), "the CNN-vs-baselines verdicts")
     m = {name: evaluate.binary_metrics(y, p) for name, (y, p) in scores.items()}
     return (cnn_accuracy(cnn=m["DeepShadows"]["accuracy"], svm=m["SVM"]["accuracy"],
                          rf=m["Random forest"]["accuracy"]),
@@ -37,6 +47,7 @@ def noise_verdicts(runs, *, n_test):
 
 def transfer_verdict(transfer):
     """``hsc_finetune`` from an HSC transfer (``before`` and ``after`` with ``metrics``)."""
+    _need(transfer, ("before", "after"), "the HSC fine-tuning verdict")
     before, after = transfer["before"]["metrics"], transfer["after"]["metrics"]
     return hsc_finetune(before_accuracy=before["accuracy"], after_accuracy=after["accuracy"],
                         before_auc=before["auc"], after_auc=after["auc"])

@@ -17,6 +17,7 @@ one, :func:`upgrade_manifest` rewrites an older manifest's entries in place and
 
 import ast
 import dataclasses
+import difflib
 import json
 import pkgutil
 import re
@@ -293,13 +294,32 @@ def library_calls(source, *, modules=None):
     return ordered
 
 
+def _no_such_item(name, items):
+    """The message for an unknown item: the near names first (a typo, a prefix such as
+    ``fig4``), then every item."""
+    lower = {k.lower(): k for k in items}
+    near = [lower[m] for m in difflib.get_close_matches(name.lower(), list(lower), n=3,
+                                                         cutoff=0.7)]
+    near += [k for k in sorted(items) if k.lower().startswith(name.lower())
+             and k not in near][:5]
+    known = ", ".join(sorted(items)) or "none"
+    hint = f"; did you mean {' or '.join(near)}?" if near else ""
+    return f"no item {name!r} in the manifest{hint} (known: {known})"
+
+
 def explain(name, *, figures_dir=REPO_ROOT / "figures", root=REPO_ROOT):
     """A text naming the notebook, cell, source lines and library calls behind item ``name``."""
+    if not (Path(figures_dir) / MANIFEST).exists():
+        raise InputError("no figure manifest here: make the figures first "
+                         "(make paper-figures) or name their folder with --figures",
+                         path=Path(figures_dir) / MANIFEST)
     items = read_manifest(figures_dir).get("items", {})
     if name not in items:
-        known = ", ".join(sorted(items)) or "none"
-        raise InputError(f"no item {name!r} in the manifest (known: {known})",
-                         path=Path(figures_dir) / MANIFEST)
+        # a file name (fig4_roc.png) names its item
+        by_file = {f: k for k, v in items.items() for f in v.get("files", [])}
+        name = by_file.get(Path(name).name, name)
+    if name not in items:
+        raise InputError(_no_such_item(name, items), path=Path(figures_dir) / MANIFEST)
     entry = items[name]
     cell = entry.get("cell") or cell_provenance(entry["notebook"], name) or {}
     if not cell.get("source"):
