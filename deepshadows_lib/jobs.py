@@ -106,7 +106,10 @@ def train_store(cutouts, out, *, profile="default", epochs=None, seed=0, split="
     While training, ``OUT/checkpoint/`` holds the state of the last finished epoch
     (:class:`deepshadows_lib.nn.TrainingCheckpoint`): the same command run again after
     a kill resumes from there, says so, and ends with the weights of an uninterrupted
-    run.  It is removed once every file above is written.
+    run.  It is removed once every file above is written.  A checkpoint that the
+    command cannot resume (another seed, split, data or settings, more finished epochs
+    than asked, a damaged file) is refused with one line rather than replaced:
+    ``restart`` (``--restart``) discards it.
 
     Parameters
     ----------
@@ -144,7 +147,8 @@ def train_store(cutouts, out, *, profile="default", epochs=None, seed=0, split="
     Raises
     ------
     InputError
-        A missing or incomplete store, a store without labels, an unknown split.
+        A missing or incomplete store, a store without labels, an unknown split, a
+        checkpoint in ``OUT`` that this training cannot resume.
     """
     prof = get_profile(profile)
     st = open_store(cutouts, lazy=True)
@@ -172,7 +176,10 @@ def train_store(cutouts, out, *, profile="default", epochs=None, seed=0, split="
                                val_idx=parts["validation"], epochs=epochs,
                                batch_size=prof.batch_size, learning_rate=prof.learning_rate,
                                seed=seed, n_classes=n_classes, progress=progress,
-                               checkpoint=checkpoint, ema_momentum=prof.ema_momentum)
+                               # strict: a checkpoint of another run is refused,
+                               # not silently replaced (--restart discards it)
+                               checkpoint=nn.TrainingCheckpoint(checkpoint, strict=True),
+                               ema_momentum=prof.ema_momentum)
     if prof.bn_reestimate:
         reestimate_batch_norm(model, st.images, indices=parts["train"])
     train_s = time.perf_counter() - t0

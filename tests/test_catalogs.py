@@ -358,3 +358,13 @@ def test_fuzzed_catalogs_check_and_download_exit_2_and_write_nothing(case):
         assert rc == 2, err
         _names(err, path, expect)
         assert not (Path(d) / "store").exists()
+
+
+def test_a_boolean_coordinate_is_named_as_the_user_wrote_it(tmp_path):
+    path = tmp_path / "flags.csv"
+    path.write_text("ra,dec\nTrue,1\nFalse,2\n")
+    with pytest.raises(InputError) as info:
+        catalogs.read_catalog(path)
+    msg = str(info.value)
+    assert "line 2, column 'ra': value True is a boolean, not a number" in msg, msg
+    assert "np." not in msg

@@ -262,15 +262,17 @@ def test_pool_is_bounded_concurrent_and_rate_limited(tmp_path):
     assert max(np.searchsorted(t, t + 1.0) - np.arange(n)) <= rate
 
 
-@pytest.mark.parametrize("wrong", ["path_404", "html_page"])
+@pytest.mark.parametrize("wrong", ["path_404", "html_page", "forbidden_html_page"])
 @pytest.mark.slow
 def test_wrong_endpoint_stops_early_with_one_line(tmp_path, wrong, capsys):
     from deepshadows_lib.cli import main
     n = 200
     cat = make_catalog(n, seed=11)
     cat.to_csv(tmp_path / "cat.csv", index=False)
-    # a mistyped path answers 404; the viewer's pages answer 200 with HTML
-    with FakeViewer(default_faults=["html"] if wrong == "html_page" else ["ok"]) as v:
+    # a mistyped path answers 404; the viewer's pages answer 200 with HTML; a site that
+    # is not the viewer may answer every request with an HTML page of status 403
+    faults = {"html_page": ["html"], "forbidden_html_page": ["403"]}.get(wrong, ["ok"])
+    with FakeViewer(default_faults=faults) as v:
         base = (v.base_url.replace("jpeg-cutout", "jpeg-cutuot") if wrong == "path_404"
                 else v.base_url)
         t0 = time.monotonic()

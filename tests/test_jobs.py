@@ -225,3 +225,34 @@ def test_cli_train_killed_with_sigkill_resumes_and_matches(tmp_path):
     h_b = json.loads((out / "history.json").read_text())
     assert h_a["loss"] == h_b["loss"] and h_b["epoch"] == list(range(1, epochs + 1))
     assert not (out / jobs.CHECKPOINT_DIR).exists()  # removed once all is written
+
+
+@pytest.mark.slow
+@pytest.mark.tf
+def test_cli_train_refuses_a_checkpoint_it_cannot_resume(labelled_store, tmp_path, capsys):
+    from deepshadows_lib import cli
+
+    out = tmp_path / "o"
+    ck = out / jobs.CHECKPOINT_DIR / "checkpoint.npz"
+    # hours of another training (here: other data) left in OUT by a killed run
+    images, y = easy_images(32, seed=9)
+    nn.train_cnn(images, y, epochs=1, batch_size=16, progress=False,
+                 checkpoint=out / jobs.CHECKPOINT_DIR)
+    saved = ck.read_bytes()
+    argv = ["train", "--cutouts", str(labelled_store), "--out", str(out), "--profile",
+            "smoke", "--epochs", "2", "--seed", "1", "--quiet"]
+    capsys.readouterr()
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert "another training" in err and "--restart" in err and str(ck.parent) in err
+    assert ck.read_bytes() == saved and not (out / "model.keras").exists()
+    # a damaged checkpoint: one line naming it, kept for the user to decide
+    ck.write_bytes(saved[:len(saved) // 3])
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "damaged" in err and str(ck) in err, err
+    assert "Traceback" not in err and not (out / "model.keras").exists()
+    # --restart discards it
+    assert cli.main(argv + ["--restart"]) == 0
+    assert (out / "model.keras").exists() and not ck.parent.exists()

@@ -226,6 +226,43 @@ def test_resumed_training_ends_with_the_weights_of_an_uninterrupted_run(data, tm
 
 
 @pytest.mark.slow
+def test_a_checkpoint_that_cannot_be_resumed_is_never_replaced_silently(data, tmp_path,
+                                                                        capsys):
+    images, y = data
+    kw = dict(train_idx=np.arange(48), batch_size=16, progress=False)
+    ck = tmp_path / "ck"
+    training.train_cnn(images, y, epochs=2, checkpoint=ck, seed=3, **kw)
+    saved = (ck / "checkpoint.npz").read_bytes()
+    capsys.readouterr()
+
+    # another seed: said in one line, naming what differs, then a fresh training
+    ref, _ = training.train_cnn(images, y, epochs=1, checkpoint=None, seed=4, **kw)
+    training.train_cnn(images, y, epochs=2, checkpoint=ck, seed=4, **kw)
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert "cannot resume" in err and "another training" in err and str(ck) in err
+    assert "seed 3 there, 4 here" in err and "batch_size" not in err
+
+    # fewer epochs than the checkpoint holds: its weights of that epoch are gone
+    (ck / "checkpoint.npz").write_bytes(saved)
+    short, _ = training.train_cnn(images, y, epochs=1, checkpoint=ck, seed=4, **kw)
+    assert _weights_equal(short, ref)
+    (ck / "checkpoint.npz").write_bytes(saved)
+    capsys.readouterr()
+    training.train_cnn(images, y, epochs=1, checkpoint=ck, seed=3, **kw)
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "2 finished epochs, more than the 1 asked" in err
+
+    # a damaged file: one line naming it, no traceback, a fresh training
+    (ck / "checkpoint.npz").write_bytes(saved[:len(saved) // 2])
+    fresh, _ = training.train_cnn(images, y, epochs=1, checkpoint=ck, seed=4, **kw)
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "damaged" in err
+    assert str(ck / "checkpoint.npz") in err
+    assert _weights_equal(fresh, ref)
+
+
+@pytest.mark.slow
 def test_weight_averaging_ends_with_the_moving_average_of_every_step(data):
     import keras
     images, y = data

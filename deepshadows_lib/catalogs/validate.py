@@ -145,7 +145,8 @@ def _type_name(v):
 
 
 def _short(v, limit=40):
-    text = repr(v)
+    # NumPy 2 scalars repr as "np.True_", "np.float64(1.0)": the user wrote True, 1.0
+    text = repr(v.item() if isinstance(v, np.generic) else v)
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 

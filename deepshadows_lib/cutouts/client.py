@@ -285,9 +285,14 @@ class Client:
         """Count an answer that a wrong base URL gives; raise once there are enough."""
         ctype = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
         html = ctype == "text/html" or resp.data[:64].lstrip()[:1] == b"<"
-        if resp.status != 404 and not (resp.status == 200 and html):
+        # an HTML page whatever its status, but for those that say "later" (429, 5xx:
+        # an overloaded service, not a wrong address): a 403 or 400 page of a site that
+        # is not the viewer stops the run as early as its 404s do
+        final = resp.status == 200 or (400 <= resp.status < 500 and resp.status != 429)
+        if resp.status != 404 and not (html and final):
             return
-        what = "404 Not Found" if resp.status == 404 else "an HTML page"
+        what = ("404 Not Found" if resp.status == 404 else "an HTML page"
+                if resp.status == 200 else f"an HTML page (HTTP {resp.status})")
         with self._answers:
             if self._good:
                 return

@@ -99,14 +99,30 @@ class TrainingCheckpoint:
         Where the checkpoint lives.
     fingerprint : str, optional
         The training's fingerprint; a checkpoint of another training is not resumed.
+        Empty: :func:`resolve_checkpoint` fills it in for the training it is given to.
+    settings : dict, optional
+        The settings behind the fingerprint (seed, batch size, ...), saved beside it so
+        that a checkpoint of another training can say which of them differ.
+    strict : bool, optional
+        A checkpoint that cannot be resumed (another training's, a damaged one, or one
+        with more finished epochs than asked) is an
+        :class:`~deepshadows_lib.errors.InputError` rather than replaced by a fresh
+        training with a note on standard error: ``deepshadows train`` keeps the hours
+        a checkpoint may hold unless ``--restart`` is given.
     """
 
-    def __init__(self, directory, *, fingerprint=""):
+    def __init__(self, directory, *, fingerprint="", settings=None, strict=False):
         self.directory = Path(directory)
         self.path = self.directory / _CHECKPOINT_FILE
         self.fingerprint = str(fingerprint)
+        self.settings = dict(settings or {})
+        self.strict = bool(strict)
         #: finished epochs restored by the last :func:`fit` (0: started afresh)
         self.resumed_from = 0
+        #: why the last :meth:`load` found a checkpoint it could not resume (one line)
+        self.problem = None
+        #: what a ``deepshadows train`` user can do about :attr:`problem`
+        self.problem_advice = None
 
     # -- writing
     def save(self, model, *, epochs_done, history):
@@ -121,7 +137,8 @@ class TrainingCheckpoint:
         meta = {"fingerprint": self.fingerprint, "epochs_done": int(epochs_done),
                 "shuffle_draws": int(epochs_done) * _DRAWS_PER_EPOCH,
                 "history": history, "n_model": len(model.variables), "n_optimizer": len(opt),
-                "model_paths": [v.path for v in model.variables]}
+                "model_paths": [v.path for v in model.variables],
+                "settings": self.settings}
         state["meta"] = np.array(json.dumps(meta))
         self.directory.mkdir(parents=True, exist_ok=True)
         with atomic_path(self.path) as tmp:
@@ -134,22 +151,46 @@ class TrainingCheckpoint:
     def load(self):
         """The saved state, or None when there is none (or it belongs to another run).
 
+        When a checkpoint file is there but cannot be resumed (damaged, or another
+        training's), :attr:`problem` says why in one line; else it is None.
+
         Returns
         -------
         dict or None
             ``epochs_done``, ``history``, ``arrays`` (the npz contents).
         """
+        self.problem = self.problem_advice = None
         if not self.path.is_file():
             return None
         try:
             with np.load(self.path, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
             meta = json.loads(str(arrays.pop("meta")))
-        except Exception:  # a foreign or damaged file: start afresh rather than fail
+            int(meta["epochs_done"]), dict(meta["history"])
+        except Exception as exc:  # noqa: BLE001 (a foreign or damaged file, any way)
+            detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+            self.problem = f"the checkpoint {self.path} is damaged ({detail})"
+            self.problem_advice = "add --restart to discard it and train from the first epoch"
             return None
         if self.fingerprint and meta.get("fingerprint") != self.fingerprint:
+            self.problem = (f"the checkpoint in {self.directory} is that of another "
+                            f"training ({self._differences(meta.get('settings'))})")
+            self.problem_advice = ("rerun with that training's arguments to resume it, or "
+                                   "add --restart to discard it and train from the first "
+                                   "epoch")
             return None
         return {**meta, "arrays": arrays}
+
+    def _differences(self, saved):
+        """Which settings differ from those of a saved checkpoint, in words."""
+        if not isinstance(saved, dict) or not saved:
+            return "other data or settings"
+        keys = sorted(set(saved) | set(self.settings))
+        diff = [f"{k} {saved.get(k, 'unset')} there, {self.settings.get(k, 'unset')} here"
+                for k in keys
+                if json.dumps(saved.get(k), default=str)
+                != json.dumps(self.settings.get(k), default=str)]
+        return "; ".join(diff) if diff else "other training data, labels or starting weights"
 
     def restore(self, model, state):
         """Put a loaded state into a compiled model and the global random generators."""
@@ -213,9 +254,11 @@ def resolve_checkpoint(checkpoint, model, images, labels, train_idx, val_idx, **
 
     ``checkpoint`` as in :func:`deepshadows_lib.nn.training.train_cnn`; the fingerprint
     covers the training rows, the labels, the starting weights, the architecture and
-    ``settings``.
+    ``settings``.  A :class:`TrainingCheckpoint` without a fingerprint gets this
+    training's (its directory and ``strict`` are kept).
     """
-    if checkpoint is None or isinstance(checkpoint, TrainingCheckpoint):
+    if checkpoint is None or (isinstance(checkpoint, TrainingCheckpoint)
+                              and checkpoint.fingerprint):
         return checkpoint
     if isinstance(checkpoint, str) and checkpoint == "auto":
         root = checkpoint_root()
@@ -235,6 +278,12 @@ def resolve_checkpoint(checkpoint, model, images, labels, train_idx, val_idx, **
                        for layer in model.layers])
     fingerprint = training_fingerprint(np.frombuffer(h.digest(), np.uint8), arch=arch,
                                        **settings)
+    import keras
+    recorded = {**settings, "keras": keras.__version__, "tensorflow": _tf().__version__}
+    if isinstance(checkpoint, TrainingCheckpoint):  # a directory and options, to fill in
+        checkpoint.fingerprint, checkpoint.settings = fingerprint, recorded
+        return checkpoint
     if isinstance(checkpoint, str) and checkpoint == "auto":
-        return TrainingCheckpoint(root / fingerprint[:16], fingerprint=fingerprint)
-    return TrainingCheckpoint(checkpoint, fingerprint=fingerprint)
+        return TrainingCheckpoint(root / fingerprint[:16], fingerprint=fingerprint,
+                                  settings=recorded)
+    return TrainingCheckpoint(checkpoint, fingerprint=fingerprint, settings=recorded)

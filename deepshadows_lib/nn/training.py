@@ -28,6 +28,7 @@ import time
 from tqdm.auto import tqdm
 
 from .. import paper
+from ..errors import InputError
 from .checkpoint import _DRAWS_PER_EPOCH, resolve_checkpoint, skip_epochs
 from .cnn import build_deepshadows, compile_deepshadows
 from .data import make_dataset
@@ -86,6 +87,18 @@ def _recorder_callback(record, checkpoint=None):
     return _Recorder()
 
 
+def _not_resumable(checkpoint):
+    """A checkpoint is there but cannot be resumed: refuse (strict) or say so and restart.
+
+    Never silent: a checkpoint of a different run (other seed, data, settings, fewer
+    epochs) or a damaged one is neither resumed nor replaced without a word.
+    """
+    if checkpoint.strict:
+        raise InputError(f"{checkpoint.problem}: {checkpoint.problem_advice}")
+    print(f"deepshadows: cannot resume: {checkpoint.problem}; training from the first "
+          f"epoch (the checkpoint will be replaced)", file=sys.stderr, flush=True)
+
+
 def fit(model, train_ds, *, val_ds=None, epochs, progress=True, desc="training",
         callbacks=None, checkpoint=None):
     """Fit a compiled model on datasets of :func:`make_dataset`; return the history dict.
@@ -121,6 +134,16 @@ def fit(model, train_ds, *, val_ds=None, epochs, progress=True, desc="training",
     record, start = {}, 0
     if checkpoint is not None:
         state = checkpoint.load()
+        if state is not None and state["epochs_done"] > epochs:
+            checkpoint.problem = (
+                f"the checkpoint in {checkpoint.directory} holds {state['epochs_done']} "
+                f"finished epochs, more than the {epochs} asked")
+            checkpoint.problem_advice = (
+                f"ask for {state['epochs_done']} epochs or more to resume it, or add "
+                "--restart to discard it and train from the first epoch")
+            state = None
+        if state is None and checkpoint.problem is not None:
+            _not_resumable(checkpoint)
         if state is not None and 0 < state["epochs_done"] <= epochs:
             start = int(state["epochs_done"])
             record = {k: list(v) for k, v in state["history"].items()}
