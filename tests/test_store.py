@@ -361,15 +361,7 @@ def test_classify_survives_kills_at_random_points(harness, tmp_path):
     parts = classify.parts_dir(out)
 
     def check():
-        if out.exists():  # joined atomically: complete and right, or absent
-            pd.testing.assert_frame_equal(pd.read_parquet(out), ref)
-            return "complete"
-        for part in sorted(parts.glob("chunk-*.parquet")) if parts.is_dir() else []:
-            k = int(part.stem.split("-")[1])
-            got = pd.read_parquet(part)
-            want = ref["p_lsbg"].to_numpy()[k * 100:k * 100 + len(got)]
-            np.testing.assert_array_equal(got["p_lsbg"].to_numpy(), want)
-        return "partial" if parts.is_dir() else "absent"
+        return _classify_output_state(out, parts, ref, chunk=100)
 
     states = _kill_repeatedly(harness, common + ["--out", out], check, seconds=seconds,
                               seed=3, output=[out])
@@ -455,6 +447,23 @@ def test_download_killed_before_each_commit_leaves_complete_objects_and_resumes(
     assert count >= 5 and "incomplete" in states
 
 
+def _classify_output_state(out, parts, ref, *, chunk, whole_chunks=False):
+    """What a killed classify left: the joined table (equal to ``ref``), complete parts
+    (each equal to its rows of ``ref``; ``whole_chunks``: every part a full chunk), or
+    nothing."""
+    if out.exists():  # joined atomically: complete and right, or absent
+        pd.testing.assert_frame_equal(pd.read_parquet(out), ref)
+        return "complete"
+    for part in sorted(parts.glob("chunk-*.parquet")) if parts.is_dir() else []:
+        k = int(part.stem.split("-")[1])
+        got = pd.read_parquet(part)
+        want = ref["p_lsbg"].to_numpy()[k * chunk:k * chunk + len(got)]
+        if whole_chunks:
+            assert len(got) == len(want) == chunk
+        np.testing.assert_array_equal(got["p_lsbg"].to_numpy(), want)
+    return "partial" if parts.is_dir() else "absent"
+
+
 @pytest.mark.slow
 def test_classify_killed_before_each_commit_leaves_complete_parts_and_resumes(harness,
                                                                              tmp_path):
@@ -471,16 +480,7 @@ def test_classify_killed_before_each_commit_leaves_complete_parts_and_resumes(ha
     parts = classify.parts_dir(out)
 
     def check():
-        if out.exists():  # joined atomically: complete and right, or absent
-            pd.testing.assert_frame_equal(pd.read_parquet(out), ref)
-            return "complete"
-        for part in sorted(parts.glob("chunk-*.parquet")) if parts.is_dir() else []:
-            k = int(part.stem.split("-")[1])
-            got = pd.read_parquet(part)
-            want = ref["p_lsbg"].to_numpy()[k * 50:k * 50 + len(got)]
-            assert len(got) == len(want) == 50
-            np.testing.assert_array_equal(got["p_lsbg"].to_numpy(), want)
-        return "partial" if parts.is_dir() else "absent"
+        return _classify_output_state(out, parts, ref, chunk=50, whole_chunks=True)
 
     n, states = _kill_at_every_commit(harness, common + ["--out", out], check,
                                       output=[out, parts], tmp_path=tmp_path)
