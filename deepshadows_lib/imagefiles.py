@@ -42,10 +42,9 @@ __all__ = ["IMAGE_SUFFIXES", "ImageReadError", "is_image_file", "iter_images",
            "count_images", "read_image", "coords_from_name"]
 
 #: File endings read as images (case-insensitive).
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".fits", ".fit", ".fts", ".fits.gz", ".fit.gz",
-                  ".fts.gz", ".fits.fz", ".fit.fz", ".fts.fz")
-_FITS = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz", ".fits.fz", ".fit.fz",
-         ".fts.fz")
+_FITS = tuple(f"{base}{packed}" for packed in ("", ".gz", ".fz")
+              for base in (".fits", ".fit", ".fts"))
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png") + _FITS
 
 _NUM = r"[+-]?\d+(?:\.\d+)?"
 _NAME_PATTERNS = (
@@ -90,12 +89,12 @@ def iter_images(paths):
 def _walk(folder, seen):
     try:
         st = os.stat(folder)
+        if (st.st_dev, st.st_ino) in seen:  # a link loop would yield its files without end
+            return
+        seen.add((st.st_dev, st.st_ino))
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError:
         return
-    if (st.st_dev, st.st_ino) in seen:  # a link loop would yield its files without end
-        return
-    seen.add((st.st_dev, st.st_ino))
     dirs = []
     for e in entries:
         if e.name.startswith("."):
@@ -182,7 +181,7 @@ def _header_angle(value, *, hours):
         return float(text)
     except ValueError:
         pass
-    if not text or not text[0] in "+-0123456789":
+    if not text or text[0] not in "+-0123456789":
         return None
     from astropy.coordinates import Angle
     try:

@@ -14,8 +14,9 @@
 :func:`deepshadows_lib.nn.load_model` recomputes the SHA-256 of the model file and
 refuses a file that does not match its sidecar (a corrupted download, a model replaced
 after its metrics were computed), and refuses a sidecar whose fields were edited after
-it was written (``content_sha256``: the calibration it holds is what predictions use).  :func:`deepshadows_lib.predict.Predictor` reads the
-temperature, the test-time augmentation and the ensemble size from it.
+it was written (``content_sha256``: the calibration it holds is what predictions use).
+:func:`deepshadows_lib.predict.Predictor` reads the temperature, the test-time
+augmentation and the ensemble size from it.
 """
 
 import datetime as _dt

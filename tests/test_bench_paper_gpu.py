@@ -92,3 +92,12 @@ def test_without_a_gpu_the_notebooks_train_in_float32(monkeypatch, tmp_path):
     assert all(env["DEEPSHADOWS_MIXED_PRECISION"] == "0" for _, env in calls)
     assert "no GPU" in record["note"]
 
+
+
+def test_the_mixed_precision_switch_is_the_one_train_cnn_reads():
+    # paper_gpu keeps its own copy of the name (importing the library's would load
+    # TensorFlow into the driver process): the two must not drift apart
+    sys.path.insert(0, str(REPO / "bench"))
+    import paper_gpu
+    from deepshadows_lib.nn import training
+    assert paper_gpu.MIXED_PRECISION_ENV == training.MIXED_PRECISION_ENV
