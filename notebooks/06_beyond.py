@@ -172,9 +172,7 @@ seeds_table = plus.seed_spread(
     bn_reestimate=cfg.profile.bn_reestimate, ema_momentum=cfg.profile.ema_momentum,
     calibration=cfg.profile.plus_calibration, workers=cfg.profile.workers,
     scheduler=scheduler)
-report.table(seeds_table, "beyond_seeds",
-             caption=f"plus retrained with {len(seeds_table)} seeds (accuracy spread "
-                     f"{seeds_table.attrs['spread']:.4f})")
+report.table(seeds_table, "beyond_seeds", caption=plus.seeds_caption(seeds_table))
 
 # %% [markdown]
 # ## The targets, as measured in this run

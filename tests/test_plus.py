@@ -1,6 +1,7 @@
 """Tests of deepshadows_lib.plus: the augmented, calibrated ensemble and its ablation."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from deepshadows_lib import plus, predict, provenance
@@ -301,3 +302,29 @@ def test_seed_spread_reuses_the_predictions_given_for_the_first_model(data, trai
     with pytest.raises(InputError, match="first_predictions"):
         plus.seed_spread(images, labels, split=split, seeds=[5], epochs=1,
                          first=(5, trained), first_predictions=p[:3], progress=False)
+
+
+def _seeds(accuracies):
+    t = pd.DataFrame({"seed": range(len(accuracies)), "accuracy": accuracies}).set_index("seed")
+    t.attrs["spread"] = float(max(accuracies) - min(accuracies))
+    return t
+
+
+def test_targets_and_caption_do_not_show_a_spread_of_one_seed():
+    table = pd.DataFrame({"accuracy": [0.85, 0.88], "accuracy_low": [0.84, 0.87],
+                          "accuracy_high": [0.86, 0.89], "auc": [0.94, 0.95],
+                          "ece": [0.08, 0.015]},
+                         index=["paper CNN", "+ temperature scaling (plus)"])
+    result = {"table": table}
+    one = plus.targets(result, _seeds([0.88]))
+    row = one.loc["accuracy spread over 3 seeds <= 0.01"]
+    assert row["met"] is None and "bench_plus.py --n-seeds 3" in row["measured"]
+    assert "spread" not in plus.seeds_caption(_seeds([0.88])).split("(")[0]
+    assert "0.0000" not in plus.seeds_caption(_seeds([0.88]))
+    three = plus.targets(result, _seeds([0.88, 0.876, 0.8784]))
+    assert bool(three.loc["accuracy spread over 3 seeds <= 0.01", "met"])
+    assert three.loc["accuracy spread over 3 seeds <= 0.01", "measured"] == "0.0040"
+    assert plus.seeds_caption(_seeds([0.88, 0.86])) == ("plus retrained with 2 seeds "
+                                                        "(accuracy spread 0.0200)")
+    # no seeds table at all: no spread row
+    assert not any("spread" in t for t in plus.targets(result).index)

@@ -33,15 +33,15 @@ re-exported here.
 
 from . import analysis, ensemble
 from .analysis import (ablation, ablation_table, calibration_table, gradcam_examples,
-                       head_decision, plus_row, reliability_panels, seed_spread, spread_seeds,
-                       targets, uncertainty_table)
+                       head_decision, plus_row, reliability_panels, seed_spread, seeds_caption,
+                       spread_seeds, targets, uncertainty_table)
 from .ensemble import (CALIBRATIONS, PlusModel, combine_members, fit_calibration,
                        hsc_transfer, member_seed, save_plus, train_ensembles, train_member,
                        train_plus)
 
 __all__ = ["member_seed", "train_member", "train_plus", "train_ensembles", "combine_members",
            "PlusModel", "save_plus", "ablation", "ablation_table", "seed_spread", "calibration_table",
-           "uncertainty_table", "spread_seeds", "head_decision", "hsc_transfer",
+           "uncertainty_table", "spread_seeds", "seeds_caption", "head_decision", "hsc_transfer",
            "gradcam_examples", "targets", "reliability_panels", "plus_row", "CALIBRATIONS",
            "fit_calibration",
            "analysis", "ensemble"]

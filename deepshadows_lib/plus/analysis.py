@@ -359,7 +359,29 @@ def targets(result, seeds_table=None):
         rows.append({"target": f"accuracy spread over {len(seeds_table)} seeds <= 0.01",
                      "measured": f"{spread:.4f}",
                      "met": bool(spread <= 0.01) if len(seeds_table) >= 3 else None})
+    elif seeds_table is not None:
+        # one seed has no spread: say where it is measured rather than show 0.0000
+        rows.append({"target": "accuracy spread over 3 seeds <= 0.01",
+                     "measured": f"not in this run: {SPREAD_ELSEWHERE}", "met": None})
     return pd.DataFrame(rows).set_index("target")
+
+
+#: where the seed spread is measured when a profile retrains ``plus`` with one seed only
+SPREAD_ELSEWHERE = ("1 seed in this profile (n_plus_seeds); "
+                    "`bench/bench_plus.py --n-seeds 3` measures it")
+
+
+def seeds_caption(seeds_table):
+    """Caption of the seed-spread table: its seeds and their accuracy spread.
+
+    With a single seed there is no spread to show; the caption says where it is
+    measured instead of printing a spread of zero.
+    """
+    n = len(seeds_table)
+    if n < 2:
+        return f"plus with this run's seed only ({SPREAD_ELSEWHERE})"
+    return (f"plus retrained with {n} seeds (accuracy spread "
+            f"{seeds_table.attrs['spread']:.4f})")
 
 
 def reliability_panels(result):
