@@ -261,13 +261,14 @@ def simulate_table(res):
     rej = ", ".join(f"{c} {v['rejected_attempts_ms_per_object']:.2f}"
                     for c, v in bd["per_class"].items())
     f = bd["floor"]
+    cores = res.get("machine", {}).get("cores", 2)
     text = (f"\n\n{bd['objects']:,} objects ({', '.join(bd['classes'])}).  Renderings per "
             f"object {bd['attempts_per_object']:.2f} ({att}); the attempts that the catalog "
             f"cuts rejected take {bd['rejected_attempts_ms_per_cutout']:.2f} CPU-ms a cutout, "
             f"{100 * bd['rejected_attempts_share']:.0f}% of the time (ms per object: {rej}).  "
             f"Rendering and sep.extract alone cost {f['ms_per_cutout']:.2f} CPU-ms a cutout: "
-            f"at most {f['max_cutouts_per_s']:,} cutouts/s on {res.get('machine', {}).get('cores', 2)} "
-            f"cores if everything else were free; the target of 1,000/s leaves "
+            f"at most {f['max_cutouts_per_s']:,} cutouts/s on {cores} cores if everything "
+            f"else were free; the target of 1,000/s leaves "
             f"{f['target_budget_ms_per_cutout']:.2f} CPU-ms a cutout for everything.")
     pool = bd.get("pool_ms_per_cutout")
     if pool:
