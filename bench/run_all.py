@@ -71,8 +71,9 @@ BENCHES = {
                          "bench/levers_training.json"], 3600, "bench/levers_training.json",
                         ["--quick", "--out", "bench/levers_training.quick.json"]),
     "simulate": ([PY, "bench/bench_simulate.py", "--n-per-class", "2500", "--workers", "1,2",
-                  "--baseline", "none", "--paper-size"], 900, None,
-                 ["--n-per-class", "100", "--workers", "1", "--baseline", "none"]),
+                  "--baseline", "none", "--paper-size", "--breakdown"], 900, None,
+                 ["--n-per-class", "100", "--workers", "1", "--baseline", "none",
+                  "--breakdown"]),
     "bootstrap": ([PY, "bench/bench_bootstrap.py"], 300, None,
                   ["--n", "500", "--resamples", "50", "--loop-resamples", "10"]),
     # written by their own scripts (helper H2): run, then their JSON files are folded in

@@ -52,3 +52,30 @@ def test_the_table_shows_the_pair_ratios_and_the_load(tables):
     readme = f"intro\n{tables.BEGIN}\nold\n{tables.END}\nrest\n"
     out = tables.render(readme, results)
     assert out.startswith("intro\n") and out.endswith("\nrest\n") and "old" not in out
+
+
+def test_the_simulator_breakdown_is_shown_when_the_entry_has_one(tables):
+    stages = [{"stage": "render", "label": "rendering (render.render_scene)",
+               "ms_per_cutout": 0.9, "share": 0.6},
+              {"stage": "sersic", "label": "  of which GalSim Sersic drawing", "of": "render",
+               "ms_per_cutout": 0.2, "share": 0.13},
+              {"stage": "sep_extract", "label": "sep.extract", "ms_per_cutout": 0.6,
+               "share": 0.4}]
+    bd = {"objects": 600, "classes": ["lsbg", "artifact2", "artifact1"], "stages": stages,
+          "cpu_ms_per_cutout": 1.5, "cpu_ms_per_cutout_without_timers": 1.45,
+          "attempts_per_object": 1.7, "rejected_attempts_ms_per_cutout": 0.5,
+          "rejected_attempts_share": 0.33,
+          "per_class": {"lsbg": {"attempts_per_object": 1.07,
+                                 "rejected_attempts_ms_per_object": 0.09}},
+          "floor": {"ms_per_cutout": 1.5, "max_cutouts_per_s": 1333,
+                    "target_budget_ms_per_cutout": 2.0},
+          "pool_ms_per_cutout": {"workers": 2, "ms_per_cutout": 0.12}}
+    res = {"machine": {"cores": 2}, "benchmarks": {"simulate": {"result": {
+        "cutouts_per_s": {"current workers=2": 600.0}, "cpu_ms_per_cutout": {"current": 3.3},
+        "target_cutouts_per_s": 1000, "breakdown": bd}}}}
+    text = tables.simulate_table(res)
+    assert "| rendering (render.render_scene) | 0.900 | 60.0% |" in text
+    assert "| *of which GalSim Sersic drawing* | 0.200 | 13.0% |" in text
+    assert "at most 1,333 cutouts/s on 2 cores" in text and "+0.12 CPU-ms" in text
+    assert "Where the simulator's time goes" in tables.block(res)
+    assert tables.simulate_table({"benchmarks": {}}) == ""
