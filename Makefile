@@ -4,7 +4,7 @@
 #   make paper-figures [PROFILE=smoke|default|paper] [DATA=synthetic|PATH] [SCHEDULER=tcp://HOST:8786]
 #   make test                                                             the test suite + notebooks (smoke)
 #   make lab          JupyterLab with the .py notebooks opening as notebooks
-#   make paper-gpu    [PROFILE=paper] the profile on a GPU, wall time per notebook -> bench/results.json
+#   make paper-gpu    [PROFILE=paper] the profile on a GPU, wall time per notebook -> bench/results.json (no GPU: smoke on the CPU)
 #   make bench        every benchmark -> bench/results.json (one run; takes ~1 h)
 #   make sync         re-pair notebooks/*.py and notebooks/*.ipynb (jupytext)
 #   make constraints  re-resolve requirements/constraints.txt from the ranges
