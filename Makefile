@@ -4,7 +4,7 @@
 #   make paper-figures [PROFILE=smoke|default|paper] [DATA=synthetic|PATH] [SCHEDULER=tcp://HOST:8786]
 #   make test                                                             the test suite + notebooks (smoke)
 #   make lab          JupyterLab with the .py notebooks opening as notebooks
-#   make paper-gpu    [PROFILE=paper] the profile on a GPU, wall time per notebook -> bench/results.json
+#   make paper-gpu    [PROFILE=paper] the profile on a GPU, wall time per notebook -> bench/results.json (no GPU: smoke on the CPU)
 #   make bench        every benchmark -> bench/results.json (one run; takes ~1 h)
 #   make sync         re-pair notebooks/*.py and notebooks/*.ipynb (jupytext)
 #   make constraints  re-resolve requirements/constraints.txt from the ranges
@@ -88,10 +88,12 @@ bench: $(STAMP)
 	$(PY) bench/readme_tables.py --results bench/results.json --readme README.md
 
 # The paper profile (or PROFILE=...) on a GPU: a short precision check of mixed bfloat16
-# + XLA against float32, then every notebook, timed; without a GPU it runs on the CPU.
-GPU_PROFILE := $(if $(filter command line environment,$(origin PROFILE)),$(PROFILE),paper)
+# + XLA against float32, then every notebook, timed.  Without a GPU (and no PROFILE=) it
+# says so and runs the smoke profile on the CPU, its figures under build/smoke-gpu/.
+given = $(filter command line environment,$(origin $(1)))
+GPU_ARGS := $(if $(call given,PROFILE),--profile $(PROFILE)) $(if $(call given,FIGURES),--figures $(FIGURES))
 paper-gpu: $(STAMP)
-	$(PY) bench/paper_gpu.py --profile $(GPU_PROFILE) --data $(DATA) --build build/$(GPU_PROFILE)-gpu --figures $(FIGURES)
+	$(PY) bench/paper_gpu.py --data $(DATA) $(GPU_ARGS)
 
 sync: $(STAMP)
 	$(PY) -m jupytext --sync notebooks/0*.py

@@ -65,6 +65,17 @@ def stamp():
             "cpu": cpu_model(), "cores": cores()}
 
 
+def folded_entry(record, source):
+    """The results.json entry of a record that a benchmark wrote to its own file.
+
+    The entry carries the record's date, load and machine at its top, as every entry of
+    ``bench/results.json`` does, with the record itself as ``result``.
+    """
+    top = {k: record[k] for k in ("date", "loadavg", "loadavg_after", "cpu", "cores")
+           if k in record}
+    return {**top, "source": str(source), "result": record}
+
+
 def run_contender(script, name, args=(), *, timeout=900, env=None):
     """Run ``script --contender name args`` in a fresh process; its last JSON line."""
     cmd = [PY, str(REPO / "bench" / script), "--contender", name, *map(str, args)]

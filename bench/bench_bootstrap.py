@@ -3,16 +3,21 @@
 Run ``python bench/bench_bootstrap.py [--n 5000] [--resamples 1000] [--loop-resamples 100]``.
 The loop is timed on ``--loop-resamples`` resamples and scaled to ``--resamples`` (it is
 linear in the number of resamples); both use the same resamples, and the script checks
-that they give the same numbers before it prints the speed-up.
+that they give the same numbers before it prints the speed-up.  The last line is the
+record as JSON (what ``bench/run_all.py`` keeps as the entry's ``result``).
 """
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 from sklearn import metrics as skm
 
-from deepshadows_lib import evaluate as ev
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _harness  # noqa: E402
+from deepshadows_lib import evaluate as ev  # noqa: E402
 
 
 def plain_loop(y, p, idx):
@@ -63,6 +68,11 @@ def main(argv=None):
     print(f"vectorised bootstrap: {t_vec:8.3f} s (best of 3)")
     print(f"plain sklearn loop:   {t_loop:8.3f} s (timed on {m} resamples, scaled)")
     print(f"speed-up: {t_loop / t_vec:.1f}x; largest difference {worst:.1e}")
+    # the last line is the record that bench/run_all.py keeps (``result``)
+    _harness.emit({"benchmark": "bootstrap", "n": args.n, "resamples": args.resamples,
+                   "loop_resamples": m, "vectorised_s": t_vec, "loop_s_scaled": t_loop,
+                   "speed_up": t_loop / t_vec, "max_difference": float(worst),
+                   **_harness.stamp()})
     return 0 if worst < 1e-12 else 1
 
 

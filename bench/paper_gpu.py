@@ -21,9 +21,15 @@
    ``--results`` (``bench/run_all.py`` folds ``bench/paper_gpu.json`` in on every run:
    without a GPU it cannot re-measure it).
 
-Without a GPU the same command runs on the CPU (the record says so); ``--profile smoke``
-makes that a short check (``tests/test_bench_paper_gpu.py``).  ``--dry-run`` prints the
-commands and settings without running anything.
+Without ``--profile`` the profile is ``paper`` on a GPU; without a GPU the command says
+so in one line and runs the ``smoke`` profile on the CPU, a check of the command in
+minutes rather than the paper profile's days on a CPU (``--profile paper`` runs it
+anyway).  Without ``--figures`` a GPU run writes its figures to ``figures/`` and a run
+on the CPU to ``BUILD/figures``, so that a check never replaces the committed figures.
+A record made without a GPU never replaces one made on a GPU: it goes to
+``OUT`` with ``.cpu.json`` for its ending, and ``--results`` keeps the GPU entry.
+``--dry-run`` prints the commands and settings without running anything
+(``tests/test_bench_paper_gpu.py``).
 """
 
 import argparse
@@ -100,9 +106,51 @@ def notebook_command(name, a):
     return cmd + (["--check"] if name is None else ["--notebook", name])
 
 
-def run(a, log=print):
+def resolve(a, found, log=print):
+    """Fill in the profile, build and figures directories that were not given."""
+    if a.profile is None:
+        a.profile = "paper" if found else "smoke"
+        if not found:
+            log("paper_gpu: no GPU found (nvidia-smi lists none): running the smoke profile "
+                "on the CPU as a check of the command; --profile paper (make paper-gpu "
+                "PROFILE=paper) runs the paper profile on the CPU anyway")
+    a.build = a.build or f"build/{a.profile}-gpu"
+    if a.figures is None:
+        a.figures = "figures" if found else str(Path(a.build) / "figures")
+    return a
+
+
+def _gpu_record(path):
+    try:
+        return bool(json.loads(Path(path).read_text())["gpu"]["present"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def save(record, out, results, log=print):
+    """Write ``record`` to ``out`` and as the entry ``paper_gpu`` of ``results``.
+
+    A record made without a GPU does not replace one made on a GPU: it goes to ``out``
+    with ``.cpu.json`` for its ending, and ``results`` keeps its entry.  Returns the
+    path written.
+    """
+    from deepshadows_lib._io import atomic_write_json
+    out, results = Path(out), Path(results)
+    if not record["gpu"]["present"] and _gpu_record(out):
+        cpu_out = out.with_name(out.name.removesuffix(".json") + ".cpu.json")
+        atomic_write_json(cpu_out, record)
+        log(f"paper_gpu: {out} holds a run on a GPU; this run without one went to {cpu_out}")
+        return cpu_out
+    atomic_write_json(out, record)
+    merged = json.loads(results.read_text()) if results.exists() else {}
+    merged.setdefault("benchmarks", {})["paper_gpu"] = _harness.folded_entry(record, out)
+    atomic_write_json(results, merged)
+    return out
+
+
+def run(a, log=print, found=None):
     names = [n.strip() for n in a.notebooks.split(",") if n.strip()]
-    found = gpus()
+    found = gpus() if found is None else found
     record = {**_harness.stamp(), "profile": a.profile, "gpu": {"present": bool(found),
                                                                 "names": found},
               "notebooks": names}
@@ -157,10 +205,12 @@ def contender(a):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--contender", default=None, help=argparse.SUPPRESS)
-    ap.add_argument("--profile", default="paper")
+    ap.add_argument("--profile", default=None,
+                    help="default: paper on a GPU, smoke (a check) without one")
     ap.add_argument("--data", default="synthetic")
     ap.add_argument("--build", default=None, help="default: build/PROFILE-gpu")
-    ap.add_argument("--figures", default="figures")
+    ap.add_argument("--figures", default=None,
+                    help="default: figures/ on a GPU, BUILD/figures without one")
     ap.add_argument("--notebooks", default=",".join(NOTEBOOKS))
     ap.add_argument("--xla", choices=("auto", "on", "off"), default="auto")
     ap.add_argument("--check-n", type=int, default=2048, help="training images of the check")
@@ -174,18 +224,14 @@ def main(argv=None):
     if a.contender:
         contender(a)
         return 0
-    a.build = a.build or f"build/{a.profile}-gpu"
-    record = run(a, log=lambda s: print(s, file=sys.stderr, flush=True))
+    log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
+    found = gpus()
+    resolve(a, found, log=log)
+    record = run(a, log=log, found=found)
     if a.dry_run:
         print(json.dumps(record, indent=2))
         return 0
-    from deepshadows_lib._io import atomic_write_json
-    atomic_write_json(Path(a.out), record)
-    results = Path(a.results)
-    merged = json.loads(results.read_text()) if results.exists() else {}
-    merged.setdefault("benchmarks", {})["paper_gpu"] = {"source": str(a.out),
-                                                        "result": record}
-    atomic_write_json(results, merged)
+    save(record, a.out, a.results, log=log)
     print(json.dumps({k: record[k] for k in ("notebooks_s", "total_s", "xla")}, indent=2))
     return 1 if "failed" in record else 0
 

@@ -129,8 +129,10 @@ def main_table(res):
         if "skipped" in e or "error" in e:
             what = e.get("skipped") or e.get("error")
         elif name == "smoke_profile":
-            what = (f"{_f(e.get('wall_s'), 1)} s end to end; "
-                    + ", ".join(f"{k[:2]}: {v} s" for k, v in e.get("notebooks_s", {}).items()))
+            per_notebook = ", ".join(f"{k[:2]}: {v} s"
+                                     for k, v in e.get("notebooks_s", {}).items())
+            what = f"{_f(e.get('wall_s'), 1)} s end to end" + (
+                f"; {per_notebook}" if per_notebook else " (no time per notebook recorded)")
         else:
             what = _SUMMARIES.get(name, _summary)(e)
         rows.append(f"| `{name}` | {_what(name)} | {what} | {_date(e)} | {_load(e)} |")
@@ -212,7 +214,15 @@ def _classify_bf16(e):
                            else "")
 
 
-_SUMMARIES = {"simulate": _simulate, "classify_1e6": _classify,
+def _bootstrap(e):
+    r = e.get("result")
+    if not isinstance(r, dict) or "speed_up" not in r:  # a record of before the JSON line
+        return _summary(e)
+    return (f"{r['n']:,} objects, {r['resamples']:,} resamples: speed-up "
+            f"{r['speed_up']:.1f}x; largest difference {r['max_difference']:.1e}")
+
+
+_SUMMARIES = {"simulate": _simulate, "bootstrap": _bootstrap, "classify_1e6": _classify,
               "classify_bf16": _classify_bf16, "download": _download}
 
 

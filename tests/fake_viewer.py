@@ -15,7 +15,8 @@ exceed the client's timeout), ``truncated`` (announces the full length, sends ha
 ``truncated_jpeg`` (a complete HTTP answer whose JPEG is cut short), ``html`` (an HTML error
 page with status 200), ``html_as_jpeg`` (the same, labelled image/jpeg), ``empty`` (200 with
 no body), ``blank`` (a constant black JPEG, as off the survey footprint), ``wrong_size``
-(a 128 x 128 JPEG), ``drop`` (closes the connection without answering).
+(a 128 x 128 JPEG), ``drop`` (closes the connection without answering), ``redirect``
+(a 302 to the same position, whose next request gets the next fault of the plan).
 
 Use it as a context manager (``with FakeViewer(latency=0.2) as viewer: viewer.base_url``)
 or as a program (``python tests/fake_viewer.py --latency 0.2``), which prints the base URL
@@ -179,6 +180,9 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "drop":
             self.close_connection = True
             return None
+        if fault == "redirect":  # a request of its own at the server, as any other
+            return self._send(302, b"", "text/html",
+                              [("Location", f"{self.path}&redirected=1")])
         raise ValueError(f"unknown fault {fault!r}")
 
 

@@ -101,3 +101,79 @@ def test_the_mixed_precision_switch_is_the_one_train_cnn_reads():
     import paper_gpu
     from deepshadows_lib.nn import training
     assert paper_gpu.MIXED_PRECISION_ENV == training.MIXED_PRECISION_ENV
+
+
+def _paper_gpu():
+    sys.path.insert(0, str(REPO / "bench"))
+    import paper_gpu
+    return paper_gpu
+
+
+def _args(paper_gpu, *argv):
+    ap_args = paper_gpu.main.__globals__["argparse"].Namespace(
+        profile=None, build=None, figures=None)
+    for key, value in zip(argv[::2], argv[1::2]):
+        setattr(ap_args, key, value)
+    return ap_args
+
+
+def test_without_a_gpu_and_no_profile_the_smoke_profile_runs_on_the_cpu():
+    paper_gpu = _paper_gpu()
+    said = []
+    a = paper_gpu.resolve(_args(paper_gpu), [], log=said.append)
+    # the paper profile on 2 CPU cores would take days: the check of the command instead,
+    # its figures away from the committed ones
+    assert a.profile == "smoke" and a.build == "build/smoke-gpu"
+    assert Path(a.figures) == Path("build/smoke-gpu/figures")
+    assert len(said) == 1 and "no GPU" in said[0] and "\n" not in said[0]
+    a = paper_gpu.resolve(_args(paper_gpu), ["NVIDIA H200, 143771 MiB"], log=said.append)
+    assert (a.profile, a.build, a.figures) == ("paper", "build/paper-gpu", "figures")
+    a = paper_gpu.resolve(_args(paper_gpu, "profile", "paper"), [], log=said.append)
+    assert a.profile == "paper" and len(said) == 1  # asked for: no fallback, no line
+
+
+def test_the_make_target_leaves_the_profile_to_the_script_unless_given():
+    r = subprocess.run(["make", "-n", "-W", "pyproject.toml", "paper-gpu"], cwd=REPO,
+                       capture_output=True, text=True, timeout=60)
+    line = [ln for ln in r.stdout.splitlines() if "paper_gpu.py" in ln][-1]
+    assert "--profile" not in line and "--figures" not in line
+    r = subprocess.run(["make", "-n", "paper-gpu", "PROFILE=smoke"], cwd=REPO,
+                       capture_output=True, text=True, timeout=60)
+    assert "--profile smoke" in [ln for ln in r.stdout.splitlines() if "paper_gpu.py" in ln][-1]
+
+
+def test_the_entry_carries_its_date_and_load_and_a_cpu_run_keeps_the_gpu_one(tmp_path):
+    paper_gpu = _paper_gpu()
+    out, results = tmp_path / "paper_gpu.json", tmp_path / "results.json"
+    results.write_text(json.dumps({"benchmarks": {"training": {"kept": True}}}))
+    stamp = {"date": "2026-12-01T10:00:00+0000", "loadavg": [0.1, 0.2, 0.3],
+             "loadavg_after": [1.0, 1.0, 1.0], "cpu": "x", "cores": 16}
+    on_gpu = {**stamp, "gpu": {"present": True, "names": ["H200"]},
+              "notebooks_s": {"01_file_creation": 30.0}}
+    assert paper_gpu.save(on_gpu, out, results, log=lambda s: None) == out
+    entry = json.loads(results.read_text())["benchmarks"]["paper_gpu"]
+    # every entry of results.json says when and under what load at its top
+    assert entry["date"] == stamp["date"] and entry["loadavg"] == stamp["loadavg"]
+    assert entry["result"] == on_gpu
+    on_cpu = {**stamp, "date": "2026-12-02T10:00:00+0000",
+              "gpu": {"present": False, "names": []}, "notebooks_s": {"01_file_creation": 9.0}}
+    said = []
+    written = paper_gpu.save(on_cpu, out, results, log=said.append)
+    assert written == tmp_path / "paper_gpu.cpu.json" and json.loads(written.read_text()) == on_cpu
+    assert json.loads(out.read_text()) == on_gpu and len(said) == 1
+    assert json.loads(results.read_text())["benchmarks"]["paper_gpu"] == entry
+
+
+def test_make_bench_folds_the_gpu_record_in_with_its_date_and_load(tmp_path, monkeypatch):
+    sys.path.insert(0, str(REPO / "bench"))
+    import run_all
+    record = {"date": "2026-12-01T10:00:00+0000", "loadavg": [0.1, 0.2, 0.3],
+              "gpu": {"present": True, "names": ["H200"]}, "notebooks_s": {"01": 1.0}}
+    (tmp_path / "paper_gpu.json").write_text(json.dumps(record))
+    monkeypatch.setattr(run_all, "BENCH", tmp_path)
+    monkeypatch.setattr(run_all, "run_bench", lambda name, quick=False: {"result": {}})
+    out = tmp_path / "results.json"
+    assert run_all.main(["--out", str(out), "--only", "bootstrap"]) == 0
+    entry = json.loads(out.read_text())["benchmarks"]["paper_gpu"]
+    assert entry["date"] == record["date"] and entry["loadavg"] == record["loadavg"]
+    assert entry["result"] == record

@@ -73,3 +73,23 @@ def test_the_smoke_profile_entry_holds_the_seconds_of_each_notebook(monkeypatch)
     assert entry["returncode"] == 0
     assert entry["notebooks_s"] == {"01_file_creation": 10.0, "02_deepshadows": 11.0}
     assert "date" in entry and "loadavg" in entry and "loadavg_after" in entry
+
+
+def test_every_benchmark_that_writes_a_file_is_told_to_write_it():
+    # run_all folds in the file a benchmark wrote during the run; a command without
+    # --out left the committed file as it was (stale) and the entry without its source
+    for name, (cmd, _, written, _) in run_all.BENCHES.items():
+        if written:
+            assert "--out" in cmd and cmd[cmd.index("--out") + 1] == written, name
+
+
+def test_the_bootstrap_benchmark_leaves_a_record_for_its_entry(capsys):
+    import bench_bootstrap
+    assert bench_bootstrap.main(["--n", "300", "--resamples", "20",
+                                 "--loop-resamples", "5"]) == 0
+    record = run_all._last_json(capsys.readouterr().out.strip())
+    assert record is not None  # the entry's result was null: only its printed lines
+    assert record["n"] == 300 and record["resamples"] == 20
+    assert record["speed_up"] == pytest.approx(record["loop_s_scaled"]
+                                               / record["vectorised_s"])
+    assert record["max_difference"] < 1e-12 and "date" in record and "loadavg" in record

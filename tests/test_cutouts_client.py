@@ -262,6 +262,22 @@ def test_pool_is_bounded_concurrent_and_rate_limited(tmp_path):
     assert max(np.searchsorted(t, t + 1.0) - np.arange(n)) <= rate
 
 
+def test_a_redirect_is_a_request_of_its_own_under_the_rate_limit(tmp_path):
+    # urllib3 follows a redirect inside one call, without the Retry's sleep: the second
+    # request must still wait for a slot of its own, or each object costs the server two
+    # requests in one slot and a second can hold twice the limit
+    n, rate = 16, 8.0
+    cat = make_catalog(n, seed=6)
+    faults = {(ra, dec): ["redirect", "ok"] for ra, dec in zip(cat.ra, cat.dec)}
+    with FakeViewer(faults=faults) as v:
+        summary = cutouts.download(cat, tmp_path / "out", base_url=v.base_url, workers=8,
+                                   rate=rate, progress=False)
+        t = np.sort([r[0] for r in v.requests])
+    assert summary.ok == n and len(t) == 2 * n  # every object answered after its redirect
+    assert max(np.searchsorted(t, t + 1.0) - np.arange(len(t))) <= rate
+    assert t[-1] - t[0] >= (2 * n - 1) / rate * 0.95
+
+
 @pytest.mark.parametrize("wrong", ["path_404", "html_page", "forbidden_html_page"])
 @pytest.mark.slow
 def test_wrong_endpoint_stops_early_with_one_line(tmp_path, wrong, capsys):

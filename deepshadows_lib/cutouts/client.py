@@ -149,6 +149,17 @@ class RateLimiter:
             self.granted += 1
         return now
 
+    def before_send(self):
+        """Wait for a grant if this thread's next request has none of its own.
+
+        Called by the client's connections just before each request goes out.  The
+        first attempt and every retry hold a grant already (:meth:`wait`); a redirect
+        that urllib3 follows inside the same call does not, and is a request at the
+        server all the same.
+        """
+        if self.interval and getattr(self._local, "entry", None) is None:
+            self.wait()
+
     def sent(self):
         """Record that the request of this thread's latest grant has just been sent.
 
@@ -168,10 +179,12 @@ class RateLimiter:
 
 
 def _reporting_pools(limiter):
-    """urllib3 pool classes whose connections call ``limiter.sent()`` after each request."""
+    """urllib3 pool classes whose connections hold a rate-limit grant for every request
+    they send (``limiter.before_send()``) and report its send (``limiter.sent()``)."""
     classes = {}
     for scheme, pool_cls in urllib3.poolmanager.pool_classes_by_scheme.items():
         def request(self, *args, _base=pool_cls.ConnectionCls, **kwargs):
+            limiter.before_send()
             _base.request(self, *args, **kwargs)
             limiter.sent()
         conn_cls = type(f"Reporting{pool_cls.ConnectionCls.__name__}",
