@@ -23,8 +23,9 @@ Coordinates come from the FITS header (``RA``/``DEC``, ``RA_OBJ``/``DEC_OBJ`` or
 ``OBJRA``/``OBJDEC`` in degrees or as sexagesimal strings with RA in hours, or the world
 coordinates of the image centre; for an image in an extension, then the primary
 header's keywords) or from the file name (``..._ra12.345_dec-1.23``,
-``ra=12.345,dec=-1.23``, ``12.345_-1.23``, or an IAU designation with J2000
-sexagesimal coordinates such as ``SDSS J123456.78+012345.6``), else they stay empty.
+``ra=12.345,dec=-1.23``, ``12.345_-1.23``, ``12.345-1.23``, or an IAU designation with
+J2000 sexagesimal coordinates such as ``SDSS J123456.78+012345.6``), else they stay
+empty.
 """
 
 import os
@@ -48,8 +49,12 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png") + _FITS
 
 _NUM = r"[+-]?\d+(?:\.\d+)?"
 _NAME_PATTERNS = (
-    re.compile(rf"ra[=_:\-]?(?P<ra>{_NUM})[_,;\s]*dec[=_:]?(?P<dec>{_NUM})", re.I),
-    re.compile(rf"(?:^|[^\d.])(?P<ra>\d+\.\d+)[_,;](?P<dec>[+-]?\d+\.\d+)(?:$|[^\d])"),
+    re.compile(rf"ra[=_:\-\s]?(?P<ra>{_NUM})[_,;\s]*dec[=_:\s]?(?P<dec>{_NUM})", re.I),
+    re.compile(rf"(?:^|[^\d.])(?P<ra>\d+\.\d+)[_,;\s](?P<dec>[+-]?\d+\.\d+)(?:$|[^\d])"),
+    # the sign of the declination as the separator (``150.1234-2.3456``), as in an IAU
+    # designation; not after a letter (a version number ``v1.5-0.3``, or a designation in
+    # hours and minutes ``J0123.4+0012.3``, which is not in degrees)
+    re.compile(rf"(?:^|[^\w.]|_)(?P<ra>\d+\.\d+)(?P<dec>[+-]\d+\.\d+)(?:$|[^\d])"),
 )
 
 
@@ -115,7 +120,8 @@ def count_images(paths):
 def coords_from_name(name):
     """``(ra, dec)`` in degrees parsed from a file name, or None.
 
-    Decimal degrees (``ra12.345_dec-1.23``, ``ra=12.345,dec=-1.23``, ``12.345_-1.23``)
+    Decimal degrees (``ra12.345_dec-1.23``, ``ra=12.345,dec=-1.23``, ``ra 12.345 dec
+    -1.23``, ``12.345_-1.23``, ``12.345 -1.23``, ``12.345-1.23``, ``12.345+1.23``)
     first; then an IAU designation with J2000 sexagesimal coordinates
     (``J123456.78+012345.6``, ``2MASS J06495091-0737408``), read by astropy's parser of
     such names (the one ``SkyCoord.from_name(..., parse=True)`` uses, without its

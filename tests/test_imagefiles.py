@@ -128,6 +128,13 @@ def test_fits_flux_cube_without_z_or_band_names_is_refused(tmp_path):
     ("lsbg_ra12.5_dec-3.25.jpg", (12.5, -3.25)),
     ("RA=200.125,DEC=+45.5.png", (200.125, 45.5)),
     ("10.5_-2.5.png", (10.5, -2.5)),
+    # the declination's sign as the separator, or a space, as users name cutouts
+    ("150.1234-2.3456.png", (150.1234, -2.3456)),
+    ("cutout_150.1234+2.3456.jpg", (150.1234, 2.3456)),
+    ("150.1234 2.3456.png", (150.1234, 2.3456)),
+    ("ra 150.1 dec -2.2.png", (150.1, -2.2)),
+    ("model_v1.5-0.3.png", None),  # a version number, not a position
+    ("J0123.4+0012.3.png", None),  # hours and minutes, not degrees
     ("object_17.jpg", None),
     ("ra400.0_dec1.0.jpg", None),  # out of range
     # IAU designations: 12h34m56.78s = 188.73658 deg, +01d23m45.6s = 1.396 deg
