@@ -296,8 +296,8 @@ def predict_files(model, paths, out, *, batch_size=256, progress=True, overwrite
     Raises
     ------
     InputError
-        No images found, a path that does not exist, an ``out`` not ending in ``.csv``,
-        or a bad model.
+        No images found, a path that does not exist, an ``out`` that is a folder or
+        does not end in ``.csv``, or a bad model.
     FileExistsError
         ``out`` exists and ``overwrite`` is False.
     """
@@ -306,6 +306,9 @@ def predict_files(model, paths, out, *, batch_size=256, progress=True, overwrite
     if missing:
         raise InputError("no such file or folder", path=missing[0])
     out = Path(out)
+    if out.is_dir():  # otherwise found at the end, after every image was classified
+        raise InputError("is a folder; name the CSV table to write "
+                         "(e.g. predictions.csv)", path=out)
     if out.suffix and out.suffix.lower() != ".csv":  # e.g. .parquet: CSV under that name
         raise InputError(f"predict writes a CSV table; name it .csv, not {out.suffix}",
                          path=out)
