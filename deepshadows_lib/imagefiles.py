@@ -235,23 +235,33 @@ def _wcs_coords(header, shape):
     return None, None
 
 
+def _fits_image(fits, path):
+    """``(data, header, primary header)`` of the first HDU of ``path`` with an image."""
+    with fits.open(path, memmap=False) as hdul:
+        arrays = [h for h in hdul if getattr(h, "data", None) is not None
+                  and hasattr(h.data, "ndim")]
+        hdu = next((h for h in arrays if h.data.ndim >= 2), None)
+        if hdu is None:
+            shapes = ", ".join(str(tuple(h.data.shape)) for h in arrays)
+            raise ImageReadError(f"FITS file has no image (data of shape {shapes})"
+                                 if shapes else "FITS file has no image data")
+        return np.asarray(hdu.data), hdu.header, hdul[0].header
+
+
 def _read_fits(path):
     from astropy.io import fits  # astropy is slow to import; only FITS needs it
     try:
-        with fits.open(path, memmap=False) as hdul:
-            arrays = [h for h in hdul if getattr(h, "data", None) is not None
-                      and hasattr(h.data, "ndim")]
-            hdu = next((h for h in arrays if h.data.ndim >= 2), None)
-            if hdu is None:
-                shapes = ", ".join(str(tuple(h.data.shape)) for h in arrays)
-                raise ImageReadError(f"FITS file has no image (data of shape {shapes})"
-                                     if shapes else "FITS file has no image data")
-            data = np.asarray(hdu.data)
-            header, primary = hdu.header, hdul[0].header
+        # astropy's warnings (a truncated file...) would cut through the progress bar;
+        # the one that explains a failure goes into its reason instead
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            data, header, primary = _fits_image(fits, path)
     except ImageReadError:
         raise
     except (OSError, ValueError, TypeError, EOFError) as exc:
-        raise ImageReadError(f"unreadable FITS: {type(exc).__name__}: {exc}") from None
+        truncated = [str(w.message) for w in caught if "truncated" in str(w.message)]
+        why = truncated[0] if truncated else f"{type(exc).__name__}: {exc}"
+        raise ImageReadError(f"unreadable FITS: {why}") from None
     while data.ndim > 3 and data.shape[0] == 1:  # (1, 3, H, W): a degenerate axis
         data = data[0]
     bands = _header_bands(header, data.shape[0]) if data.ndim == 3 else None

@@ -275,7 +275,7 @@ def predict_files(model, paths, out, *, batch_size=256, progress=True, overwrite
     model : str, path-like or Predictor
         A model file (verified against its sidecar; its temperature and test-time
         augmentation are used) or a :class:`Predictor`.
-    paths : iterable of str or path-like
+    paths : str, path-like or iterable of them
         Image files and folders.
     out : str or path-like
         The CSV table to write (columns :data:`OUTPUT_COLUMNS`), ending in ``.csv``.
@@ -301,6 +301,8 @@ def predict_files(model, paths, out, *, batch_size=256, progress=True, overwrite
     FileExistsError
         ``out`` exists and ``overwrite`` is False.
     """
+    if isinstance(paths, (str, os.PathLike)):  # one folder, not its name's characters
+        paths = [paths]
     paths = [Path(p) for p in paths]
     missing = [p for p in paths if not p.exists()]
     if missing:

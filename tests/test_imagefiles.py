@@ -253,3 +253,16 @@ def test_a_symbolic_link_back_up_the_tree_is_walked_once(tmp_path):
     found = [p.relative_to(tmp_path).as_posix() for p in imagefiles.iter_images([tmp_path])]
     assert found == ["a.jpg", "sub/b.png"]
     assert imagefiles.count_images([tmp_path]) == 2
+
+
+def test_a_truncated_fits_says_so_without_a_stray_warning(tmp_path, rgb, recwarn, capfd):
+    # astropy's "File may have been truncated" line would cut through the progress bar
+    # while the reason said only "cannot reshape array"
+    whole = tmp_path / "whole.fits"
+    fits.PrimaryHDU(np.moveaxis(rgb[:64, :64], -1, 0)).writeto(whole)
+    cut = tmp_path / "cut.fits"
+    cut.write_bytes(whole.read_bytes()[:8640])  # the header and part of the data
+    with pytest.raises(ImageReadError, match="unreadable FITS: File may have been "
+                                             "truncated"):
+        imagefiles.read_image(cut)
+    assert len(recwarn) == 0 and "truncated" not in capfd.readouterr().err

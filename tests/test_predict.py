@@ -346,3 +346,14 @@ def test_an_output_that_is_a_folder_is_refused_before_any_work(tmp_path, ensembl
     assert "results: is a folder" in err and len(err.strip().splitlines()) == 1
     assert folder.is_dir() and sorted(p.name for p in tmp_path.iterdir()) == ["imgs",
                                                                               "results"]
+
+
+def test_one_folder_given_alone_is_not_read_as_its_characters(tmp_path, ensemble_file,
+                                                              images):
+    _write_images(tmp_path / "imgs", images[:2])
+    summary = predict.predict_files(ensemble_file, tmp_path / "imgs", tmp_path / "p.csv",
+                                    progress=False)
+    assert (summary["n"], summary["n_ok"]) == (2, 2)
+    summary = predict.predict_files(ensemble_file, str(tmp_path / "imgs"),
+                                    tmp_path / "q.csv", progress=False)
+    assert len(pd.read_csv(tmp_path / "q.csv")) == 2
