@@ -229,14 +229,20 @@ def _retrieve(name, url, sha256, suffix, folder, progress, *, optional=False):
 
 
 def resolve_model(model, *, registry=None, progress=False):
-    """A model file path: ``model`` itself if it is a file, else a registry name fetched.
+    """A model file path: ``model`` itself if it is a file, ``model/model.keras`` if it is
+    a folder (what ``deepshadows train --out`` writes), else a registry name fetched.
 
     Raises
     ------
     InputError
-        Neither an existing file nor a registry name.
+        Neither an existing file, nor a folder with ``model.keras``, nor a registry name.
     """
     path = Path(model)
+    if path.is_dir():
+        if not (path / "model.keras").is_file():
+            raise InputError("is a folder without model.keras; give the .keras file",
+                             path=path)
+        return path / "model.keras"
     if path.exists() or str(model).endswith(".keras"):
         if not path.is_file():
             raise InputError("model file not found", path=path)

@@ -79,6 +79,12 @@ def test_resolve_model_accepts_a_file_or_a_name(server, tmp_path, monkeypatch):
         registry.resolve_model("nope")
     with pytest.raises(InputError, match="not found"):
         registry.resolve_model(tmp_path / "missing.keras")
+    # the folder deepshadows train --out wrote: its model.keras (it said "not found")
+    (tmp_path / "run").mkdir()
+    with pytest.raises(InputError, match="run: is a folder without model.keras"):
+        registry.resolve_model(tmp_path / "run")
+    shutil.copy(root / "tiny.keras", tmp_path / "run" / "model.keras")
+    assert registry.resolve_model(tmp_path / "run") == tmp_path / "run" / "model.keras"
 
 
 def test_wrong_sha256_is_refused_and_nothing_kept(server, tmp_path):
