@@ -6,7 +6,10 @@ these functions say how far that reading is from the truth and correct it.
 * :func:`expected_calibration_error` -- the gap between the predicted probability and the
   observed fraction of LSBGs, averaged over 15 equal-width bins of the prediction (each
   bin weighted by its share of the objects).  The binning is that of
-  :func:`sklearn.calibration.calibration_curve` with ``strategy="uniform"``.
+  :func:`sklearn.calibration.calibration_curve` with ``strategy="uniform"``.  This is
+  the ECE of the LSBG probability, the one the reliability diagram draws; the
+  top-label ECE of Guo et al. (2017) bins the confidence ``max(p, 1 - p)`` instead and
+  is a different number (often a few times smaller).
 * :func:`brier_score` -- the mean squared difference between probability and label.
 * :func:`reliability_curve` -- the points of a reliability diagram.
 * :func:`fit_temperature` / :func:`apply_temperature` -- temperature scaling (Guo et al.

@@ -23,8 +23,9 @@ Coordinates come from the FITS header (``RA``/``DEC``, ``RA_OBJ``/``DEC_OBJ`` or
 ``OBJRA``/``OBJDEC`` in degrees or as sexagesimal strings with RA in hours, or the world
 coordinates of the image centre; for an image in an extension, then the primary
 header's keywords) or from the file name (``..._ra12.345_dec-1.23``,
-``ra=12.345,dec=-1.23``, ``12.345_-1.23``, or an IAU designation with J2000
-sexagesimal coordinates such as ``SDSS J123456.78+012345.6``), else they stay empty.
+``ra=12.345,dec=-1.23``, ``12.345_-1.23``, ``12.345-1.23``, or an IAU designation with
+J2000 sexagesimal coordinates such as ``SDSS J123456.78+012345.6``), else they stay
+empty.
 """
 
 import os
@@ -48,8 +49,12 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png") + _FITS
 
 _NUM = r"[+-]?\d+(?:\.\d+)?"
 _NAME_PATTERNS = (
-    re.compile(rf"ra[=_:\-]?(?P<ra>{_NUM})[_,;\s]*dec[=_:]?(?P<dec>{_NUM})", re.I),
-    re.compile(rf"(?:^|[^\d.])(?P<ra>\d+\.\d+)[_,;](?P<dec>[+-]?\d+\.\d+)(?:$|[^\d])"),
+    re.compile(rf"ra[=_:\-\s]?(?P<ra>{_NUM})[_,;\s]*dec[=_:\s]?(?P<dec>{_NUM})", re.I),
+    re.compile(rf"(?:^|[^\d.])(?P<ra>\d+\.\d+)[_,;\s](?P<dec>[+-]?\d+\.\d+)(?:$|[^\d])"),
+    # the sign of the declination as the separator (``150.1234-2.3456``), as in an IAU
+    # designation; not after a letter (a version number ``v1.5-0.3``, or a designation in
+    # hours and minutes ``J0123.4+0012.3``, which is not in degrees)
+    re.compile(rf"(?:^|[^\w.]|_)(?P<ra>\d+\.\d+)(?P<dec>[+-]\d+\.\d+)(?:$|[^\d])"),
 )
 
 
@@ -115,7 +120,8 @@ def count_images(paths):
 def coords_from_name(name):
     """``(ra, dec)`` in degrees parsed from a file name, or None.
 
-    Decimal degrees (``ra12.345_dec-1.23``, ``ra=12.345,dec=-1.23``, ``12.345_-1.23``)
+    Decimal degrees (``ra12.345_dec-1.23``, ``ra=12.345,dec=-1.23``, ``ra 12.345 dec
+    -1.23``, ``12.345_-1.23``, ``12.345 -1.23``, ``12.345-1.23``, ``12.345+1.23``)
     first; then an IAU designation with J2000 sexagesimal coordinates
     (``J123456.78+012345.6``, ``2MASS J06495091-0737408``), read by astropy's parser of
     such names (the one ``SkyCoord.from_name(..., parse=True)`` uses, without its
@@ -229,23 +235,33 @@ def _wcs_coords(header, shape):
     return None, None
 
 
+def _fits_image(fits, path):
+    """``(data, header, primary header)`` of the first HDU of ``path`` with an image."""
+    with fits.open(path, memmap=False) as hdul:
+        arrays = [h for h in hdul if getattr(h, "data", None) is not None
+                  and hasattr(h.data, "ndim")]
+        hdu = next((h for h in arrays if h.data.ndim >= 2), None)
+        if hdu is None:
+            shapes = ", ".join(str(tuple(h.data.shape)) for h in arrays)
+            raise ImageReadError(f"FITS file has no image (data of shape {shapes})"
+                                 if shapes else "FITS file has no image data")
+        return np.asarray(hdu.data), hdu.header, hdul[0].header
+
+
 def _read_fits(path):
     from astropy.io import fits  # astropy is slow to import; only FITS needs it
     try:
-        with fits.open(path, memmap=False) as hdul:
-            arrays = [h for h in hdul if getattr(h, "data", None) is not None
-                      and hasattr(h.data, "ndim")]
-            hdu = next((h for h in arrays if h.data.ndim >= 2), None)
-            if hdu is None:
-                shapes = ", ".join(str(tuple(h.data.shape)) for h in arrays)
-                raise ImageReadError(f"FITS file has no image (data of shape {shapes})"
-                                     if shapes else "FITS file has no image data")
-            data = np.asarray(hdu.data)
-            header, primary = hdu.header, hdul[0].header
+        # astropy's warnings (a truncated file...) would cut through the progress bar;
+        # the one that explains a failure goes into its reason instead
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            data, header, primary = _fits_image(fits, path)
     except ImageReadError:
         raise
     except (OSError, ValueError, TypeError, EOFError) as exc:
-        raise ImageReadError(f"unreadable FITS: {type(exc).__name__}: {exc}") from None
+        truncated = [str(w.message) for w in caught if "truncated" in str(w.message)]
+        why = truncated[0] if truncated else f"{type(exc).__name__}: {exc}"
+        raise ImageReadError(f"unreadable FITS: {why}") from None
     while data.ndim > 3 and data.shape[0] == 1:  # (1, 3, H, W): a degenerate axis
         data = data[0]
     bands = _header_bands(header, data.shape[0]) if data.ndim == 3 else None

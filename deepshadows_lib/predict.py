@@ -275,7 +275,7 @@ def predict_files(model, paths, out, *, batch_size=256, progress=True, overwrite
     model : str, path-like or Predictor
         A model file (verified against its sidecar; its temperature and test-time
         augmentation are used) or a :class:`Predictor`.
-    paths : iterable of str or path-like
+    paths : str, path-like or iterable of them
         Image files and folders.
     out : str or path-like
         The CSV table to write (columns :data:`OUTPUT_COLUMNS`), ending in ``.csv``.
@@ -296,16 +296,21 @@ def predict_files(model, paths, out, *, batch_size=256, progress=True, overwrite
     Raises
     ------
     InputError
-        No images found, a path that does not exist, an ``out`` not ending in ``.csv``,
-        or a bad model.
+        No images found, a path that does not exist, an ``out`` that is a folder or
+        does not end in ``.csv``, or a bad model.
     FileExistsError
         ``out`` exists and ``overwrite`` is False.
     """
+    if isinstance(paths, (str, os.PathLike)):  # one folder, not its name's characters
+        paths = [paths]
     paths = [Path(p) for p in paths]
     missing = [p for p in paths if not p.exists()]
     if missing:
         raise InputError("no such file or folder", path=missing[0])
     out = Path(out)
+    if out.is_dir():  # otherwise found at the end, after every image was classified
+        raise InputError("is a folder; name the CSV table to write "
+                         "(e.g. predictions.csv)", path=out)
     if out.suffix and out.suffix.lower() != ".csv":  # e.g. .parquet: CSV under that name
         raise InputError(f"predict writes a CSV table; name it .csv, not {out.suffix}",
                          path=out)

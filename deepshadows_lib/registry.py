@@ -17,17 +17,27 @@ weights have been published from this repository yet.  How to publish one (READM
     #   "deepshadows-plus-v1": entry
     # to PUBLISHED below (or ship it in a JSON file and pass registry=that file).
 
+An entry needs only ``url`` and ``sha256``: the sidecar is then looked for beside the
+model (``NAME.json`` for ``NAME.keras``) and, since the registry holds no hash of it,
+downloaded afresh each time and trusted through the model's hash it records.  A URL may
+be ``http(s)://``, ``ftp://``, ``doi:``, or a local file (``file://`` or a plain path: a
+mirror on a shared disk).
+
 Another registry -- a JSON file ``{name: entry}``, a dict, or the environment variable
 ``DEEPSHADOWS_REGISTRY`` naming such a file -- can be given wherever a name is looked up;
-the tests use one served from 127.0.0.1.
+the tests use one served from 127.0.0.1 and one of local files.
 """
 
 import json
 import logging
 import os
+import shutil
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pooch
+import pooch.downloaders
 
 from ._io import sha256_file
 from .errors import InputError
@@ -37,12 +47,14 @@ __all__ = ["PUBLISHED", "ENV_VAR", "load_registry", "registry_entry", "fetch_mod
            "resolve_model", "cache_dir"]
 
 #: name -> {"url", "sha256", "sidecar_url", "sidecar_sha256", "description"}
+#: (``url`` and ``sha256`` required)
 PUBLISHED = {}
 
 #: Environment variable naming a JSON registry file that extends :data:`PUBLISHED`.
 ENV_VAR = "DEEPSHADOWS_REGISTRY"
 
 _KEYS = ("url", "sha256", "sidecar_url", "sidecar_sha256")
+_REQUIRED = ("url", "sha256")
 
 
 def cache_dir():
@@ -62,8 +74,8 @@ def load_registry(registry=None):
     Raises
     ------
     InputError
-        If the file is unreadable or an entry lacks ``url``, ``sha256``, ``sidecar_url``
-        or ``sidecar_sha256``.
+        If the file is unreadable or an entry lacks ``url`` or ``sha256`` (or has an
+        empty ``sidecar_url`` or ``sidecar_sha256``).
     """
     out = dict(PUBLISHED)
     source = registry if registry is not None else os.environ.get(ENV_VAR) or None
@@ -79,7 +91,8 @@ def load_registry(registry=None):
         if not isinstance(extra, dict):
             raise InputError("a model registry is a JSON object {name: entry}", path=source)
     for name, entry in extra.items():
-        missing = [k for k in _KEYS if not isinstance(entry, dict) or not entry.get(k)]
+        missing = [k for k in _KEYS if not isinstance(entry, dict)
+                   or (k in _REQUIRED or k in entry) and not entry.get(k)]
         if missing:
             raise InputError(f"registry entry {name!r} lacks {', '.join(missing)}",
                              path=None if isinstance(source, dict) else source)
@@ -126,7 +139,8 @@ def fetch_model(name, *, registry=None, cache=None, progress=False):
     Returns
     -------
     pathlib.Path
-        ``CACHE/NAME.keras`` (with ``CACHE/NAME.json`` beside it).
+        ``CACHE/NAME.keras`` (with ``CACHE/NAME.json`` beside it, unless the entry
+        lists no ``sidecar_url`` and none lies beside the model's URL).
 
     Raises
     ------
@@ -140,7 +154,6 @@ def fetch_model(name, *, registry=None, cache=None, progress=False):
     entry = entries[name]
     folder = Path(cache) if cache is not None else cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    got = {}
     logger = pooch.get_logger()
     # quiet: no "Downloading data from ..." lines either.  A filter, not setLevel: pooch's
     # logger is not registered with logging, so a level change would leave its cached
@@ -149,38 +162,87 @@ def fetch_model(name, *, registry=None, cache=None, progress=False):
     if quiet is not None:
         logger.addFilter(quiet)
     try:
-        for key, url_key, suffix in (("sha256", "url", ".keras"),
-                                     ("sidecar_sha256", "sidecar_url", ".json")):
-            got[suffix] = _retrieve(name, entry, key, url_key, suffix, folder, progress)
+        model = _retrieve(name, entry["url"], entry["sha256"], ".keras", folder, progress)
+        side_url = entry.get("sidecar_url") or _sidecar_url(entry["url"])
+        if side_url is not None:  # an unlisted sidecar may be missing: the model alone
+            _retrieve(name, side_url, entry.get("sidecar_sha256"), ".json", folder,
+                      progress, optional="sidecar_url" not in entry)
     finally:
         if quiet is not None:
             logger.removeFilter(quiet)
-    return Path(got[".keras"])
+    return Path(model)
 
 
-def _retrieve(name, entry, key, url_key, suffix, folder, progress):
-    """One file of a registry entry, fetched with pooch and checked (its local path)."""
+def _sidecar_url(url):
+    """Where the sidecar of the model at ``url`` lies by the naming rule, or None."""
+    parts = urllib.parse.urlsplit(url)
+    if not parts.path.endswith(".keras"):
+        return None
+    return urllib.parse.urlunsplit(parts._replace(path=parts.path[:-6] + ".json"))
+
+
+def _local_path(url):
+    """The file a ``file://`` URL or a plain path names; None for a remote URL."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "file":
+        return Path(urllib.request.url2pathname(parts.path))
+    if parts.scheme and len(parts.scheme) > 1:  # (a Windows drive letter is no scheme)
+        return None
+    return Path(url).expanduser()
+
+
+def _copy_local(url, output_file, pooch_obj):
+    """A pooch downloader for local files (pooch itself knows only network protocols)."""
+    source = _local_path(url)
+    if not source.is_file():
+        raise FileNotFoundError(f"no such file: {source}")
+    shutil.copyfile(source, output_file)
+
+
+def _retrieve(name, url, sha256, suffix, folder, progress, *, optional=False):
+    """One file of a registry entry, fetched with pooch and checked (its local path).
+
+    ``sha256`` None: no hash to check (a sidecar the registry does not list), so any copy
+    in the cache is replaced by a fresh download.  ``optional``: a file that cannot be
+    downloaded gives None instead of an error.
+    """
+    target = folder / f"{name}{suffix}"
+    if sha256 is None:
+        target.unlink(missing_ok=True)
     try:
-        return pooch.retrieve(entry[url_key], known_hash=f"sha256:{entry[key]}",
-                              fname=f"{name}{suffix}", path=folder,
-                              progressbar=progress)
+        downloader = (_copy_local if _local_path(url) is not None
+                      else pooch.downloaders.choose_downloader(url, progressbar=progress))
+    except ValueError as exc:  # a protocol pooch does not know
+        raise InputError(f"cannot download {name!r}: {exc}", path=url) from None
+    known = None if sha256 is None else f"sha256:{sha256}"
+    try:
+        return pooch.retrieve(url, known_hash=known, fname=target.name, path=folder, progressbar=progress,
+                              downloader=downloader)
     except ValueError as exc:  # pooch: hash mismatch (the download is deleted)
         raise InputError(f"download of {name!r} does not match the registry's SHA-256: "
-                         f"{str(exc).splitlines()[0]}", path=entry[url_key]) from None
+                         f"{str(exc).splitlines()[0]}", path=url) from None
     except Exception as exc:  # noqa: BLE001 -- HTTP, connection, unsupported scheme
+        if optional:
+            return None
         raise InputError(f"cannot download {name!r}: {type(exc).__name__}: {exc}",
-                         path=entry[url_key]) from None
+                         path=url) from None
 
 
 def resolve_model(model, *, registry=None, progress=False):
-    """A model file path: ``model`` itself if it is a file, else a registry name fetched.
+    """A model file path: ``model`` itself if it is a file, ``model/model.keras`` if it is
+    a folder (what ``deepshadows train --out`` writes), else a registry name fetched.
 
     Raises
     ------
     InputError
-        Neither an existing file nor a registry name.
+        Neither an existing file, nor a folder with ``model.keras``, nor a registry name.
     """
     path = Path(model)
+    if path.is_dir():
+        if not (path / "model.keras").is_file():
+            raise InputError("is a folder without model.keras; give the .keras file",
+                             path=path)
+        return path / "model.keras"
     if path.exists() or str(model).endswith(".keras"):
         if not path.is_file():
             raise InputError("model file not found", path=path)

@@ -128,6 +128,13 @@ def test_fits_flux_cube_without_z_or_band_names_is_refused(tmp_path):
     ("lsbg_ra12.5_dec-3.25.jpg", (12.5, -3.25)),
     ("RA=200.125,DEC=+45.5.png", (200.125, 45.5)),
     ("10.5_-2.5.png", (10.5, -2.5)),
+    # the declination's sign as the separator, or a space, as users name cutouts
+    ("150.1234-2.3456.png", (150.1234, -2.3456)),
+    ("cutout_150.1234+2.3456.jpg", (150.1234, 2.3456)),
+    ("150.1234 2.3456.png", (150.1234, 2.3456)),
+    ("ra 150.1 dec -2.2.png", (150.1, -2.2)),
+    ("model_v1.5-0.3.png", None),  # a version number, not a position
+    ("J0123.4+0012.3.png", None),  # hours and minutes, not degrees
     ("object_17.jpg", None),
     ("ra400.0_dec1.0.jpg", None),  # out of range
     # IAU designations: 12h34m56.78s = 188.73658 deg, +01d23m45.6s = 1.396 deg
@@ -246,3 +253,16 @@ def test_a_symbolic_link_back_up_the_tree_is_walked_once(tmp_path):
     found = [p.relative_to(tmp_path).as_posix() for p in imagefiles.iter_images([tmp_path])]
     assert found == ["a.jpg", "sub/b.png"]
     assert imagefiles.count_images([tmp_path]) == 2
+
+
+def test_a_truncated_fits_says_so_without_a_stray_warning(tmp_path, rgb, recwarn, capfd):
+    # astropy's "File may have been truncated" line would cut through the progress bar
+    # while the reason said only "cannot reshape array"
+    whole = tmp_path / "whole.fits"
+    fits.PrimaryHDU(np.moveaxis(rgb[:64, :64], -1, 0)).writeto(whole)
+    cut = tmp_path / "cut.fits"
+    cut.write_bytes(whole.read_bytes()[:8640])  # the header and part of the data
+    with pytest.raises(ImageReadError, match="unreadable FITS: File may have been "
+                                             "truncated"):
+        imagefiles.read_image(cut)
+    assert len(recwarn) == 0 and "truncated" not in capfd.readouterr().err

@@ -331,3 +331,29 @@ def test_an_output_named_as_another_format_is_refused(tmp_path, ensemble_file, i
     err = capsys.readouterr().err
     assert "p.parquet" in err and ".csv" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "p.parquet").exists()
+
+
+def test_an_output_that_is_a_folder_is_refused_before_any_work(tmp_path, ensemble_file,
+                                                               images, capsys, monkeypatch):
+    # the final rename would fail only after every image was classified
+    _write_images(tmp_path / "imgs", images[:1])
+    folder = tmp_path / "results"
+    folder.mkdir()
+    monkeypatch.setattr(predict, "read_image", lambda *a, **k: pytest.fail("read"))
+    assert main(["predict", "--model", str(ensemble_file), "--out", str(folder),
+                 "--overwrite", "--quiet", str(tmp_path / "imgs")]) == 2
+    err = capsys.readouterr().err
+    assert "results: is a folder" in err and len(err.strip().splitlines()) == 1
+    assert folder.is_dir() and sorted(p.name for p in tmp_path.iterdir()) == ["imgs",
+                                                                              "results"]
+
+
+def test_one_folder_given_alone_is_not_read_as_its_characters(tmp_path, ensemble_file,
+                                                              images):
+    _write_images(tmp_path / "imgs", images[:2])
+    summary = predict.predict_files(ensemble_file, tmp_path / "imgs", tmp_path / "p.csv",
+                                    progress=False)
+    assert (summary["n"], summary["n_ok"]) == (2, 2)
+    summary = predict.predict_files(ensemble_file, str(tmp_path / "imgs"),
+                                    tmp_path / "q.csv", progress=False)
+    assert len(pd.read_csv(tmp_path / "q.csv")) == 2

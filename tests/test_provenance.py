@@ -79,6 +79,23 @@ def test_model_replaced_after_saving_is_refused(saved, tmp_path):
         training.load_model(target)
 
 
+@pytest.mark.parametrize("damage", ["truncated", "byte flipped"])
+def test_a_damaged_download_is_refused_by_its_sha256(saved, tmp_path, damage):
+    # a cut-off download is no zip archive any more: the SHA-256 says what happened
+    import shutil
+    target = tmp_path / "d.keras"
+    data = bytearray(saved.read_bytes())
+    if damage == "truncated":
+        data = data[:len(data) // 2]
+    else:
+        data[len(data) // 2] ^= 0xFF
+    target.write_bytes(bytes(data))
+    shutil.copy(saved.with_suffix(".json"), target.with_suffix(".json"))
+    with pytest.raises(InputError, match=r"d.keras: model file does not match its sidecar "
+                                         r"d.json \(SHA-256"):
+        training.load_model(target)
+
+
 def test_default_sidecar_is_the_papers_recipe(tmp_path):
     path = training.save_model(build_deepshadows(compile=False), tmp_path / "p.keras")
     side = provenance.read_sidecar(path)

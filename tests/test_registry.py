@@ -1,6 +1,7 @@
 """Tests of deepshadows_lib.registry: a local registry served from 127.0.0.1."""
 
 import functools
+import hashlib
 import http.server
 import json
 import shutil
@@ -78,6 +79,12 @@ def test_resolve_model_accepts_a_file_or_a_name(server, tmp_path, monkeypatch):
         registry.resolve_model("nope")
     with pytest.raises(InputError, match="not found"):
         registry.resolve_model(tmp_path / "missing.keras")
+    # the folder deepshadows train --out wrote: its model.keras (it said "not found")
+    (tmp_path / "run").mkdir()
+    with pytest.raises(InputError, match="run: is a folder without model.keras"):
+        registry.resolve_model(tmp_path / "run")
+    shutil.copy(root / "tiny.keras", tmp_path / "run" / "model.keras")
+    assert registry.resolve_model(tmp_path / "run") == tmp_path / "run" / "model.keras"
 
 
 def test_wrong_sha256_is_refused_and_nothing_kept(server, tmp_path):
@@ -106,8 +113,58 @@ def test_unreachable_url_and_incomplete_entry_are_clear_errors(tmp_path):
              "sidecar_url": "http://127.0.0.1:9/none.json", "sidecar_sha256": "0" * 64}
     with pytest.raises(InputError, match="cannot download 'x'"):
         registry.fetch_model("x", registry={"x": entry}, cache=tmp_path)
-    with pytest.raises(InputError, match="lacks sidecar_url"):
-        registry.load_registry({"y": {"url": "u", "sha256": "s", "sidecar_sha256": "t"}})
+    with pytest.raises(InputError, match="lacks url"):
+        registry.load_registry({"y": {"sha256": "s", "sidecar_url": "u"}})
+    with pytest.raises(InputError, match="lacks sidecar_url"):  # listed but empty
+        registry.load_registry({"y": {"url": "u", "sha256": "s", "sidecar_url": ""}})
+
+
+def test_an_unknown_protocol_is_not_called_a_hash_mismatch(tmp_path):
+    entry = {"url": "s3://bucket/m.keras", "sha256": "0" * 64}
+    with pytest.raises(InputError, match="cannot download 'x'.*protocol"):
+        registry.fetch_model("x", registry={"x": entry}, cache=tmp_path)
+
+
+@pytest.mark.parametrize("where", ["http", "file URL", "plain path"])
+def test_an_entry_of_url_and_sha256_alone_fetches_model_and_sidecar(server, tmp_path,
+                                                                    where):
+    # the issue's registry: name -> URL, SHA-256; the sidecar lies beside the model
+    root, url = server
+    base = {"http": url, "file URL": (root.as_uri() + "/"),
+            "plain path": f"{root}/"}[where]
+    sha = hashlib.sha256((root / "tiny.keras").read_bytes()).hexdigest()
+    reg = tmp_path / "registry.json"
+    reg.write_text(json.dumps({"tiny": {"url": base + "tiny.keras", "sha256": sha}}))
+    path = registry.fetch_model("tiny", registry=reg, cache=tmp_path / "cache")
+    assert path.read_bytes() == (root / "tiny.keras").read_bytes()
+    assert path.with_suffix(".json").read_bytes() == (root / "tiny.json").read_bytes()
+    assert training.load_model(path, compile=False).count_params() == 24_097
+    # unlisted, the sidecar is not trusted from the cache: a stale one is replaced
+    path.with_suffix(".json").write_text("{}")
+    registry.fetch_model("tiny", registry=reg, cache=tmp_path / "cache")
+    assert path.with_suffix(".json").read_bytes() == (root / "tiny.json").read_bytes()
+    bad = {"tiny": {"url": base + "tiny.keras", "sha256": "1" * 64}}
+    with pytest.raises(InputError, match="does not match the registry's SHA-256"):
+        registry.fetch_model("tiny", registry=bad, cache=tmp_path / "other")
+    missing = {"tiny": {"url": base + "none.keras", "sha256": sha}}
+    with pytest.raises(InputError, match="cannot download 'tiny'"):
+        registry.fetch_model("tiny", registry=missing, cache=tmp_path / "other")
+
+
+def test_a_model_published_without_a_sidecar_is_fetched_alone(tmp_path):
+    import keras
+    folder = tmp_path / "mirror"
+    folder.mkdir()
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.save(folder / "bare.keras")  # keras' own save: no sidecar
+    sha = hashlib.sha256((folder / "bare.keras").read_bytes()).hexdigest()
+    entry = {"url": (folder / "bare.keras").as_uri(), "sha256": sha}
+    path = registry.fetch_model("bare", registry={"bare": entry}, cache=tmp_path / "c")
+    assert path.is_file() and not path.with_suffix(".json").exists()
+    # a sidecar the entry lists must be there
+    entry["sidecar_url"] = (folder / "bare.json").as_uri()
+    with pytest.raises(InputError, match="cannot download 'bare'"):
+        registry.fetch_model("bare", registry={"bare": entry}, cache=tmp_path / "c")
 
 
 def test_quiet_fetch_logs_nothing(server, tmp_path):

@@ -165,7 +165,8 @@ def _add_predict(sub):
                "against the SHA-256 of its .json sidecar) or the name of a published model.")
     p.add_argument("images", nargs="+", metavar="IMAGES", help="image files and/or folders")
     p.add_argument("--model", required=True,
-                   help="trained model (.keras with its .json sidecar) or a registry name")
+                   help="trained model (.keras with its .json sidecar; or the folder "
+                        "deepshadows train wrote it to) or a registry name")
     p.add_argument("--out", required=True, help="predictions table to write (.csv)")
     p.add_argument("--batch-size", type=_positive_int, default=256,
                    help="images per batch (default: 256)")

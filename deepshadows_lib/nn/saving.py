@@ -79,10 +79,10 @@ def load_model(path, *, compile=True, verify=True):
     path = Path(path)
     if not path.is_file():
         raise InputError("model file not found", path=path)
+    if verify:  # first: a truncated download is a corrupted model, not "not a model"
+        verify_model_file(path)
     if not zipfile.is_zipfile(path):
         raise InputError("not a Keras model file (.keras archive expected)", path=path)
-    if verify:
-        verify_model_file(path)
     _tf()
     import keras
     try:
