@@ -27,8 +27,13 @@ def _range(s, digits=2, suffix="x"):
     """'1.23x (1.10-1.40)' from a summary of _harness.summary."""
     if not s:
         return "-"
-    return (f"**{s['median']:.{digits}f}{suffix}** ({s['min']:.{digits}f}-"
-            f"{s['max']:.{digits}f}, {s['n']} pairs)")
+    if 0 < abs(s["median"]) < 0.5 * 10 ** -digits:
+        # a ratio that rounds to zero (XLA's CPU convolutions): significant digits instead
+        num = "{:.2g}".format
+    else:
+        num = f"{{:.{digits}f}}".format
+    pairs = f"{s['n']} pair" + ("s" if s["n"] != 1 else "")
+    return f"**{num(s['median'])}{suffix}** ({num(s['min'])}-{num(s['max'])}, {pairs})"
 
 
 def _load(entry):

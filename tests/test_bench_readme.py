@@ -79,3 +79,10 @@ def test_the_simulator_breakdown_is_shown_when_the_entry_has_one(tables):
     assert "at most 1,333 cutouts/s on 2 cores" in text and "+0.12 CPU-ms" in text
     assert "Where the simulator's time goes" in tables.block(res)
     assert tables.simulate_table({"benchmarks": {}}) == ""
+
+
+def test_a_ratio_that_rounds_to_zero_keeps_its_significant_digits(tables):
+    tiny = {"median": 0.0010792, "min": 0.0010792, "max": 0.0010792, "n": 1}
+    assert tables._range(tiny) == "**0.0011x** (0.0011-0.0011, 1 pair)"
+    usual = {"median": 1.234, "min": 1.1, "max": 1.4, "n": 5}
+    assert tables._range(usual) == "**1.23x** (1.10-1.40, 5 pairs)"
