@@ -1,4 +1,5 @@
-"""Where the synthetic survey's CPU time goes: a child process of ``bench_simulate.py --breakdown``.
+"""Where the synthetic survey's CPU time goes (the child process of ``bench_simulate.py
+--breakdown``).
 
 Run: ``python bench/_simulate_stages.py N SEED CLASSES`` with the library to time first on
 ``PYTHONPATH``; prints one JSON object.

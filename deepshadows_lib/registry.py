@@ -216,8 +216,8 @@ def _retrieve(name, url, sha256, suffix, folder, progress, *, optional=False):
         raise InputError(f"cannot download {name!r}: {exc}", path=url) from None
     known = None if sha256 is None else f"sha256:{sha256}"
     try:
-        return pooch.retrieve(url, known_hash=known, fname=target.name, path=folder, progressbar=progress,
-                              downloader=downloader)
+        return pooch.retrieve(url, known_hash=known, fname=target.name, path=folder,
+                              progressbar=progress, downloader=downloader)
     except ValueError as exc:  # pooch: hash mismatch (the download is deleted)
         raise InputError(f"download of {name!r} does not match the registry's SHA-256: "
                          f"{str(exc).splitlines()[0]}", path=url) from None
