@@ -207,25 +207,19 @@ def _timed_batch(orig):
     return _simulate_batch
 
 
-def _timed_plain(stage, orig):
-    """A function outside the batch (store writes, the catalog frame)."""
+def _timed_plain(stage, orig, *, sub=False):
+    """A function outside the batch (store writes, the catalog frame), or with ``sub`` a
+    part of a stage (its time is also inside the stage's)."""
     def wrapper(*args, **kwargs):
         t0 = clock()
         try:
             return orig(*args, **kwargs)
         finally:
-            R.ns[stage] += clock() - t0
-            R.calls[stage] += 1
-    return wrapper
-
-
-def _timed_sub(name, orig):
-    def wrapper(*args, **kwargs):
-        t0 = clock()
-        try:
-            return orig(*args, **kwargs)
-        finally:
-            R.sub_ns[name] += clock() - t0
+            if sub:
+                R.sub_ns[stage] += clock() - t0
+            else:
+                R.ns[stage] += clock() - t0
+                R.calls[stage] += 1
     return wrapper
 
 
@@ -277,7 +271,7 @@ def install():
         for name, where in subs.items():
             if where is not None:
                 module, fn = where
-                setattr(module, fn, _timed_sub(name, getattr(module, fn)))
+                setattr(module, fn, _timed_plain(name, getattr(module, fn), sub=True))
 
 
 def _run(n, seed, classes):
