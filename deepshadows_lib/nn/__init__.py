@@ -7,6 +7,7 @@
 ``keras_patches``  every change made to Keras objects, behind a capability probe
 ``data``           uint8 cutouts, labels, tf.data batches
 ``training``       fit, train_cnn, fine_tune
+``epoch_loop``     fit's epochs in one compiled loop each, bit for bit
 ``checkpoint``     per-epoch state: a killed training resumes with the same weights
 ``inference``      the one inference path (folded batch norm), predict
 ``saving``         save and load ``.keras`` files with their provenance, copy
@@ -17,7 +18,7 @@ The public names of the submodules are re-exported here (``nn.train_cnn``,
 keep the names of earlier versions.  TensorFlow is imported on first use, not here.
 """
 
-from . import checkpoint, cnn, data, fused, inference, keras_patches, runtime, saving, training
+from . import checkpoint, cnn, data, epoch_loop, fused, inference, keras_patches, runtime, saving, training
 from .checkpoint import (CHECKPOINT_DIR, TrainingCheckpoint, checkpoint_root,
                          set_checkpoint_root, training_fingerprint)
 from .cnn import (CLASS_NAMES, LAST_CONV_LAYER, LAYER_NAMES, PAPER_N_PARAMS,
@@ -29,7 +30,7 @@ from .runtime import available_cpus, configure_threads, set_seed
 from .saving import copy_model, load_model, save_model
 from .training import fine_tune, fit, train_cnn
 
-__all__ = ["checkpoint", "cnn", "data", "fused", "inference", "keras_patches", "runtime",
+__all__ = ["checkpoint", "cnn", "data", "epoch_loop", "fused", "inference", "keras_patches", "runtime",
            "saving", "training",
            "CHECKPOINT_DIR", "TrainingCheckpoint", "checkpoint_root", "set_checkpoint_root",
            "training_fingerprint", "CLASS_NAMES", "LAST_CONV_LAYER", "LAYER_NAMES",

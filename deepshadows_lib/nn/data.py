@@ -11,16 +11,31 @@ TensorFlow is imported inside :func:`make_dataset` (through :func:`.runtime.tf`)
 :func:`read_images` and :func:`encode_labels` serve numpy-only callers too.
 """
 
+from typing import NamedTuple
+
 import numpy as np
 from tqdm.auto import tqdm
 
 from .runtime import tf as _tf
 
-__all__ = ["read_images", "encode_labels", "make_dataset", "READ_BLOCK"]
+__all__ = ["read_images", "encode_labels", "make_dataset", "InMemoryBatches", "READ_BLOCK"]
 
 #: images read from a lazy store at a time (prediction, fingerprints)
 READ_BLOCK = 4096
 _READ_BLOCK = READ_BLOCK
+
+
+class InMemoryBatches(NamedTuple):
+    """The tensors behind a dataset of :func:`make_dataset` (its ``_in_memory``)."""
+
+    #: (N, 64, 64, 3) uint8 cutouts of the dataset's rows
+    images: object
+    #: (N,) or (N, K) encoded labels, or None
+    labels: object
+    #: the dataset of row numbers, shuffled with the seed when the dataset shuffles
+    indices: object
+    batch_size: int
+    n: int
 
 
 def _is_lazy(images):
@@ -168,5 +183,9 @@ def make_dataset(images, labels=None, *, indices=None, batch_size=64, shuffle=Fa
     if shuffle:
         # the same shuffle (one seed generator): iterating it advances the epochs of ds
         ds._shuffled_indices = indices_ds
+    # what .epoch_loop needs to run fit's epochs without the tf.data iterator; a dataset
+    # derived from this one (mapped, augmented) does not carry it
+    ds._in_memory = InMemoryBatches(images=x_t, labels=None if labels is None else y_t,
+                                    indices=indices_ds, batch_size=int(batch_size), n=n)
     return ds
 

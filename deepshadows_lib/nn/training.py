@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from .. import paper
 from ..errors import InputError
+from . import epoch_loop
 from .checkpoint import _DRAWS_PER_EPOCH, resolve_checkpoint, skip_epochs
 from .cnn import build_deepshadows, compile_deepshadows
 from .data import make_dataset
@@ -105,6 +106,11 @@ def fit(model, train_ds, *, val_ds=None, epochs, progress=True, desc="training",
 
     No early stopping: the model of the last epoch is kept, as in the paper.
 
+    A training set held in memory by :func:`make_dataset` is trained by
+    :func:`.epoch_loop.run_epochs`: Keras' ``fit`` bit for bit, one compiled loop per
+    epoch, the cores kept busy.  Other datasets (an augmented one), a model compiled
+    with XLA, and callbacks with per-batch hooks go through ``keras.Model.fit``.
+
     Parameters
     ----------
     model : keras.Model
@@ -165,7 +171,11 @@ def fit(model, train_ds, *, val_ds=None, epochs, progress=True, desc="training",
             model.optimizer.finalize_variable_values(model.trainable_variables)
     if progress:
         cbs.append(_progress_callback(epochs, desc, initial=start))
-    if start < epochs:
+    if start < epochs and epoch_loop.can_run(model, train_ds, cbs):
+        # Keras' fit, bit for bit, without its idle cores (see .epoch_loop)
+        epoch_loop.run_epochs(model, train_ds, epochs=epochs, initial_epoch=start,
+                              val_ds=val_ds, callbacks=cbs)
+    elif start < epochs:
         # the datasets shuffle themselves (seeded); Keras' own shuffle does not apply
         model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=start,
                   verbose=0, shuffle=False, callbacks=cbs)

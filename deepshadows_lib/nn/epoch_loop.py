@@ -1,0 +1,164 @@
+"""Keras' ``fit``, an epoch per compiled loop: the same weights, without the idle cores.
+
+``keras.Model.fit`` pulls every batch from a ``tf.data`` iterator and returns to Python
+after each step.  On a 2-core CPU the input pipeline's threads and the training step's
+threads then take turns: the cores are busy 1.1-1.8 of 2, and which it is changes from
+one epoch to the next (``bench/results.json``, entry ``training``).  When the training
+set is in memory, as :func:`.data.make_dataset` holds it, :func:`run_epochs` does what
+``fit`` does (Keras 3's ``TensorFlowTrainer.fit``) in one compiled loop per epoch: the
+batch's rows are gathered from the uint8 cutouts inside the loop, and each step is the
+model's own ``train_step`` in a ``tf.function`` of its own, as ``fit`` compiles it.
+
+It is the same training, bit for bit (``tests/test_nn_epoch_loop.py``):
+
+* the rows of each epoch are the seeded ``tf.data`` shuffle's own draw, taken as ``fit``
+  takes it (two draws per epoch, :data:`.checkpoint._DRAWS_PER_EPOCH`);
+* each batch is scaled by a 256-entry table of ``float32(v) / 255``: a division written
+  inside the loop would be rewritten by TensorFlow's graph optimiser into a
+  multiplication by 1/255, which differs from ``fit``'s division in the last bit for
+  some values;
+* the step, the metrics, the validation (``Model.evaluate``), the callbacks' epoch hooks
+  and the final swap to the averaged weights (``use_ema``) are Keras' own.
+
+:func:`.training.fit` takes this path whenever it can (:func:`can_run`) and Keras' ``fit``
+otherwise: for a dataset that is not :func:`.data.make_dataset`'s own (an augmented one),
+a model compiled with XLA or run eagerly, or a callback with per-batch hooks.
+"""
+
+import numpy as np
+
+from .runtime import tf as _tf
+
+__all__ = ["can_run", "run_epochs"]
+
+#: exact float32 values of ``tf.cast(v, tf.float32) / 255.0`` for every uint8 ``v``
+_SCALE = np.arange(256, dtype=np.float32) / np.float32(255.0)
+
+_BATCH_HOOKS = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin",
+                "on_batch_end")
+
+
+def _has_batch_hooks(callback):
+    import keras
+    return any(getattr(type(callback), hook, None) is not getattr(keras.callbacks.Callback,
+                                                                    hook)
+               for hook in _BATCH_HOOKS)
+
+
+def can_run(model, train_ds, callbacks=()):
+    """Whether :func:`run_epochs` trains ``model`` on ``train_ds`` as Keras' ``fit`` would.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A compiled model.
+    train_ds : tf.data.Dataset
+        The training batches.
+    callbacks : sequence of keras.callbacks.Callback, optional
+        The callbacks of the training.
+
+    Returns
+    -------
+    bool
+        True for a dataset of :func:`.data.make_dataset` with labels, a model compiled
+        without XLA and not run eagerly, one step per execution, and callbacks with
+        epoch-level hooks only.
+    """
+    import keras
+    source = getattr(train_ds, "_in_memory", None)
+    if source is None or source.labels is None:
+        return False
+    if model.run_eagerly or model.jit_compile or int(model.steps_per_execution or 1) != 1:
+        return False
+    if not isinstance(model.optimizer, keras.optimizers.Optimizer):
+        return False
+    return not any(_has_batch_hooks(cb) for cb in callbacks)
+
+
+def _epoch_function(model, source):
+    """One compiled epoch: ``epoch(order)`` runs every step over the rows of ``order``."""
+    tf = _tf()
+    images, labels = source.images, source.labels
+    n, b = int(source.n), int(source.batch_size)
+    steps = -(-n // b)
+    scale = tf.constant(_SCALE)
+
+    @tf.autograph.experimental.do_not_convert
+    def one_step_on_data(data):
+        return model.train_step(data)
+
+    # a function of its own, as fit compiles it: the graph optimiser then treats the
+    # step exactly as in fit (inlined into the loop, it rewrites some of its ops)
+    one_step = tf.function(one_step_on_data, reduce_retracing=True)
+
+    def epoch(order):
+        def body(i):
+            idx = order[i * b:tf.minimum((i + 1) * b, n)]
+            x = tf.gather(scale, tf.cast(tf.gather(images, idx), tf.int32))
+            one_step((x, tf.gather(labels, idx)))
+            return (i + 1,)
+
+        tf.while_loop(lambda i: i < steps, body, (tf.constant(0, tf.int64),))
+        return tf.constant(0)
+
+    return tf.function(epoch, autograph=False)
+
+
+def _draw_order(indices_ds):
+    """The rows of the next epoch, drawn from the dataset's shuffle as ``fit`` draws them."""
+    from .checkpoint import _DRAWS_PER_EPOCH
+    order = np.fromiter(indices_ds.as_numpy_iterator(), dtype=np.int64)
+    for _ in range(_DRAWS_PER_EPOCH - 1):  # fit's iterator at the end of the epoch
+        for _ in indices_ds:
+            pass
+    return order
+
+
+def run_epochs(model, train_ds, *, epochs, initial_epoch=0, val_ds=None, callbacks=()):
+    """Train as ``model.fit(train_ds, validation_data=val_ds, ...)`` does, faster.
+
+    Parameters
+    ----------
+    model : keras.Model
+        Compiled; :func:`can_run` must hold.
+    train_ds : tf.data.Dataset
+        From :func:`.data.make_dataset` (with labels).
+    epochs : int
+        Index of the last epoch, as ``fit``'s ``epochs``.
+    initial_epoch : int, optional
+        As ``fit``'s (a resumed training); the dataset's shuffle must have been advanced
+        by as many epochs (:func:`.checkpoint.skip_epochs`).
+    val_ds : tf.data.Dataset, optional
+        Evaluated after each epoch (``val_`` logs).
+    callbacks : sequence of keras.callbacks.Callback, optional
+        Their epoch and train hooks are called as ``fit`` calls them.
+
+    Returns
+    -------
+    dict
+        The last epoch's logs (empty when no epoch ran).
+    """
+    import keras
+    tf = _tf()
+    source = train_ds._in_memory
+    cbs = keras.callbacks.CallbackList(list(callbacks), model=model)
+    run = _epoch_function(model, source)
+    model.stop_training = False
+    cbs.on_train_begin()
+    logs = {}
+    for epoch in range(int(initial_epoch), int(epochs)):
+        order = tf.constant(_draw_order(source.indices))
+        model.reset_metrics()
+        cbs.on_epoch_begin(epoch)
+        run(order)
+        logs = {k: float(v) for k, v in model.get_metrics_result().items()}
+        if val_ds is not None:
+            val = model.evaluate(val_ds, verbose=0, callbacks=cbs, return_dict=True)
+            logs.update({f"val_{k}": float(v) for k, v in val.items()})
+        cbs.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            break
+    if int(epochs) > 0:
+        model.optimizer.finalize_variable_values(model.trainable_weights)
+    cbs.on_train_end(logs=logs)
+    return logs
