@@ -153,11 +153,16 @@ def profile(seed=0, repeats=15):
         for _xb, _yb in ds:
             k += 1
     data_ms = 1e3 * (time.perf_counter() - t) / k
-    # the whole Keras step, from fit
+    # the whole Keras step, from Keras' fit
     timer = bt.EpochTimer()
     model.fit(ds, epochs=3, verbose=0, callbacks=[timer])
     steps = -(-len(images) // b)
     step_ms = 1e3 * float(np.median(timer.wall[1:])) / steps
+    # the same step in the library's nn.fit (one compiled loop per epoch, nn.epoch_loop)
+    timer = bt.EpochTimer()
+    training.fit(model, ds, epochs=3, progress=False, callbacks=[timer])
+    loop_step_ms = 1e3 * float(np.median(timer.wall[1:])) / steps
+    peak = bt.matmul_peak()["gflops"]
     # the first convolution with its input channels padded (weight gradient only)
     pad = {}
     for cin in (3, 4, 8, 16):
@@ -176,11 +181,22 @@ def profile(seed=0, repeats=15):
     by_type = {}
     for r in rows:
         by_type[r["type"]] = by_type.get(r["type"], 0.0) + r["forward_backward_ms"]
+    # a ceiling: every FLOP of the step at the matmul's peak, and the layers that do no
+    # matmul (batch norm, max-pool, dropout, flatten) and the update at their own times
+    memory_bound_ms = update_ms + sum(v for k, v in by_type.items()
+                                      if k not in ("Conv2D", "Dense"))
+    step_gflop = b * flops["train_mflop"] / 1e3
+    at_peak_ms = 1e3 * step_gflop / peak
     return {"layers": rows, "by_type_ms": by_type, "layers_total_ms": total_layers,
             "optimizer_update_ms": update_ms, "input_pipeline_ms_per_batch": data_ms,
-            "keras_step_ms": step_ms,
+            "keras_step_ms": step_ms, "library_step_ms": loop_step_ms,
             "unaccounted_ms": step_ms - total_layers - update_ms,
             "step_gflops": b * flops["train_mflop"] / step_ms,
+            "library_step_gflops": b * flops["train_mflop"] / loop_step_ms,
+            "matmul_peak_gflops": peak, "memory_bound_ms": memory_bound_ms,
+            "flops_at_peak_ms": at_peak_ms,
+            "ceiling_fraction_of_peak": step_gflop / ((memory_bound_ms + at_peak_ms) / 1e3)
+            / peak,
             "conv1_padded_channels": pad, "keras": keras.__version__,
             "tensorflow": tf.__version__, "batch_size": b, "repeats": repeats}
 

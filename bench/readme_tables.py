@@ -246,7 +246,10 @@ def profile_table(res):
     rows.append(f"| optimizer update (fused Adadelta, all weights) | | "
                 f"{pr['optimizer_update_ms']:.1f} | {100 * pr['optimizer_update_ms'] / total:.0f}% |")
     rows.append(f"| sum of the parts (each timed alone) | | {total:.1f} | 100% |")
-    rows.append(f"| the Keras step in `fit` (measured) | | {pr['keras_step_ms']:.1f} | |")
+    rows.append(f"| the step in Keras' `fit` (measured) | | {pr['keras_step_ms']:.1f} | |")
+    if "library_step_ms" in pr:
+        rows.append(f"| the same step in `nn.fit`'s epoch loop (measured) | | "
+                    f"{pr['library_step_ms']:.1f} | |")
     rows.append(f"| input pipeline per batch (overlaps the step) | | "
                 f"{pr['input_pipeline_ms_per_batch']:.1f} | |")
     by = pr["by_type_ms"]
@@ -255,8 +258,16 @@ def profile_table(res):
     pad = pr["conv1_padded_channels"]
     pads = ", ".join(f"{c} channels {v['forward_weight_gradient_ms']:.1f} ms"
                      for c, v in sorted(pad.items(), key=lambda kv: int(kv[0])))
-    return "\n".join(rows) + (f"\n\nBy kind of layer: {kinds}.  The first convolution "
+    text = "\n".join(rows) + (f"\n\nBy kind of layer: {kinds}.  The first convolution "
                               f"(forward + weight gradient) with its input padded: {pads}.")
+    if "ceiling_fraction_of_peak" in pr:
+        text += (f"  A ceiling: with every FLOP of the step at the matmul's peak "
+                 f"({pr['matmul_peak_gflops']:.0f} GFLOP/s in the same process: "
+                 f"{pr['flops_at_peak_ms']:.1f} ms) and the layers that do no matmul "
+                 f"(batch norm, max-pool, dropout, flatten) with the update at their "
+                 f"measured {pr['memory_bound_ms']:.1f} ms, a step would reach "
+                 f"{100 * pr['ceiling_fraction_of_peak']:.0f}% of the peak.")
+    return text
 
 
 def simulate_table(res):

@@ -107,5 +107,10 @@ def augment_dataset(ds, *, seed=0):
             return (random_dihedral(batch[0], s),) + tuple(batch[1:])
         return random_dihedral(batch, s)
 
-    return batches.map(apply, num_parallel_calls=tf.data.AUTOTUNE,
-                       deterministic=True).prefetch(tf.data.AUTOTUNE)
+    out = batches.map(apply, num_parallel_calls=tf.data.AUTOTUNE,
+                      deterministic=True).prefetch(tf.data.AUTOTUNE)
+    source = getattr(ds, "_in_memory", None)
+    if source is not None and source.views is None:
+        # nn.fit's epoch loop draws the same views from the same stream (nn.epoch_loop)
+        out._in_memory = source._replace(views=(stream, seed))
+    return out

@@ -65,6 +65,27 @@ def test_the_loop_trains_exactly_as_keras_fit(data, n_classes, ema):
 
 
 @pytest.mark.slow
+def test_augmented_training_draws_the_same_views_as_keras_fit(data):
+    from deepshadows_lib.augment import augment_dataset
+    images, y = data
+    fast = _model(7)
+    train = augment_dataset(_datasets(images, y, 7)[0], seed=7)
+    assert epoch_loop.can_run(fast, train)
+    history = nn.fit(fast, train, epochs=3, progress=False)
+    assert getattr(fast, "train_function", None) is None
+
+    ref = _model(7)
+    train = augment_dataset(_datasets(images, y, 7)[0], seed=7)
+    keras_history = ref.fit(train, epochs=3, verbose=0, shuffle=False).history
+    assert _same(_state(fast), _state(ref))
+    np.testing.assert_array_equal(history["loss"], np.float64(keras_history["loss"]))
+    # the views matter: without them the same seed trains other weights
+    plain = _model(7)
+    nn.fit(plain, _datasets(images, y, 7)[0], epochs=3, progress=False)
+    assert not _same(_state(fast), _state(plain))
+
+
+@pytest.mark.slow
 def test_the_shuffle_is_drawn_as_fit_draws_it(data):
     images, y = data
     # another seed gives other weights: the loop follows the dataset's own shuffle

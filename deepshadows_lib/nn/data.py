@@ -2,9 +2,10 @@
 
 Images stay uint8 until they reach the network: a batch of indices is drawn (shuffled
 with the seed), the uint8 cutouts of those indices are gathered and cast to float32 in
-[0, 1] inside the tf.data map.  The original notebooks instead divided the whole data
-set by 255 in float64 (30,000 cutouts: 2.9 GB); here the largest array is the uint8
-set itself (30,000 cutouts: 370 MB).  A store opened with ``lazy=True`` is read chunk
+[0, 1] inside the tf.data map (or, when :func:`.training.fit` trains from the set held
+in memory, inside its compiled epoch loop: :mod:`.epoch_loop`).  The original notebooks
+instead divided the whole data set by 255 in float64 (30,000 cutouts: 2.9 GB); here the
+largest array is the uint8 set itself (30,000 cutouts: 370 MB).  A store opened with ``lazy=True`` is read chunk
 by chunk into that uint8 array.
 
 TensorFlow is imported inside :func:`make_dataset` (through :func:`.runtime.tf`):
@@ -36,6 +37,9 @@ class InMemoryBatches(NamedTuple):
     indices: object
     batch_size: int
     n: int
+    #: ``(stream, seed)`` of :func:`deepshadows_lib.augment.augment_dataset`: each batch
+    #: gets its random rotations and flips from the next value of ``stream``
+    views: object = None
 
 
 def _is_lazy(images):

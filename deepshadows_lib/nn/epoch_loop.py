@@ -13,16 +13,18 @@ It is the same training, bit for bit (``tests/test_nn_epoch_loop.py``):
 
 * the rows of each epoch are the seeded ``tf.data`` shuffle's own draw, taken as ``fit``
   takes it (two draws per epoch, :data:`.checkpoint._DRAWS_PER_EPOCH`);
-* each batch is scaled by a 256-entry table of ``float32(v) / 255``: a division written
-  inside the loop would be rewritten by TensorFlow's graph optimiser into a
-  multiplication by 1/255, which differs from ``fit``'s division in the last bit for
-  some values;
+* each batch is scaled by a 256-entry table of ``float32(v) / 255``, exactly the values
+  of ``make_dataset``'s division: the same division written inside the loop's graph
+  (optimised otherwise than a ``tf.data`` function) gave other last bits, and other
+  weights;
 * the step, the metrics, the validation (``Model.evaluate``), the callbacks' epoch hooks
   and the final swap to the averaged weights (``use_ema``) are Keras' own.
 
-:func:`.training.fit` takes this path whenever it can (:func:`can_run`) and Keras' ``fit``
-otherwise: for a dataset that is not :func:`.data.make_dataset`'s own (an augmented one),
-a model compiled with XLA or run eagerly, or a callback with per-batch hooks.
+:func:`.training.fit` takes this path whenever it can (:func:`can_run`): for a dataset of
+:func:`.data.make_dataset`, or that dataset given random rotations and flips by
+:func:`deepshadows_lib.augment.augment_dataset` (the same views, drawn from the same
+stream).  Keras' ``fit`` takes any other dataset, a model compiled with XLA or run
+eagerly, and callbacks with per-batch hooks.
 """
 
 import numpy as np
@@ -91,10 +93,15 @@ def _epoch_function(model, source):
     # step exactly as in fit (inlined into the loop, it rewrites some of its ops)
     one_step = tf.function(one_step_on_data, reduce_retracing=True)
 
-    def epoch(order):
+    from ..augment import random_dihedral
+    views_seed = None if source.views is None else tf.constant(source.views[1], tf.int64)
+
+    def epoch(order, draws):
         def body(i):
             idx = order[i * b:tf.minimum((i + 1) * b, n)]
             x = tf.gather(scale, tf.cast(tf.gather(images, idx), tf.int32))
+            if views_seed is not None:  # as augment_dataset's map does it
+                x = random_dihedral(x, tf.stack([draws[i], views_seed]))
             one_step((x, tf.gather(labels, idx)))
             return (i + 1,)
 
@@ -104,14 +111,20 @@ def _epoch_function(model, source):
     return tf.function(epoch, autograph=False)
 
 
-def _draw_order(indices_ds):
-    """The rows of the next epoch, drawn from the dataset's shuffle as ``fit`` draws them."""
+def _draw(dataset, count=None):
+    """The values of the next pass over a seeded dataset, advanced as ``fit`` advances it.
+
+    ``fit`` makes two iterators of the training set each epoch
+    (:data:`.checkpoint._DRAWS_PER_EPOCH`), and each one draws the next order of a
+    seeded shuffle (or the next sequence of a ``Dataset.random``); the first is read.
+    """
     from .checkpoint import _DRAWS_PER_EPOCH
-    order = np.fromiter(indices_ds.as_numpy_iterator(), dtype=np.int64)
+    first = dataset if count is None else dataset.take(count)
+    values = np.fromiter(first.as_numpy_iterator(), dtype=np.int64)
     for _ in range(_DRAWS_PER_EPOCH - 1):  # fit's iterator at the end of the epoch
-        for _ in indices_ds:
+        for _ in dataset.take(1):
             pass
-    return order
+    return values
 
 
 def run_epochs(model, train_ds, *, epochs, initial_epoch=0, val_ds=None, callbacks=()):
@@ -147,10 +160,13 @@ def run_epochs(model, train_ds, *, epochs, initial_epoch=0, val_ds=None, callbac
     cbs.on_train_begin()
     logs = {}
     for epoch in range(int(initial_epoch), int(epochs)):
-        order = tf.constant(_draw_order(source.indices))
+        order = tf.constant(_draw(source.indices))
+        steps = -(-int(source.n) // int(source.batch_size))
+        draws = tf.constant(_draw(source.views[0], steps) if source.views is not None
+                            else np.zeros(0, np.int64))
         model.reset_metrics()
         cbs.on_epoch_begin(epoch)
-        run(order)
+        run(order, draws)
         logs = {k: float(v) for k, v in model.get_metrics_result().items()}
         if val_ds is not None:
             val = model.evaluate(val_ds, verbose=0, callbacks=cbs, return_dict=True)

@@ -12,9 +12,11 @@ regularisation losses, as in ``fit``; the order of the rows in each epoch is a
 permutation drawn from ``numpy.random.default_rng([seed, epoch])``.
 
 It is a different loop from ``fit`` (another shuffle, its own random stream for
-dropout), so its weights are not those of :func:`deepshadows_lib.training.train_cnn`
-for the same seed; the same seed reproduces the same run.  Measured against ``fit`` in
-``bench/levers_training.py`` (``bench/levers_training.json``).
+dropout, its own loss), so its weights are not those of
+:func:`deepshadows_lib.training.train_cnn` for the same seed; the same seed reproduces
+the same run.  The library's own training runs Keras' ``fit`` in a loop of the same kind
+bit for bit (:mod:`.epoch_loop`); this one stays the lever that
+``bench/levers_training.py`` measures against it (``bench/levers_training.json``).
 """
 
 import time
