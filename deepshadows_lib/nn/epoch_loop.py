@@ -120,7 +120,10 @@ def _draw(dataset, count=None):
     """
     from .checkpoint import _DRAWS_PER_EPOCH
     first = dataset if count is None else dataset.take(count)
-    values = np.fromiter(first.as_numpy_iterator(), dtype=np.int64)
+    # one batch of everything: one iterator, one draw, no Python loop over the rows
+    values = np.concatenate([np.asarray(v, dtype=np.int64).ravel()
+                             for v in first.batch(1 << 31).as_numpy_iterator()]
+                            or [np.zeros(0, np.int64)])
     for _ in range(_DRAWS_PER_EPOCH - 1):  # fit's iterator at the end of the epoch
         for _ in dataset.take(1):
             pass
