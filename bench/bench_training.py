@@ -31,7 +31,11 @@ users of a shared machine).  FLOPs are counted from the layers (multiply-adds x 
 convolutions and dense layers; training = forward + weight gradients + input gradients,
 the first convolution has none).
 
+Then ``--pairs-large`` more pairs of the training contenders with ``--n-large`` images
+and 2 epochs (``training_at_scale``): epochs as long as the notebooks'.
+
     python bench/bench_training.py [--pairs 5] [--n 4096] [--epochs 3] [--out FILE]
+                                   [--n-large 16384] [--pairs-large 3]
 """
 
 import argparse
@@ -258,7 +262,8 @@ def contender(a):
     _harness.emit(res)
 
 
-def run(*, pairs=5, n=4096, epochs=3, n_predict=4096, seed=0, log=print):
+def run(*, pairs=5, n=4096, epochs=3, n_predict=4096, seed=0, n_large=16384,
+        pairs_large=3, log=print):
     """Every measurement of this benchmark; a dict for ``bench/results.json``."""
     flops = network_flops()
     log("matmul peak ...")
@@ -271,17 +276,34 @@ def run(*, pairs=5, n=4096, epochs=3, n_predict=4096, seed=0, log=print):
     cpu_ratios = [b["images_per_cpu_s"] / a["images_per_cpu_s"]
                   for a, b in zip(train["runs"]["train_plain"], train["runs"]["train_library"])]
     train["ratio_per_cpu_s"] = _harness.summary(cpu_ratios)
+    large = None
+    if n_large:
+        # epochs as long as the notebooks' (notebook 02: 525 steps): what is paid once
+        # per epoch (validation, Keras' per-epoch iterator) weighs less there
+        log(f"training at scale: {pairs_large} pairs, {n_large} images, 2 epochs (first "
+            "not timed)")
+        large = _harness.interleaved_pairs(
+            SCRIPT, "train_plain", "train_library", pairs=pairs_large,
+            args=["--n", n_large, "--epochs", 2, "--seed", seed], key="images_per_s",
+            log=log)
+        large["ratio_per_cpu_s"] = _harness.summary(
+            [b["images_per_cpu_s"] / a["images_per_cpu_s"]
+             for a, b in zip(large["runs"]["train_plain"], large["runs"]["train_library"])])
+        large.update(n_train=n_large, epochs=2, timed_epochs=1)
     mm.append(_harness.run_contender(SCRIPT, "matmul"))
     peak = max(m["gflops"] for m in mm)
     peak_cpu = max(m["gflops_per_cpu_s"] for m in mm)
-    for name in ("train_plain", "train_library"):
-        g = [r["gflops"] for r in train["runs"][name]]
-        train[f"{name}_fraction_of_peak"] = _harness.summary(np.array(g) / peak)
-        # load-independent: GFLOP per CPU second of the training against the matmul's
-        g_cpu = [r["images_per_cpu_s"] * flops["train_mflop"] / 1e3
-                 for r in train["runs"][name]]
-        train[f"{name}_fraction_of_peak_per_cpu_s"] = _harness.summary(
-            np.array(g_cpu) / peak_cpu)
+    for t in (train, large):
+        for name in ("train_plain", "train_library"):
+            if t is None:
+                continue
+            g = [r["gflops"] for r in t["runs"][name]]
+            t[f"{name}_fraction_of_peak"] = _harness.summary(np.array(g) / peak)
+            # load-independent: GFLOP per CPU second of the training against the matmul's
+            g_cpu = [r["images_per_cpu_s"] * flops["train_mflop"] / 1e3
+                     for r in t["runs"][name]]
+            t[f"{name}_fraction_of_peak_per_cpu_s"] = _harness.summary(
+                np.array(g_cpu) / peak_cpu)
     with tempfile.TemporaryDirectory(prefix="deepshadows-bench-") as tmp:
         path = Path(tmp) / "model.keras"
         _harness.run_contender(SCRIPT, "make_model", ["--model", path, "--seed", seed])
@@ -300,7 +322,8 @@ def run(*, pairs=5, n=4096, epochs=3, n_predict=4096, seed=0, log=print):
     pred["predict_library_fraction_of_peak_per_cpu_s"] = _harness.summary(
         np.array([r["images_per_cpu_s"] * flops["forward_mflop"] / 1e3
                   for r in pred["runs"]["predict_library"]]) / peak_cpu)
-    return {"training": train, "prediction": pred, "matmul_peak_gflops": peak,
+    return {"training": train, **({"training_at_scale": large} if large else {}),
+            "prediction": pred, "matmul_peak_gflops": peak,
             "matmul_peak_gflops_per_cpu_s": peak_cpu, "matmul": mm, "flops": flops, "n_train": n, "epochs": epochs,
             "timed_epochs": epochs - 1, "n_predict": n_predict, "pairs": pairs,
             "batch_size": paper.BATCH_SIZE, **_harness.stamp(),
@@ -317,13 +340,16 @@ def main(argv=None):
     ap.add_argument("--n-predict", type=int, default=4096)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--n-large", type=int, default=16384,
+                    help="training set of the pairs at scale (0: none)")
+    ap.add_argument("--pairs-large", type=int, default=3)
     ap.add_argument("--out", default=None, help="also write the result to this JSON file")
     a = ap.parse_args(argv)
     if a.contender:
         contender(a)
         return 0
     res = run(pairs=a.pairs, n=a.n, epochs=a.epochs, n_predict=a.n_predict, seed=a.seed,
-              log=lambda s: print(s, file=sys.stderr, flush=True))
+              n_large=a.n_large, pairs_large=a.pairs_large, log=lambda s: print(s, file=sys.stderr, flush=True))
     if a.out:
         Path(a.out).write_text(json.dumps(res, indent=2) + "\n")
     _harness.emit(res)

@@ -84,6 +84,18 @@ def main_table(res):
             f"{100 * tr['train_plain_fraction_of_peak']['median']:.0f}%, library "
             f"{100 * tr['train_library_fraction_of_peak']['median']:.0f}% | "
             f"{_date(b['training'])} | {_load(b['training'])} |")
+        ts = t.get("training_at_scale")
+        if ts:
+            rows.append(
+                f"| `training` | the same at the notebooks' epoch length: {ts['n_train']} "
+                f"images, {ts['timed_epochs']} timed epoch | plain "
+                f"{_f(ts['train_plain']['median'])}, library "
+                f"{_f(ts['train_library']['median'])}; library / plain "
+                f"{_range(ts['ratio'])}; per CPU-second {_range(ts['ratio_per_cpu_s'])}; "
+                f"library {100 * ts['train_library_fraction_of_peak']['median']:.0f}% of "
+                f"the peak per wall second, "
+                f"{100 * ts['train_library_fraction_of_peak_per_cpu_s']['median']:.0f}% per "
+                f"CPU second | {_date(b['training'])} | {_load(b['training'])} |")
     p = (b.get("prediction") or {}).get("result")
     if p:
         rows.append(

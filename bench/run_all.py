@@ -65,7 +65,7 @@ def _smoke_cmd(tmp):
 
 #: name -> (command line, time limit in seconds, JSON file it writes or None, quick args)
 BENCHES = {
-    "training": ([PY, "bench/bench_training.py", "--pairs", "5", "--n", "2048"], 3600, None,
+    "training": ([PY, "bench/bench_training.py", "--pairs", "5", "--n", "4096"], 3600, None,
                  ["--pairs", "1", "--n", "256", "--n-predict", "512", "--epochs", "2"]),
     "levers_training": ([PY, "bench/levers_training.py", "--out",
                          "bench/levers_training.json"], 3600, "bench/levers_training.json",
