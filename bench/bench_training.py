@@ -12,9 +12,9 @@ pairs, and the result is the median of the per-pair ratios with their min and ma
 ``train_library``
     The library as notebook 02 runs it on the default profile:
     :func:`deepshadows_lib.training.train_cnn` on the uint8 cutouts (op determinism on,
-    its own thread settings, fused kernels, tf.data), with the profile's weight
-    averaging (``ema_momentum``) and a validation pass at the end of every epoch over a
-    held-out sixth as large as the training set (30,000 / 5,000 in notebook 02).  The
+    its own thread settings, fused kernels, ``nn.fit``'s compiled epoch loop), with the
+    profile's weight averaging (``ema_momentum``) and a validation pass at the end of
+    every epoch over a held-out sixth as large as the training set (30,000 / 5,000 in notebook 02).  The
     validation pass is timed with its epoch but not counted as images trained: it
     counts against the library, which the plain contender does not have to do.
 ``predict_plain`` / ``predict_library``
@@ -32,7 +32,8 @@ convolutions and dense layers; training = forward + weight gradients + input gra
 the first convolution has none).
 
 Then ``--pairs-large`` more pairs of the training contenders with ``--n-large`` images
-and 2 epochs (``training_at_scale``): epochs as long as the notebooks'.
+and 2 epochs (``training_at_scale``): longer epochs, nearer the notebooks' (notebook 02:
+about 525 steps an epoch).
 
     python bench/bench_training.py [--pairs 5] [--n 4096] [--epochs 3] [--out FILE]
                                    [--n-large 16384] [--pairs-large 3]
@@ -278,8 +279,8 @@ def run(*, pairs=5, n=4096, epochs=3, n_predict=4096, seed=0, n_large=16384,
     train["ratio_per_cpu_s"] = _harness.summary(cpu_ratios)
     large = None
     if n_large:
-        # epochs as long as the notebooks' (notebook 02: 525 steps): what is paid once
-        # per epoch (validation, Keras' per-epoch iterator) weighs less there
+        # longer epochs, nearer the notebooks' (notebook 02: about 525 steps): what is
+        # paid once per epoch (validation, Keras' per-epoch iterator) weighs less there
         log(f"training at scale: {pairs_large} pairs, {n_large} images, 2 epochs (first "
             "not timed)")
         large = _harness.interleaved_pairs(

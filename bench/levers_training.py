@@ -6,16 +6,19 @@ Writes ``bench/levers_training.json`` (and prints it).  Parts:
     One process, the library's settings (fused batch norm and Adadelta, its threads,
     op determinism): forward and forward+backward milliseconds of every layer on a
     batch of 64, the optimizer update, the input pipeline per batch, and the whole
-    Keras training step (from ``fit``); what the layers do not account for is the
-    per-step overhead.  Also the first convolution with its 3 input channels padded
+    training step, from Keras' ``fit`` and from the library's ``nn.fit``; what the
+    layers do not account for is the per-step overhead.  A ceiling: the step's FLOPs at
+    the matmul peak (measured in the same process) plus the layers that do no matmul
+    and the update at their measured times.  Also the first convolution with its 3 input channels padded
     to 4, 8 and 16 (weight gradient only, as in training).
 ``levers``
     Each lever against the library as notebook 02 runs it (``train_library`` of
     :mod:`bench_training`), own processes, interleaved pairs, ratio lever / library:
     ``nondeterministic`` (op determinism off), ``bf16`` (Keras' ``mixed_bfloat16``:
     oneDNN's bfloat16 kernels on AVX512-BF16), ``step`` (one ``tf.function`` per epoch,
-    :mod:`deepshadows_lib.nn.train_step`: no per-step Keras or tf.data overhead, the
-    cutouts gathered inside the loop) and ``step_xla`` (the same compiled with XLA, op
+    :mod:`deepshadows_lib.nn.train_step`, with its own loss and dropout stream; the
+    library's ``nn.fit`` runs Keras' step in a compiled loop per epoch already,
+    :mod:`deepshadows_lib.nn.epoch_loop`) and ``step_xla`` (the same compiled with XLA, op
     determinism off).
 ``threads``
     Two single-threaded trainings side by side (each pinned to one core) against one

@@ -87,8 +87,8 @@ def main_table(res):
         ts = t.get("training_at_scale")
         if ts:
             rows.append(
-                f"| `training` | the same at the notebooks' epoch length: {ts['n_train']} "
-                f"images, {ts['timed_epochs']} timed epoch | plain "
+                f"| `training` | the same with longer epochs (notebook 02: about 525 steps): "
+                f"{ts['n_train']} images, {ts['timed_epochs']} timed epoch | plain "
                 f"{_f(ts['train_plain']['median'])}, library "
                 f"{_f(ts['train_library']['median'])}; library / plain "
                 f"{_range(ts['ratio'])}; per CPU-second {_range(ts['ratio_per_cpu_s'])}; "
