@@ -14,8 +14,8 @@ pairs, and the result is the median of the per-pair ratios with their min and ma
     :func:`deepshadows_lib.training.train_cnn` on the uint8 cutouts (op determinism on,
     its own thread settings, fused kernels, ``nn.fit``'s compiled epoch loop), with the
     profile's weight averaging (``ema_momentum``) and a validation pass at the end of
-    every epoch over a held-out sixth as large as the training set (30,000 / 5,000 in notebook 02).  The
-    validation pass is timed with its epoch but not counted as images trained: it
+    every epoch over a held-out sixth as large as the training set (30,000 / 5,000 in
+    notebook 02).  The validation pass is timed with its epoch but not counted as images trained: it
     counts against the library, which the plain contender does not have to do.
 ``predict_plain`` / ``predict_library``
     ``model.predict`` on the float32 array (Keras' default batch) against
@@ -350,7 +350,8 @@ def main(argv=None):
         contender(a)
         return 0
     res = run(pairs=a.pairs, n=a.n, epochs=a.epochs, n_predict=a.n_predict, seed=a.seed,
-              n_large=a.n_large, pairs_large=a.pairs_large, log=lambda s: print(s, file=sys.stderr, flush=True))
+              n_large=a.n_large, pairs_large=a.pairs_large,
+              log=lambda s: print(s, file=sys.stderr, flush=True))
     if a.out:
         Path(a.out).write_text(json.dumps(res, indent=2) + "\n")
     _harness.emit(res)

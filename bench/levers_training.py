@@ -9,8 +9,8 @@ Writes ``bench/levers_training.json`` (and prints it).  Parts:
     training step, from Keras' ``fit`` and from the library's ``nn.fit``; what the
     layers do not account for is the per-step overhead.  A ceiling: the step's FLOPs at
     the matmul peak (measured in the same process) plus the layers that do no matmul
-    and the update at their measured times.  Also the first convolution with its 3 input channels padded
-    to 4, 8 and 16 (weight gradient only, as in training).
+    and the update at their measured times.  Also the first convolution with its 3
+    input channels padded to 4, 8 and 16 (weight gradient only, as in training).
 ``levers``
     Each lever against the library as notebook 02 runs it (``train_library`` of
     :mod:`bench_training`), own processes, interleaved pairs, ratio lever / library:

@@ -18,7 +18,8 @@ The public names of the submodules are re-exported here (``nn.train_cnn``,
 keep the names of earlier versions.  TensorFlow is imported on first use, not here.
 """
 
-from . import checkpoint, cnn, data, epoch_loop, fused, inference, keras_patches, runtime, saving, training
+from . import (checkpoint, cnn, data, epoch_loop, fused, inference, keras_patches, runtime,
+               saving, training)
 from .checkpoint import (CHECKPOINT_DIR, TrainingCheckpoint, checkpoint_root,
                          set_checkpoint_root, training_fingerprint)
 from .cnn import (CLASS_NAMES, LAST_CONV_LAYER, LAYER_NAMES, PAPER_N_PARAMS,
@@ -30,8 +31,8 @@ from .runtime import available_cpus, configure_threads, set_seed
 from .saving import copy_model, load_model, save_model
 from .training import fine_tune, fit, train_cnn
 
-__all__ = ["checkpoint", "cnn", "data", "epoch_loop", "fused", "inference", "keras_patches", "runtime",
-           "saving", "training",
+__all__ = ["checkpoint", "cnn", "data", "epoch_loop", "fused", "inference", "keras_patches",
+           "runtime", "saving", "training",
            "CHECKPOINT_DIR", "TrainingCheckpoint", "checkpoint_root", "set_checkpoint_root",
            "training_fingerprint", "CLASS_NAMES", "LAST_CONV_LAYER", "LAYER_NAMES",
            "PAPER_N_PARAMS", "build_deepshadows", "compile_deepshadows", "encode_labels",

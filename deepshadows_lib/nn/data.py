@@ -5,8 +5,8 @@ with the seed), the uint8 cutouts of those indices are gathered and cast to floa
 [0, 1] inside the tf.data map (or, when :func:`.training.fit` trains from the set held
 in memory, inside its compiled epoch loop: :mod:`.epoch_loop`).  The original notebooks
 instead divided the whole data set by 255 in float64 (30,000 cutouts: 2.9 GB); here the
-largest array is the uint8 set itself (30,000 cutouts: 370 MB).  A store opened with ``lazy=True`` is read chunk
-by chunk into that uint8 array.
+largest array is the uint8 set itself (30,000 cutouts: 370 MB).  A store opened with
+``lazy=True`` is read chunk by chunk into that uint8 array.
 
 TensorFlow is imported inside :func:`make_dataset` (through :func:`.runtime.tf`):
 :func:`read_images` and :func:`encode_labels` serve numpy-only callers too.

@@ -2,8 +2,9 @@
 
 ``keras.Model.fit`` pulls every batch from a ``tf.data`` iterator and returns to Python
 after each step.  On a 2-core CPU the input pipeline's threads and the training step's
-threads then take turns: the cores are busy 1.1-1.8 of 2, and which it is changes from
-one epoch to the next (``bench/results.json``, entry ``training``).  When the training
+threads then take turns, and the cores sit idle for part of each epoch, more in some
+epochs than in others (``bench/results.json``, entries ``training`` and
+``levers_training``).  When the training
 set is in memory, as :func:`.data.make_dataset` holds it, :func:`run_epochs` does what
 ``fit`` does (Keras 3's ``TensorFlowTrainer.fit``) in one compiled loop per epoch: the
 batch's rows are gathered from the uint8 cutouts inside the loop, and each step is the
@@ -78,7 +79,8 @@ def can_run(model, train_ds, callbacks=()):
 
 
 def _epoch_function(model, source):
-    """One compiled epoch: ``epoch(order)`` runs every step over the rows of ``order``."""
+    """One compiled epoch: ``epoch(order, draws)`` runs every step over the rows of
+    ``order``, batch ``i`` with the augmentation's value ``draws[i]`` (if any)."""
     tf = _tf()
     images, labels = source.images, source.labels
     n, b = int(source.n), int(source.batch_size)
@@ -89,8 +91,8 @@ def _epoch_function(model, source):
     def one_step_on_data(data):
         return model.train_step(data)
 
-    # a function of its own, as fit compiles it: the graph optimiser then treats the
-    # step exactly as in fit (inlined into the loop, it rewrites some of its ops)
+    # a function of its own, compiled as fit compiles it, so that the graph optimiser
+    # sees the step as it does in fit
     one_step = tf.function(one_step_on_data, reduce_retracing=True)
 
     from ..augment import random_dihedral
