@@ -30,6 +30,8 @@ eagerly, and callbacks with per-batch hooks.
 
 import numpy as np
 
+from .. import augment  # its module, not its names: augment imports nn.runtime
+from .checkpoint import _DRAWS_PER_EPOCH
 from .runtime import tf as _tf
 
 __all__ = ["can_run", "run_epochs"]
@@ -95,7 +97,6 @@ def _epoch_function(model, source):
     # sees the step as it does in fit
     one_step = tf.function(one_step_on_data, reduce_retracing=True)
 
-    from ..augment import random_dihedral
     views_seed = None if source.views is None else tf.constant(source.views[1], tf.int64)
 
     def epoch(order, draws):
@@ -103,7 +104,7 @@ def _epoch_function(model, source):
             idx = order[i * b:tf.minimum((i + 1) * b, n)]
             x = tf.gather(scale, tf.cast(tf.gather(images, idx), tf.int32))
             if views_seed is not None:  # as augment_dataset's map does it
-                x = random_dihedral(x, tf.stack([draws[i], views_seed]))
+                x = augment.random_dihedral(x, tf.stack([draws[i], views_seed]))
             one_step((x, tf.gather(labels, idx)))
             return (i + 1,)
 
@@ -120,7 +121,6 @@ def _draw(dataset, count=None):
     (:data:`.checkpoint._DRAWS_PER_EPOCH`), and each one draws the next order of a
     seeded shuffle (or the next sequence of a ``Dataset.random``); the first is read.
     """
-    from .checkpoint import _DRAWS_PER_EPOCH
     first = dataset if count is None else dataset.take(count)
     # one batch of everything: one iterator, one draw, no Python loop over the rows
     values = np.concatenate([np.asarray(v, dtype=np.int64).ravel()
